@@ -1,0 +1,64 @@
+// The controller's configuration (hostnet-controller --config FILE), compiled
+// into a readonly value. Fields for parts still to come are parsed as they land.
+import type { LevelWithSilent } from 'pino';
+import { ConfigError, type Fields, HOST_PORT, compileYaml, loadConfigFile } from '../../common/config.js';
+import { LOG_LEVELS } from '../../common/log.js';
+
+export interface ControllerConfig {
+  readonly store: {
+    readonly engine: 'sqlite' | 'etcd';
+    /** SQLite database file (engine sqlite). */
+    readonly path: string;
+    /** etcd endpoints (engine etcd). */
+    readonly endpoints: readonly string[];
+  };
+  readonly grpc: {
+    readonly listen: string;
+    readonly certFile: string | undefined;
+    readonly keyFile: string | undefined;
+    /** CA that signs agent certificates; when set, agents must present one. */
+    readonly clientCaFile: string | undefined;
+    readonly maxMessageBytes: number;
+  };
+  readonly http: { readonly listen: string };
+  /** YAML file of bearer tokens and their roles. */
+  readonly tokensFile: string | undefined;
+  readonly logLevel: LevelWithSilent;
+}
+
+/** Compiles the raw document; throws ConfigError naming the bad field. */
+export function compileControllerConfig(root: Fields): ControllerConfig {
+  const store = root.object('store');
+  const grpc = root.object('grpc');
+  const http = root.object('http');
+  const log = root.object('log');
+  const engine = store.oneOf('engine', ['sqlite', 'etcd'] as const, 'sqlite');
+  const config: ControllerConfig = {
+    store: {
+      engine,
+      path: store.string('path', { default: '/var/lib/hostnet-controller/hostnet.db' }),
+      endpoints: store.stringList('endpoints', { default: [], pattern: HOST_PORT, hint: 'host:port' }),
+    },
+    grpc: {
+      listen: grpc.string('listen', { default: '0.0.0.0:7443', pattern: HOST_PORT, hint: 'host:port' }),
+      certFile: grpc.has('certFile') ? grpc.string('certFile') : undefined,
+      keyFile: grpc.has('keyFile') ? grpc.string('keyFile') : undefined,
+      clientCaFile: grpc.has('clientCaFile') ? grpc.string('clientCaFile') : undefined,
+      maxMessageBytes: grpc.int('maxMessageBytes', { min: 1024, max: 64 << 20, default: 4 << 20 }),
+    },
+    http: { listen: http.string('listen', { default: '127.0.0.1:8080', pattern: HOST_PORT, hint: 'host:port' }) },
+    tokensFile: root.has('tokensFile') ? root.string('tokensFile') : undefined,
+    logLevel: log.oneOf('level', LOG_LEVELS, 'info'),
+  };
+  for (const f of [store, grpc, http, log]) f.done();
+  if (engine === 'etcd' && config.store.endpoints.length === 0) {
+    throw new ConfigError(store.field('endpoints'), 'is required when engine is etcd');
+  }
+  return config;
+}
+
+export const parseControllerConfig = (text: string, source = 'controller.yaml'): ControllerConfig =>
+  compileYaml(text, source, compileControllerConfig);
+
+export const loadControllerConfig = (path: string): Promise<ControllerConfig> =>
+  loadConfigFile(path, compileControllerConfig);

@@ -1,0 +1,36 @@
+// ESLint flat config: type-aware rules on every TypeScript file; agent/ and
+// controller/ may not import each other (they share only proto/ and common/).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+const keepApart = (other) => ({
+  'no-restricted-imports': ['error', {
+    patterns: [{
+      group: [`**/${other}/**`, `**/${other}`],
+      message: `agent/ and controller/ never import each other; move shared code to common/ or proto/.`,
+    }],
+  }],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', '.tap/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+    },
+  },
+  { files: ['agent/**'], rules: keepApart('controller') },
+  { files: ['controller/**'], rules: keepApart('agent') },
+  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+);
