@@ -39,8 +39,8 @@ export type MethodImpl<M extends GenServiceMethods[string]> =
   : M['methodKind'] extends 'server_streaming'
     ? (request: In<M>, stream: ServerWritableStream<In<M>, Outgoing<M['output']>>, ctx: CallContext) => Promise<void>
   : M['methodKind'] extends 'client_streaming'
-    ? (requests: ServerReadableStream<In<M>, Out<M>>, ctx: CallContext) => Promise<OutInit<M>>
-  : (stream: ServerDuplexStream<In<M>, Outgoing<M['output']>>, ctx: CallContext) => Promise<void>;
+    ? (requests: AsyncIterable<In<M>>, ctx: CallContext) => Promise<OutInit<M>>
+  : (requests: AsyncIterable<In<M>>, stream: ServerDuplexStream<In<M>, Outgoing<M['output']>>, ctx: CallContext) => Promise<void>;
 
 /** A full implementation of a generated service. */
 export type ServiceImpl<M extends GenServiceMethods> = { [K in keyof M]: MethodImpl<M[K]> };
@@ -55,6 +55,16 @@ function contextOf(call: ServerSurfaceCall): CallContext {
 
 type AnyFn = (...args: unknown[]) => Promise<unknown>;
 
+/**
+ * The call's requests as an async iterable that does not destroy the call
+ * when the client half-closes: `for await` on the call itself would, and the
+ * client would then see CANCELLED instead of the handler's status.
+ */
+function requestsOf(call: ServerReadableStream<unknown, unknown>): AsyncIterable<unknown> {
+  return (call as unknown as { iterator(o: { destroyOnReturn: boolean }): AsyncIterable<unknown> })
+    .iterator({ destroyOnReturn: false });
+}
+
 function wrap(method: DescMethod, fn: AnyFn, log: ErrorLogger): UntypedHandleCall {
   const name = `${method.parent.typeName}/${method.name}`;
   switch (method.methodKind) {
@@ -67,7 +77,7 @@ function wrap(method: DescMethod, fn: AnyFn, log: ErrorLogger): UntypedHandleCal
       };
     case 'client_streaming':
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        fn(call, contextOf(call)).then(
+        fn(requestsOf(call), contextOf(call)).then(
           (res) => callback(null, create(method.output, res as MessageInitShape<DescMessage>)),
           (err: unknown) => callback(toStatus(err, log, name)),
         );
@@ -81,7 +91,7 @@ function wrap(method: DescMethod, fn: AnyFn, log: ErrorLogger): UntypedHandleCal
       };
     case 'bidi_streaming':
       return (call: ServerDuplexStream<unknown, unknown>) => {
-        fn(call, contextOf(call)).then(
+        fn(requestsOf(call), call, contextOf(call)).then(
           () => { if (!call.writableEnded) call.end(); },
           (err: unknown) => { call.emit('error', toStatus(err, log, name)); },
         );

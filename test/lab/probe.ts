@@ -1,0 +1,67 @@
+// Real traffic between lab namespaces: TCP and UDP listeners and probes that
+// say whether a connection connects, is refused, or times out; ICMP echo with
+// ping. Each probe is a short process inside the source namespace.
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { waitFor } from './exec.js';
+import type { LabProcess, Netns } from './lab.js';
+
+const HELPER = fileURLToPath(new URL('./probe-helper.mjs', import.meta.url))
+  .replace(/\/dist\/test\/lab\//, '/test/lab/');
+
+export type Transport = 'tcp' | 'udp';
+export type ProbeResult = 'connected' | 'refused' | 'timeout' | 'error';
+
+export interface Listener {
+  readonly process: LabProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a TCP (accepts) or UDP (echoes) listener on addr:port in `ns`; resolves when it listens. */
+export async function listen(ns: Netns, transport: Transport, addr: string, port: number): Promise<Listener> {
+  const proc = ns.spawn(`listen-${transport}-${port}`, [process.execPath, HELPER, 'listen', transport, addr, String(port)]);
+  const stdout = proc.child.stdout;
+  if (!stdout) throw new Error('listener has no stdout');
+  const ready = new Promise<void>((resolve, reject) => {
+    const rl = createInterface({ input: stdout });
+    rl.once('line', () => resolve());
+    void proc.exited.then((code) => reject(new Error(`listener on ${addr}:${port} in ${ns.name} exited (${code})`)));
+  });
+  await ready;
+  return { process: proc, stop: () => proc.stop() };
+}
+
+/** Connects from `from` to addr:port and reports how it went within timeoutMs. */
+export async function probe(
+  from: Netns,
+  transport: Transport,
+  addr: string,
+  port: number,
+  options: { timeoutMs?: number; source?: string } = {},
+): Promise<ProbeResult> {
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const argv = [process.execPath, HELPER, 'connect', transport, addr, String(port), String(timeoutMs)];
+  if (options.source) argv.push(options.source);
+  const { stdout } = await from.exec(argv, { timeoutMs: timeoutMs + 10_000 });
+  const line = stdout.trim().split('\n').pop() ?? '{}';
+  return (JSON.parse(line) as { result: ProbeResult }).result;
+}
+
+/** One ICMP (or ICMPv6) echo from `from` to addr: true when a reply came within timeoutMs. */
+export async function ping(from: Netns, addr: string, options: { timeoutMs?: number } = {}): Promise<boolean> {
+  const seconds = Math.max(1, Math.ceil((options.timeoutMs ?? 1000) / 1000));
+  const r = await from.exec(['ping', '-n', '-q', '-c', '1', '-W', String(seconds), addr], { allowFail: true });
+  return r.code === 0;
+}
+
+/** Waits until a probe gives `expected`, e.g. after a policy change; returns how long it took. */
+export async function waitForProbe(
+  from: Netns, transport: Transport, addr: string, port: number, expected: ProbeResult, timeoutMs = 5000,
+): Promise<number> {
+  const started = Date.now();
+  await waitFor(`${transport} ${addr}:${port} from ${from.name} to be ${expected}`, async () =>
+    (await probe(from, transport, addr, port, { timeoutMs: 300 })) === expected ? true : undefined,
+  { timeoutMs, intervalMs: 50 });
+  return Date.now() - started;
+}
+

@@ -1,0 +1,36 @@
+// FRR configuration of a lab ToR (or a simple lab host): eBGP unnumbered on
+// its ports, advertising its own loopback, forwarding between its ports.
+export interface TorConfig {
+  readonly hostname: string;
+  readonly asn: number;
+  readonly routerId: string;
+  /** Interfaces with an unnumbered eBGP session. */
+  readonly ports: readonly string[];
+  /** Prefixes to originate (they must be in the namespace's FIB, e.g. on lo). */
+  readonly networks?: readonly string[];
+  /** Port the peers listen on when not 179 (the ToR connects to it). */
+  readonly peerPort?: number;
+  /** Per port: prefix-list of what the port's peer may advertise (route-hijack filter). */
+  readonly allowFromPort?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Renders a ToR frr.conf. Pure. */
+export function torConfig(c: TorConfig): string {
+  const lines = ['frr defaults datacenter', `hostname ${c.hostname}`, 'log syslog informational', '!'];
+  for (const [port, prefixes] of Object.entries(c.allowFromPort ?? {})) {
+    prefixes.forEach((p, i) => lines.push(`ip prefix-list FROM-${port} seq ${(i + 1) * 5} permit ${p}`));
+    lines.push('!', `route-map FROM-${port} permit 10`, ` match ip address prefix-list FROM-${port}`, '!');
+  }
+  lines.push(`router bgp ${c.asn}`, ` bgp router-id ${c.routerId}`, ' no bgp ebgp-requires-policy');
+  for (const p of c.ports) {
+    lines.push(` neighbor ${p} interface remote-as external`);
+    // Retry a refused connect after 1 s, not the default 10 s: peers start together.
+    lines.push(` neighbor ${p} timers connect 1`);
+    if (c.peerPort) lines.push(` neighbor ${p} port ${c.peerPort}`);
+  }
+  lines.push(' address-family ipv4 unicast');
+  for (const n of c.networks ?? []) lines.push(`  network ${n}`);
+  for (const port of Object.keys(c.allowFromPort ?? {})) lines.push(`  neighbor ${port} route-map FROM-${port} in`);
+  lines.push(' exit-address-family', '!');
+  return `${lines.join('\n')}\n`;
+}
