@@ -15,7 +15,7 @@ import type {
   sendUnaryData,
 } from '@grpc/grpc-js';
 import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
-import { PreEncoded, serviceDefinition } from './definition.js';
+import { type PreEncoded, serviceDefinition } from './definition.js';
 import { toStatus, type ErrorLogger } from './errors.js';
 
 /** What every handler gets besides its request. */
@@ -29,7 +29,6 @@ export interface CallContext {
 }
 
 type In<M extends GenServiceMethods[string]> = MessageShape<M['input']>;
-type Out<M extends GenServiceMethods[string]> = MessageShape<M['output']>;
 type OutInit<M extends GenServiceMethods[string]> = MessageInitShape<M['output']>;
 /** A response stream accepts messages or PreEncoded bytes of the same type. */
 export type Outgoing<D extends DescMessage> = MessageShape<D> | PreEncoded<D>;
@@ -113,7 +112,7 @@ export function addService<M extends GenServiceMethods>(
   for (const method of service.methods) {
     const fn = (impl as Record<string, AnyFn | undefined>)[method.localName];
     if (typeof fn !== 'function') throw new TypeError(`${service.typeName}: no implementation for ${method.name}`);
-    handlers[method.localName] = wrap(method, fn.bind(impl) as AnyFn, log);
+    handlers[method.localName] = wrap(method, fn.bind(impl), log);
   }
   server.addService(serviceDefinition(service), handlers);
 }

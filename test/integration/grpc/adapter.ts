@@ -89,17 +89,17 @@ function streamError(stream: NodeJS.ReadableStream): Promise<HostnetError> {
   });
 }
 
-t.test('adapter over a real loopback server', async (t) => {
+void t.test('adapter over a real loopback server', async (t) => {
   const h = await startServer();
   const client = createClient(AgentService, h.address, credentials.createInsecure());
   t.teardown(() => { client.close(); h.server.forceShutdown(); });
 
-  t.test('unary call', async (t) => {
+  void t.test('unary call', async (t) => {
     const res = await client.reportHealth({ report: { hostId: 'h1' } });
     t.equal(res.heartbeatSeconds, 30, 'the response arrives decoded');
   });
 
-  t.test('bidi stream: hello -> snapshot, ack reaches the server', async (t) => {
+  void t.test('bidi stream: hello -> snapshot, ack reaches the server', async (t) => {
     const call = client.sync();
     call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'h1' } } }));
     const res = await firstMessage(call);
@@ -111,7 +111,7 @@ t.test('adapter over a real loopback server', async (t) => {
     t.ok(h.seen.handled.includes('ack:v1'), 'the server read the ack');
   });
 
-  t.test('fan-out: one encode, the same bytes on every stream', async (t) => {
+  void t.test('fan-out: one encode, the same bytes on every stream', async (t) => {
     const before = h.streams.length;
     const calls = [0, 1, 2].map((i) => {
       const c = client.sync();
@@ -139,7 +139,7 @@ t.test('adapter over a real loopback server', async (t) => {
     for (const c of calls) c.end();
   });
 
-  t.test('deadline exceeded reaches both sides', async (t) => {
+  void t.test('deadline exceeded reaches both sides', async (t) => {
     const started = Date.now();
     const err = await client.reportHealth({ report: { hostId: 'slow' } }, { timeoutMs: 200 }).then(() => null, (e: unknown) => e);
     t.ok(err instanceof HostnetError, 'a HostnetError');
@@ -149,7 +149,7 @@ t.test('adapter over a real loopback server', async (t) => {
     t.ok(h.seen.aborted.includes('slow'), 'the handler\'s signal was aborted');
   });
 
-  t.test('client cancel aborts the server side', async (t) => {
+  void t.test('client cancel aborts the server side', async (t) => {
     const controller = new AbortController();
     const call = client.sync({ signal: controller.signal });
     call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'cancel-me' } } }));
@@ -162,7 +162,7 @@ t.test('adapter over a real loopback server', async (t) => {
     t.ok(h.seen.aborted.length > aborted, 'the server handler saw the cancellation');
   });
 
-  t.test('typed errors: field named, nothing internal on the wire', async (t) => {
+  void t.test('typed errors: field named, nothing internal on the wire', async (t) => {
     const bad = await client.reportHealth({ report: { hostId: 'bad' } }).then(() => null, (e: unknown) => e as HostnetError);
     t.equal(bad?.code, Status.INVALID_ARGUMENT);
     t.equal(bad?.detail.reason, 'FIELD_INVALID');
@@ -187,7 +187,7 @@ t.test('adapter over a real loopback server', async (t) => {
   });
 });
 
-t.test('oversized message is rejected before the handler runs', async (t) => {
+void t.test('oversized message is rejected before the handler runs', async (t) => {
   const h = await startServer(64 * 1024);
   const client = createClient(AgentService, h.address, credentials.createInsecure());
   t.teardown(() => { client.close(); h.server.forceShutdown(); });

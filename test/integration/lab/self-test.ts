@@ -22,7 +22,7 @@ async function labLeftovers(lab: Lab): Promise<string[]> {
   return left;
 }
 
-t.test('host peers unnumbered with two ToRs; probes; teardown leaves nothing', async (t) => {
+void t.test('host peers unnumbered with two ToRs; probes; teardown leaves nothing', async (t) => {
   const lab = await Lab.create();
   let tornDown = false;
   t.teardown(async () => { if (!tornDown) await lab.teardown(); });

@@ -21,7 +21,7 @@ async function traces(prefix: string): Promise<string[]> {
   return out;
 }
 
-t.test('sweep removes what a killed run left behind', async (t) => {
+void t.test('sweep removes what a killed run left behind', async (t) => {
   // Kind "c" keeps this test's sweep away from other tests' runs.
   const child = spawn(process.execPath, ['--import=tsx', CRASH, 'c'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => { child.kill('SIGKILL'); return sweep({ kind: 'c' }); });
@@ -43,7 +43,7 @@ t.test('sweep removes what a killed run left behind', async (t) => {
   t.same(await traces(prefix), [], 'no namespace, process or directory of the dead run remains');
 });
 
-t.test('a run of another kind is never swept', async (t) => {
+void t.test('a run of another kind is never swept', async (t) => {
   const lab = await Lab.create({ kind: 'd' });
   t.teardown(() => lab.teardown());
   await lab.netns('x');
