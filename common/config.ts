@@ -162,7 +162,7 @@ function deepFreeze<T>(value: T): T {
  * errors, the field otherwise).
  */
 export function compileYaml<T>(text: string, source: string, compile: (root: Fields) => T): T {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const first = doc.errors[0];
   if (first) {
     const line = first.linePos?.[0]?.line;

@@ -1,0 +1,72 @@
+// The three bins exist, print --help, and fail clearly on bad usage. Each is
+// run from its TypeScript source, and its package.json bin entry must point
+// at that source's compiled file.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+
+function runBin(source: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import=tsx', join(root, source), ...args], { cwd: root }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const sourceOf = (bin: string): string => (pkg.bin[bin] ?? '').replace(/^dist\//, '').replace(/\.js$/, '.ts');
+
+void t.test('every bin maps to a source file and prints --help', async (t) => {
+  t.same(Object.keys(pkg.bin).sort(), ['hostnet-agent', 'hostnet-controller', 'hostnetctl']);
+  for (const bin of Object.keys(pkg.bin)) {
+    const source = sourceOf(bin);
+    t.ok(existsSync(join(root, source)), `${bin} -> ${source} exists`);
+    t.match(readFileSync(join(root, source), 'utf8'), /^#!\/usr\/bin\/env node\n/, `${bin} has a node shebang`);
+    const r = await runBin(source, ['--help']);
+    t.equal(r.code, 0, `${bin} --help exits 0`);
+    t.match(r.stdout, new RegExp(`Usage: ${bin} COMMAND`), `${bin} --help prints usage`);
+  }
+});
+
+void t.test('usage errors exit 2 and say what is wrong', async (t) => {
+  const agent = sourceOf('hostnet-agent');
+  const unknown = await runBin(agent, ['frobnicate']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /unknown command 'frobnicate'/);
+  const missing = await runBin(agent, ['check-config']);
+  t.equal(missing.code, 2);
+  t.match(missing.stderr, /--config is required/);
+  const badFlag = await runBin(agent, ['check-config', '--nope']);
+  t.equal(badFlag.code, 2);
+  t.match(badFlag.stderr, /Unknown option '--nope'/);
+});
+
+void t.test('commands of open issues say so and exit 3', async (t) => {
+  const r = await runBin(sourceOf('hostnetctl'), ['get', 'hosts']);
+  t.equal(r.code, 3);
+  t.match(r.stderr, /not implemented yet \(issue #5/);
+  const help = await runBin(sourceOf('hostnet-agent'), ['firewall', 'render', '--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /Usage: hostnet-agent firewall render --policy FILE/);
+});
+
+void t.test('check-config names the bad field', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-cli-'));
+  const path = join(dir, 'agent.yaml');
+  await writeFile(path, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\nlogLevel: info\n');
+  const bad = await runBin(sourceOf('hostnet-agent'), ['check-config', '--config', path]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /config error: logLevel: unknown key/);
+  await writeFile(path, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\n');
+  const good = await runBin(sourceOf('hostnet-agent'), ['check-config', '--config', path]);
+  t.equal(good.code, 0);
+  t.match(JSON.parse(good.stdout), { hostId: 'h1', stateDir: '/var/lib/hostnet' });
+  const ctl = await runBin(sourceOf('hostnet-controller'), ['check-config', '--config', join(dir, 'nope.yaml')]);
+  t.equal(ctl.code, 2);
+  t.match(ctl.stderr, /cannot read config file/);
+});

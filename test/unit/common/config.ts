@@ -1,0 +1,80 @@
+import t from 'tap';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, compileYaml, loadConfigFile } from '../../../common/config.js';
+import { loadAgentConfig, parseAgentConfig } from '../../../agent/src/config.js';
+import { parseControllerConfig } from '../../../controller/src/config.js';
+
+const AGENT = `
+hostId: host-a1
+controller:
+  addresses: ["ctl1.pod1:7443", "[fd00::1]:7443"]
+managementPrefixes: ["192.0.2.0/24", "2001:db8:ffff::/48"]
+heartbeat: 10s
+log: { level: debug }
+`;
+
+function fieldOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.field;
+    throw err;
+  }
+  throw new Error('no error thrown');
+}
+
+void t.test('agent config compiles into a frozen, normalised value', async (t) => {
+  const c = parseAgentConfig(AGENT);
+  t.equal(c.hostId, 'host-a1');
+  t.same(c.controller.addresses, ['ctl1.pod1:7443', '[fd00::1]:7443']);
+  t.equal(c.heartbeatMs, 10_000, 'durations become milliseconds');
+  t.equal(c.loopbackKind, 'dummy', 'production default loopback kind');
+  t.equal(c.logLevel, 'debug');
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.controller) && Object.isFrozen(c.controller.addresses), 'deeply frozen');
+});
+
+void t.test('every bad field is named', async (t) => {
+  const cases: [string, string][] = [
+    [`${AGENT}\nbogus: 1\n`, 'bogus'],
+    [AGENT.replace('log: { level: debug }', 'log: { level: debug, colour: true }'), 'log.colour'],
+    [AGENT.replace('level: debug', 'level: loud'), 'log.level'],
+    [AGENT.replace('10s', 'ten seconds'), 'heartbeat'],
+    [AGENT.replace('"192.0.2.0/24"', '"192.0.2.0/33"'), 'managementPrefixes[0]'],
+    [AGENT.replace('"[fd00::1]:7443"', '"no-port"'), 'controller.addresses[1]'],
+    [AGENT.replace('hostId: host-a1', 'hostId: Host_A'), 'hostId'],
+    [AGENT.replace('hostId: host-a1', ''), 'hostId'],
+    [AGENT.replace('addresses: ["ctl1.pod1:7443", "[fd00::1]:7443"]', 'addresses: []'), 'controller.addresses'],
+    [AGENT.replace('controller:', 'controller:\n  tls: { caFile: 7 }'), 'controller.tls.caFile'],
+  ];
+  for (const [text, field] of cases) t.equal(fieldOf(() => parseAgentConfig(text)), field, field);
+});
+
+void t.test('management prefixes are stored canonical', async (t) => {
+  const c = parseAgentConfig(AGENT.replace('"192.0.2.0/24"', '"192.0.2.77/24"'));
+  t.same(c.managementPrefixes, ['192.0.2.0/24', '2001:db8:ffff::/48']);
+});
+
+void t.test('YAML syntax errors and duplicate keys name the source and line', async (t) => {
+  t.throws(() => compileYaml('a: [1, 2\nb: 3\n', 'x.yaml', (f) => f.string('a')), /x\.yaml:\d+:/);
+  t.throws(() => compileYaml('a: 1\na: 2\n', 'dup.yaml', (f) => f.int('a', { min: 0, max: 9 })), /dup\.yaml/);
+  t.throws(() => compileYaml('- 1\n- 2\n', 'list.yaml', (f) => f.has('a')), /must be a mapping/);
+});
+
+void t.test('controller config defaults and cross-field checks', async (t) => {
+  const c = parseControllerConfig('');
+  t.equal(c.store.engine, 'sqlite');
+  t.equal(c.grpc.maxMessageBytes, 4 << 20);
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd }')), 'store.endpoints');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { maxMessageBytes: 10 }')), 'grpc.maxMessageBytes');
+  t.equal(fieldOf(() => parseControllerConfig('http: { listen: 8080 }')), 'http.listen');
+});
+
+void t.test('loading a file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-config-'));
+  const path = join(dir, 'agent.yaml');
+  await writeFile(path, AGENT);
+  t.equal((await loadAgentConfig(path)).hostId, 'host-a1');
+  await t.rejects(loadConfigFile(join(dir, 'missing.yaml'), (f) => f), /cannot read config file .*missing\.yaml: ENOENT/);
+});
