@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the lab need. Idempotent: does
+# nothing (not even apt-get update) when everything is already installed.
+# Needs root on Debian 12.
+set -euo pipefail
+
+PACKAGES=(
+  nftables          # the agent's firewall; integration tests run real nft
+  frr               # zebra + bgpd in lab ToR and host namespaces
+  frr-pythontools   # frr-reload.py, used by the agent's routing apply
+  iproute2          # ip netns / link / route in the lab
+  iputils-ping      # ICMP probes
+  procps            # pgrep / pkill for lab teardown checks
+  libsystemd-dev    # sd-notify's native addon builds against it
+  git               # the generated-code check diffs proto/gen
+  ca-certificates
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (the tests create network namespaces and run FRR)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# FRR's package may start its own daemons in the root namespace; the lab runs
+# its own per namespace and does not need them.
+if command -v systemctl >/dev/null && systemctl is-active --quiet frr 2>/dev/null; then
+  systemctl stop frr || true
+fi
+echo "install-deps: all of ${#PACKAGES[@]} packages present"
