@@ -58,14 +58,28 @@ export class Netns {
     await this.exec(['ip', 'address', 'add', cidr, 'dev', ifname]);
   }
 
+  async delAddress(ifname: string, cidr: string): Promise<void> {
+    await this.exec(['ip', 'address', 'del', cidr, 'dev', ifname]);
+  }
+
   async up(ifname: string): Promise<void> {
     await this.exec(['ip', 'link', 'set', ifname, 'up']);
+  }
+
+  /** Takes a link down, e.g. to cut an uplink. */
+  async down(ifname: string): Promise<void> {
+    await this.exec(['ip', 'link', 'set', ifname, 'down']);
   }
 
   /** `ip route replace DEST ...rest`, e.g. route('10.0.0.0/8', ['via', '10.1.0.1']). */
   async route(dest: string, rest: readonly string[]): Promise<void> {
     const family = dest.includes(':') ? '-6' : '-4';
     await this.exec(['ip', family, 'route', 'replace', dest, ...rest]);
+  }
+
+  async delRoute(dest: string): Promise<void> {
+    const family = dest.includes(':') ? '-6' : '-4';
+    await this.exec(['ip', family, 'route', 'del', dest]);
   }
 
   /** The namespace's routes for `prefix` as `ip -j` objects (empty when none). */
