@@ -1,11 +1,80 @@
 #!/usr/bin/env node
 // hostnet-agent: the host daemon and its one-shot commands. Composition root:
 // the only agent module that builds real adapters.
-import { type Cli, notYet, requireString, runCli } from '../../common/cli.js';
+import { type Cli, type Command, notYet, requireString, runCli } from '../../common/cli.js';
+import { createLogger } from '../../common/log.js';
+import { run } from '../../common/run.js';
 import { VERSION } from '../../common/version.js';
 import { loadAgentConfig } from './config.js';
+import { Firewall } from './firewall/firewall.js';
+import { NftRejectedError, nftCli } from './firewall/nft-cli.js';
+import { NetlinkError, openNftNetlink } from './firewall/nft-netlink.js';
+import { readPolicyFile } from './firewall/policy-file.js';
+import { PolicyError } from './firewall/policy.js';
 
-const ISSUE_FIREWALL = 'issue #3, agent firewall';
+/** The firewall with real adapters, for the one-shot commands. */
+async function oneShotFirewall(configPath: string | undefined): Promise<Firewall> {
+  const config = configPath ? await loadAgentConfig(configPath) : undefined;
+  const log = createLogger({ name: 'hostnet-agent', level: config?.logLevel ?? 'warn' });
+  return new Firewall({
+    nft: nftCli(run), openNetlink: openNftNetlink, log, managementPrefixes: config?.managementPrefixes ?? [],
+  });
+}
+
+/** Runs a firewall command, turning its expected failures into one line and an exit code. */
+async function firewallCommand(fn: () => Promise<void>): Promise<number> {
+  try {
+    await fn();
+    return 0;
+  } catch (err) {
+    if (err instanceof PolicyError) {
+      process.stderr.write(`hostnet-agent: invalid policy: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof NftRejectedError || err instanceof NetlinkError) {
+      process.stderr.write(`hostnet-agent: ${err.message}; the running ruleset is unchanged\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+const policyOptions = { policy: { type: 'string' }, config: { type: 'string' } } as const;
+
+const firewallCommands: Command[] = [
+  {
+    name: 'firewall render',
+    summary: 'print the nft ruleset a FirewallPolicy (proto JSON) compiles to',
+    usage: '--policy FILE [--config AGENT_YAML]',
+    options: policyOptions,
+    run: (values) => firewallCommand(async () => {
+      const policy = await readPolicyFile(requireString(values, 'policy'));
+      const firewall = await oneShotFirewall(values.config as string | undefined);
+      try {
+        process.stdout.write(firewall.render(policy));
+      } finally {
+        firewall.close();
+      }
+    }),
+  },
+  {
+    name: 'firewall apply',
+    summary: 'apply a FirewallPolicy (proto JSON) in this network namespace, atomically',
+    usage: '--policy FILE [--config AGENT_YAML]',
+    options: policyOptions,
+    run: (values) => firewallCommand(async () => {
+      const policy = await readPolicyFile(requireString(values, 'policy'));
+      const firewall = await oneShotFirewall(values.config as string | undefined);
+      try {
+        const r = await firewall.applyPolicy(policy);
+        process.stdout.write(`applied firewall policy ${r.version || '(no version)'} in ${r.ms.toFixed(0)} ms\n`);
+      } finally {
+        firewall.close();
+      }
+    }),
+  },
+];
+
 const ISSUE_ROUTING = 'issue #4, agent routing';
 const ISSUE_DAEMON = 'issue #6, agent daemon';
 
@@ -28,10 +97,7 @@ const cli: Cli = {
     notYet('run', 'run the daemon: sync with the controller, apply, repair, report health', '--config FILE',
       { config: { type: 'string' } }, ISSUE_DAEMON),
     notYet('status', 'print this host\'s versions, checks and sessions', '', {}, ISSUE_DAEMON),
-    notYet('firewall render', 'print the nft ruleset a FirewallPolicy compiles to', '--policy FILE',
-      { policy: { type: 'string' } }, ISSUE_FIREWALL),
-    notYet('firewall apply', 'apply a FirewallPolicy in this network namespace', '--policy FILE',
-      { policy: { type: 'string' } }, ISSUE_FIREWALL),
+    ...firewallCommands,
     notYet('routing render', 'print the frr.conf a RoutingIntent renders to', '--intent FILE',
       { intent: { type: 'string' } }, ISSUE_ROUTING),
     notYet('routing apply', 'apply a RoutingIntent (loopbacks and FRR)', '--intent FILE',

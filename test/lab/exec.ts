@@ -1,28 +1,11 @@
-// The lab's one seam for running processes: run a command (optionally inside
-// a network namespace), collect its output, fail loudly with argv and stderr.
-import { spawn } from 'node:child_process';
+// Running commands in lab namespaces (on top of common/run.ts) and polling.
+import { run as runProcess, type RunOptions as BaseRunOptions, type RunResult } from '../../common/run.js';
 
-export interface RunOptions {
+export { CommandError, type RunResult } from '../../common/run.js';
+
+export interface RunOptions extends BaseRunOptions {
   /** Network namespace to run in (via `ip netns exec`). */
   readonly netns?: string;
-  readonly stdin?: string;
-  /** Kill the command after this long (default 30 s). */
-  readonly timeoutMs?: number;
-  /** Resolve with the result even when the exit code is not 0. */
-  readonly allowFail?: boolean;
-}
-
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-export class CommandError extends Error {
-  override readonly name = 'CommandError';
-  constructor(readonly argv: readonly string[], readonly result: RunResult) {
-    super(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
-  }
 }
 
 /** argv prefixed with `ip netns exec NS` when a namespace is given. */
@@ -30,36 +13,9 @@ export function inNetns(netns: string | undefined, argv: readonly string[]): str
   return netns ? ['ip', 'netns', 'exec', netns, ...argv] : [...argv];
 }
 
-/** Runs argv to completion. Throws CommandError on a non-zero exit unless allowFail. */
+/** Runs argv (in options.netns when given) to completion; see common/run.ts. */
 export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const full = inNetns(options.netns, argv);
-  const [cmd, ...args] = full;
-  if (!cmd) throw new TypeError('empty argv');
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const result = {
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString() + (signal ? `\n(killed by ${signal})` : ''),
-      };
-      if (result.code !== 0 && !options.allowFail) reject(new CommandError(full, result));
-      else resolve(result);
-    });
-    // A command that exits without reading its input must not crash us.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.stdin ?? '');
-  });
+  return runProcess(inNetns(options.netns, argv), options);
 }
 
 /** Polls `check` every `intervalMs` until it returns a value other than undefined, or throws after timeoutMs. */

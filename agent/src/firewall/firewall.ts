@@ -1,0 +1,358 @@
+// The firewall service: applies policies and deltas with the smallest
+// transaction, keeps the table as applied against anyone else's changes
+// (event-driven, from nf_tables notifications), and reports what it did.
+// All kernel work goes through one queue, so applies and repairs never race.
+import { create } from '@bufbuild/protobuf';
+import type { Logger } from '../../../common/log.js';
+import { PrefixError, parsePrefix } from '../../../common/prefix.js';
+import {
+  type FirewallPolicy, FirewallPolicySchema, PolicySourceSchema, type PolicyRule,
+} from '../../../proto/gen/hostnet/v1/compiled_pb.js';
+import type { FirewallDelta } from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import { Action, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { type AppliedState, type Transaction, diff, snapshot } from './diff.js';
+import { type Interval, type IntervalDiff, prefixInterval } from './intervals.js';
+import { FAMILY, type FirewallModel, type ObjectSets, TABLE, buildModel, objectSetName } from './model.js';
+import type { NftEvent, ElementOp } from './nfnetlink.js';
+import type { NftCli } from './nft-cli.js';
+import type { NftNetlink, NftNetlinkHandlers } from './nft-netlink.js';
+import { PolicyError, type ValidRule, validatePolicy } from './policy.js';
+import { renderFull } from './render.js';
+
+export interface FirewallEvent {
+  /** "firewall-drift-repaired", "firewall-repair-failed", "foreign-drop-chain". */
+  readonly kind: string;
+  readonly detail: string;
+  readonly time: Date;
+}
+
+export interface ApplyResult {
+  readonly version: string;
+  /** How the kernel was changed. */
+  readonly via: 'none' | 'netlink' | 'nft';
+  readonly ms: number;
+}
+
+export interface FirewallDeps {
+  readonly nft: NftCli;
+  /** Opens the netlink seam; the firewall passes its notification handlers. */
+  readonly openNetlink: (handlers: NftNetlinkHandlers) => NftNetlink;
+  readonly log: Logger;
+  /** Operator management prefixes from the agent config; always accepted. */
+  readonly managementPrefixes?: readonly string[];
+  readonly onEvent?: (event: FirewallEvent) => void;
+  readonly now?: () => Date;
+}
+
+const NF_INET_LOCAL_IN = 1;
+const NF_DROP = 0;
+const NFPROTO_INET = 1;
+const REPAIR_DEBOUNCE_MS = 20;
+
+export class Firewall {
+  private model: FirewallModel | undefined;
+  private applied: AppliedState | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private watching = false;
+  private dirty = false;
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairFailures = 0;
+  private readonly warned = new Set<string>();
+  /** Drift repairs since start. */
+  repairs = 0;
+
+  private readonly netlink: NftNetlink;
+
+  constructor(private readonly deps: FirewallDeps) {
+    this.netlink = deps.openNetlink({
+      onEvent: (ev) => this.onNetlinkEvent(ev),
+      onOverflow: () => this.onNetlinkOverflow(),
+    });
+  }
+
+  get version(): string | undefined {
+    return this.model?.version;
+  }
+
+  /** The full text a policy compiles to (what a first apply feeds nft). Pure apart from validation errors. */
+  render(policy: FirewallPolicy): string {
+    const model = buildModel(validatePolicy(policy, this.deps.managementPrefixes));
+    return `${renderFull(model).map((l) => l.text).join('\n')}\n`;
+  }
+
+  /**
+   * Validates and applies a whole policy. Throws PolicyError (bad input) or
+   * NftRejectedError / NetlinkError (the kernel refused); either way the
+   * running ruleset is unchanged. Idempotent.
+   */
+  applyPolicy(policy: FirewallPolicy): Promise<ApplyResult> {
+    return this.serial(async () => {
+      const model = buildModel(validatePolicy(policy, this.deps.managementPrefixes));
+      return this.execute(model, this.applied ? diff(this.applied, snapshot(model)) : undefined);
+    });
+  }
+
+  /**
+   * Applies a delta on top of the applied version. Object element changes
+   * alone go to the kernel as one netlink batch; anything else is merged into
+   * a full policy and diffed. Throws PolicyError when the base version does
+   * not match or the delta is invalid.
+   */
+  applyDelta(delta: FirewallDelta): Promise<ApplyResult> {
+    return this.serial(async () => {
+      const model = this.model;
+      if (!model || !this.applied) throw new PolicyError('base_version', 'no policy applied yet; a snapshot is needed');
+      if (delta.baseVersion !== model.version) {
+        throw new PolicyError('base_version', `delta is for ${delta.baseVersion}, applied is ${model.version}`);
+      }
+      const onlyElements = !delta.rules && !delta.failsafe && delta.hostAddresses.length === 0
+        && delta.addedObjects.length === 0 && delta.removedObjects.length === 0;
+      if (!onlyElements) {
+        const policy = mergeDelta(toPolicy(model), delta);
+        const next = buildModel(validatePolicy(policy, this.deps.managementPrefixes));
+        return this.execute(next, diff(this.applied, snapshot(next)));
+      }
+      return this.applyElementChanges(model, delta);
+    });
+  }
+
+  private async applyElementChanges(model: FirewallModel, delta: FirewallDelta): Promise<ApplyResult> {
+    const objects = new Map(model.objects);
+    const ops: ElementOp[] = [];
+    let flipped = false;
+    delta.objectChanges.forEach((change, i) => {
+      const field = `object_changes[${i}]`;
+      const current = objects.get(change.id);
+      if (!current) throw new PolicyError(`${field}.id`, `unknown object "${change.id.slice(0, 80)}"`);
+      const add = byFamily(`${field}.added`, change.added);
+      const remove = byFamily(`${field}.removed`, change.removed);
+      const next: ObjectSets = { v4: current.v4.clone(), v6: current.v6.clone() };
+      const d4 = next.v4.change(add.v4, remove.v4);
+      const d6 = next.v6.change(add.v6, remove.v6);
+      if (next.v4.prefixCount + next.v6.prefixCount === 0) {
+        throw new PolicyError(`${field}.removed`, `object "${change.id}" would have no prefixes left`);
+      }
+      flipped ||= (current.v4.prefixCount === 0) !== (next.v4.prefixCount === 0)
+        || (current.v6.prefixCount === 0) !== (next.v6.prefixCount === 0);
+      objects.set(change.id, next);
+      pushOp(ops, objectSetName(change.id, 4), 4, d4);
+      pushOp(ops, objectSetName(change.id, 6), 6, d6);
+    });
+    const next: FirewallModel = { ...model, version: delta.version, objects };
+    if (flipped) return this.execute(next, diff(this.applied as AppliedState, snapshot(next)));
+    const applied = this.applied as AppliedState;
+    const sets = new Map(applied.sets);
+    for (const op of ops) {
+      const id = delta.objectChanges.find((c) => op.set === objectSetName(c.id, op.family))?.id ?? '';
+      const s = objects.get(id);
+      if (s) sets.set(op.set, { family: op.family, merged: (op.family === 4 ? s.v4 : s.v6).merged });
+    }
+    const tx: Transaction = ops.length === 0 ? { kind: 'none' } : { kind: 'elements', changes: [] };
+    return this.execute(next, tx, { ...applied, version: delta.version, sets }, ops);
+  }
+
+  /** Runs one transaction with our own notifications muted, then commits the new state. */
+  private async execute(
+    model: FirewallModel,
+    tx: Transaction | undefined,
+    state: AppliedState = snapshot(model),
+    netlinkOps?: readonly ElementOp[],
+  ): Promise<ApplyResult> {
+    const started = performance.now();
+    let via: ApplyResult['via'] = 'none';
+    if (tx === undefined || tx.kind !== 'none') {
+      via = tx?.kind === 'elements' ? 'netlink' : 'nft';
+      await this.ownChange(async () => {
+        if (tx === undefined) await this.deps.nft.apply(renderFull(model));
+        else if (tx.kind === 'nft') await this.deps.nft.apply(tx.lines);
+        else if (tx.kind === 'elements') await this.netlink.applyElements(netlinkOps ?? toOps(tx));
+      });
+    }
+    this.model = model;
+    this.applied = { ...state, version: model.version };
+    return { version: model.version, via, ms: performance.now() - started };
+  }
+
+  /**
+   * Our own commits are not drift: stop listening while we commit, and
+   * compare generation ids around it; more than one new generation means
+   * someone else committed meanwhile, which gets a check like any drift.
+   */
+  private async ownChange(fn: () => Promise<void>): Promise<void> {
+    const before = await this.netlink.generation();
+    this.netlink.listen(false);
+    try {
+      await fn();
+    } finally {
+      if (this.watching) this.netlink.listen(true);
+      const after = await this.netlink.generation().catch(() => before + 2);
+      if (this.watching && after - before > 1) this.scheduleRepair('another process changed the ruleset during our apply');
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Starts drift detection: nf_tables notifications, and a one-time look for foreign drop chains. */
+  async watch(): Promise<void> {
+    this.watching = true;
+    this.netlink.listen(true);
+    for (const c of await this.deps.nft.listChains()) {
+      if (c.table !== TABLE && c.hook === 'input' && c.policy === 'drop') {
+        this.warn(`${String(c.family)} ${String(c.table)} ${String(c.name)}`);
+      }
+    }
+  }
+
+  /** Feeds one notification (nft-netlink calls this). */
+  onNetlinkEvent(ev: NftEvent): void {
+    if (ev.kind === 'gen') {
+      if (this.dirty) {
+        this.dirty = false;
+        this.scheduleRepair(`changed by ${ev.process || 'unknown'} (pid ${ev.pid})`);
+      }
+      return;
+    }
+    if (ev.family === NFPROTO_INET && ev.table === TABLE) this.dirty = true;
+    if (ev.table !== TABLE && ev.chain?.hook === NF_INET_LOCAL_IN && ev.chain.policy === NF_DROP) {
+      this.warn(`${ev.table} ${ev.chain.name}`);
+    }
+  }
+
+  /** Notifications were lost: assume the worst. */
+  onNetlinkOverflow(): void {
+    this.scheduleRepair('change notifications were lost');
+  }
+
+  private warn(chain: string): void {
+    if (this.warned.has(chain)) return;
+    this.warned.add(chain);
+    this.emit('foreign-drop-chain', `another table has an input chain with policy drop (${chain}); it drops what hostnet allows`);
+  }
+
+  /** Coexistence warnings seen so far. */
+  get warnings(): string[] {
+    return [...this.warned];
+  }
+
+  private scheduleRepair(reason: string): void {
+    if (!this.model || this.repairTimer) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      void this.serial(() => this.repair(reason));
+    }, REPAIR_DEBOUNCE_MS * 2 ** Math.min(this.repairFailures, 8));
+  }
+
+  /** Re-applies the whole table atomically. */
+  private async repair(reason: string): Promise<void> {
+    const model = this.model;
+    if (!model) return;
+    try {
+      await this.ownChange(() => this.deps.nft.apply(renderFull(model)));
+      this.repairs++;
+      this.repairFailures = 0;
+      this.emit('firewall-drift-repaired', `table inet ${TABLE} restored to ${model.version}: ${reason}`);
+    } catch (err) {
+      this.repairFailures++;
+      this.emit('firewall-repair-failed', `could not restore table inet ${TABLE}: ${(err as Error).message}`);
+      this.scheduleRepair(reason);
+    }
+  }
+
+  private emit(kind: string, detail: string): void {
+    const event = { kind, detail, time: this.deps.now?.() ?? new Date() };
+    this.deps.log.warn({ event: kind }, detail);
+    this.deps.onEvent?.(event);
+  }
+
+  /** Stops watching and closes the sockets. Never touches the ruleset: rules stay in force. */
+  close(): void {
+    this.watching = false;
+    if (this.repairTimer) clearTimeout(this.repairTimer);
+    this.repairTimer = undefined;
+    this.netlink.close();
+  }
+}
+
+function pushOp(ops: ElementOp[], set: string, family: 4 | 6, d: IntervalDiff): void {
+  if (d.added.length > 0 || d.removed.length > 0) ops.push({ table: TABLE, set, family, add: d.added, remove: d.removed });
+}
+
+function toOps(tx: Transaction): ElementOp[] {
+  if (tx.kind !== 'elements') return [];
+  return tx.changes.map((c) => ({ table: TABLE, set: c.set, family: c.family, add: c.add, remove: c.remove }));
+}
+
+function byFamily(field: string, texts: readonly string[]): { v4: Interval[]; v6: Interval[] } {
+  const out = { v4: [] as Interval[], v6: [] as Interval[] };
+  texts.forEach((t, i) => {
+    try {
+      const p = parsePrefix(t);
+      (p.family === 4 ? out.v4 : out.v6).push(prefixInterval(p.family, p.addr, p.len));
+    } catch (err) {
+      throw new PolicyError(`${field}[${i}]`, err instanceof PrefixError ? err.message : `"${t}" is not a prefix`);
+    }
+  });
+  return out;
+}
+
+const ACTION_OF = { accept: Action.ALLOW, drop: Action.DENY } as const;
+const PROTOCOL_OF = {
+  any: Protocol.ANY, tcp: Protocol.TCP, udp: Protocol.UDP, icmp: Protocol.ICMP, icmpv6: Protocol.ICMPV6,
+} as const;
+
+function ruleToProto(r: ValidRule): Omit<PolicyRule, '$typeName'> {
+  const source = create(PolicySourceSchema, r.source.kind === 'any' ? { kind: { case: 'any', value: true } }
+    : r.source.kind === 'object' ? { kind: { case: 'objectId', value: r.source.id } }
+    : { kind: { case: 'prefixes', value: { prefixes: [...r.source.prefixes.v4, ...r.source.prefixes.v6] } } });
+  return {
+    id: r.id,
+    action: ACTION_OF[r.action],
+    source,
+    destinations: r.destinations ? [...r.destinations.v4, ...r.destinations.v6] : [],
+    protocol: PROTOCOL_OF[r.protocol],
+    ports: r.ports.map(([first, last]) => ({ $typeName: 'hostnet.v1.PortRange' as const, first, last })),
+    comment: r.comment,
+  };
+}
+
+/** The model as a FirewallPolicy again (management prefixes from config are added back by validation). */
+export function toPolicy(model: FirewallModel): FirewallPolicy {
+  return create(FirewallPolicySchema, {
+    version: model.version,
+    hostId: model.hostId,
+    hostAddresses: [...model.hostAddresses.v4, ...model.hostAddresses.v6],
+    objects: [...model.objects].map(([id, s]) => ({ id, prefixes: [...s.v4.prefixTexts(), ...s.v6.prefixTexts()] })),
+    rules: model.rules.map(ruleToProto),
+    failsafe: {
+      bgpPort: model.failsafe.bgpPort,
+      uplinks: [...model.failsafe.uplinks],
+      bfd: model.failsafe.bfd,
+      managementPrefixes: [...model.failsafe.management.v4, ...model.failsafe.management.v6],
+    },
+  });
+}
+
+/** A full policy: `policy` with `delta` applied. Pure. */
+export function mergeDelta(policy: FirewallPolicy, delta: FirewallDelta): FirewallPolicy {
+  const removed = new Set(delta.removedObjects);
+  const objects = policy.objects.filter((o) => !removed.has(o.id)).map((o) => {
+    const change = delta.objectChanges.find((c) => c.id === o.id);
+    if (!change) return o;
+    const drop = new Set(change.removed);
+    return { ...o, prefixes: [...o.prefixes.filter((p) => !drop.has(p)), ...change.added] };
+  });
+  return create(FirewallPolicySchema, {
+    ...policy,
+    version: delta.version,
+    objects: [...objects, ...delta.addedObjects],
+    rules: delta.rules ? delta.rules.rules : policy.rules,
+    failsafe: delta.failsafe ?? policy.failsafe,
+    hostAddresses: delta.hostAddresses.length > 0 ? delta.hostAddresses : policy.hostAddresses,
+  });
+}
+
+export { FAMILY, TABLE };

@@ -1,0 +1,186 @@
+// Validation of a FirewallPolicy before anything is compiled or applied.
+// Every problem is a PolicyError naming the field ("rules[3].ports[0]"), so
+// a bad policy is refused as a whole and the running ruleset stays.
+import { type Family, PrefixError, canonicalPrefix, parsePrefix } from '../../../common/prefix.js';
+import { Action, Protocol, type PortRange } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import type { FirewallPolicy } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+  constructor(readonly field: string, readonly reason: string) {
+    super(`${field}: ${reason}`);
+  }
+}
+
+export const LIMITS = {
+  rules: 50_000,
+  objects: 10_000,
+  prefixes: 1_000_000,
+  portsPerRule: 1_000,
+  destinationsPerRule: 10_000,
+  commentLength: 256,
+} as const;
+
+const ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const RULE_ID = /^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,62}[A-Za-z0-9])?$/;
+const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+export type RuleAction = 'accept' | 'drop';
+export type RuleProtocol = 'any' | 'tcp' | 'udp' | 'icmp' | 'icmpv6';
+
+/** Prefixes split by family, canonical. */
+export interface ByFamily {
+  readonly v4: readonly string[];
+  readonly v6: readonly string[];
+}
+
+export type RuleSource =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'object'; readonly id: string }
+  | { readonly kind: 'prefixes'; readonly prefixes: ByFamily };
+
+export interface ValidRule {
+  readonly id: string;
+  readonly action: RuleAction;
+  readonly source: RuleSource;
+  /** null: every address of the host. */
+  readonly destinations: ByFamily | null;
+  readonly protocol: RuleProtocol;
+  /** Inclusive port ranges; empty: all ports. */
+  readonly ports: readonly (readonly [number, number])[];
+  readonly comment: string;
+}
+
+export interface ValidFailsafe {
+  /** 0: bgpd does not listen. */
+  readonly bgpPort: number;
+  readonly uplinks: readonly string[];
+  readonly bfd: boolean;
+  readonly management: ByFamily;
+}
+
+export interface ValidPolicy {
+  readonly version: string;
+  readonly hostId: string;
+  readonly hostAddresses: ByFamily;
+  /** Object id -> prefixes by family; insertion order is the policy's order. */
+  readonly objects: ReadonlyMap<string, ByFamily>;
+  readonly rules: readonly ValidRule[];
+  readonly failsafe: ValidFailsafe;
+}
+
+function prefixesByFamily(field: string, texts: readonly string[]): ByFamily {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  texts.forEach((t, i) => {
+    try {
+      const canon = canonicalPrefix(t);
+      (parsePrefix(canon).family === 4 ? v4 : v6).push(canon);
+    } catch (err) {
+      throw new PolicyError(`${field}[${i}]`, err instanceof PrefixError ? err.message : `"${t}" is not a prefix`);
+    }
+  });
+  return { v4: [...new Set(v4)], v6: [...new Set(v6)] };
+}
+
+const ACTIONS: Partial<Record<Action, RuleAction>> = { [Action.ALLOW]: 'accept', [Action.DENY]: 'drop' };
+const PROTOCOLS: Partial<Record<Protocol, RuleProtocol>> = {
+  [Protocol.ANY]: 'any',
+  [Protocol.TCP]: 'tcp',
+  [Protocol.UDP]: 'udp',
+  [Protocol.ICMP]: 'icmp',
+  [Protocol.ICMPV6]: 'icmpv6',
+};
+
+function ports(field: string, list: readonly PortRange[], protocol: RuleProtocol): [number, number][] {
+  if (list.length > 0 && protocol !== 'tcp' && protocol !== 'udp') {
+    throw new PolicyError(field, `ports are only allowed with protocol tcp or udp, not ${protocol}`);
+  }
+  if (list.length > LIMITS.portsPerRule) throw new PolicyError(field, `at most ${LIMITS.portsPerRule} port ranges`);
+  return list.map((r, i) => {
+    const last = r.last === 0 ? r.first : r.last;
+    if (r.first < 1 || r.first > 65535) throw new PolicyError(`${field}[${i}].first`, `port ${r.first} is outside 1-65535`);
+    if (last > 65535) throw new PolicyError(`${field}[${i}].last`, `port ${last} is outside 1-65535`);
+    if (last < r.first) throw new PolicyError(`${field}[${i}]`, `inverted range ${r.first}-${last}`);
+    return [r.first, last];
+  });
+}
+
+/**
+ * Checks `policy` and `managementPrefixes` (from the agent's config) and
+ * returns the normalised policy. Pure. Throws PolicyError naming the first
+ * bad field.
+ */
+export function validatePolicy(policy: FirewallPolicy, managementPrefixes: readonly string[] = []): ValidPolicy {
+  if (policy.rules.length > LIMITS.rules) throw new PolicyError('rules', `at most ${LIMITS.rules} rules`);
+  if (policy.objects.length > LIMITS.objects) throw new PolicyError('objects', `at most ${LIMITS.objects} objects`);
+
+  const objects = new Map<string, ByFamily>();
+  let total = 0;
+  policy.objects.forEach((o, i) => {
+    const field = `objects[${i}]`;
+    if (!ID.test(o.id)) throw new PolicyError(`${field}.id`, `"${o.id.slice(0, 80)}" is not a valid object id ([a-z0-9-], 1-63)`);
+    if (objects.has(o.id)) throw new PolicyError(`${field}.id`, `duplicate object id "${o.id}"`);
+    if (o.prefixes.length === 0) throw new PolicyError(`${field}.prefixes`, `object "${o.id}" has no prefixes`);
+    total += o.prefixes.length;
+    if (total > LIMITS.prefixes) throw new PolicyError(`${field}.prefixes`, `more than ${LIMITS.prefixes} prefixes in all objects`);
+    objects.set(o.id, prefixesByFamily(`${field}.prefixes`, o.prefixes));
+  });
+
+  const ids = new Set<string>();
+  const rules = policy.rules.map((r, i): ValidRule => {
+    const field = `rules[${i}]`;
+    if (!RULE_ID.test(r.id)) throw new PolicyError(`${field}.id`, `"${r.id.slice(0, 80)}" is not a valid rule id`);
+    if (ids.has(r.id)) throw new PolicyError(`${field}.id`, `duplicate rule id "${r.id}"`);
+    ids.add(r.id);
+    const action = ACTIONS[r.action];
+    if (!action) throw new PolicyError(`${field}.action`, 'must be ALLOW or DENY');
+    const protocol = PROTOCOLS[r.protocol];
+    if (!protocol) throw new PolicyError(`${field}.protocol`, 'must be ANY, TCP, UDP, ICMP or ICMPV6');
+    if (r.comment.length > LIMITS.commentLength) {
+      throw new PolicyError(`${field}.comment`, `${r.comment.length} characters, at most ${LIMITS.commentLength}`);
+    }
+    let source: RuleSource;
+    const s = r.source?.kind;
+    if (!s || s.case === undefined) throw new PolicyError(`${field}.source`, 'is required (any, object or prefixes)');
+    if (s.case === 'any') source = { kind: 'any' };
+    else if (s.case === 'objectId') {
+      if (!objects.has(s.value)) throw new PolicyError(`${field}.source.object_id`, `unknown object "${s.value.slice(0, 80)}"`);
+      source = { kind: 'object', id: s.value };
+    } else {
+      if (s.value.prefixes.length === 0) throw new PolicyError(`${field}.source.prefixes`, 'must not be empty');
+      source = { kind: 'prefixes', prefixes: prefixesByFamily(`${field}.source.prefixes`, s.value.prefixes) };
+    }
+    if (r.destinations.length > LIMITS.destinationsPerRule) {
+      throw new PolicyError(`${field}.destinations`, `at most ${LIMITS.destinationsPerRule}`);
+    }
+    const destinations = r.destinations.length === 0 ? null : prefixesByFamily(`${field}.destinations`, r.destinations);
+    return { id: r.id, action, source, destinations, protocol, ports: ports(`${field}.ports`, r.ports, protocol), comment: r.comment };
+  });
+
+  const fs = policy.failsafe;
+  const uplinks = fs?.uplinks ?? [];
+  uplinks.forEach((u, i) => {
+    if (!IFNAME.test(u)) throw new PolicyError(`failsafe.uplinks[${i}]`, `"${u.slice(0, 80)}" is not an interface name (1-15 of [A-Za-z0-9_.-])`);
+  });
+  const bgpPort = fs?.bgpPort ?? 0;
+  if (bgpPort > 65535) throw new PolicyError('failsafe.bgp_port', `port ${bgpPort} is outside 0-65535`);
+  const mgmt = prefixesByFamily('failsafe.management_prefixes', fs?.managementPrefixes ?? []);
+  const cfgMgmt = prefixesByFamily('managementPrefixes', managementPrefixes);
+
+  return {
+    version: policy.version,
+    hostId: policy.hostId,
+    hostAddresses: prefixesByFamily('host_addresses', policy.hostAddresses),
+    objects,
+    rules,
+    failsafe: {
+      bgpPort,
+      uplinks: [...new Set(uplinks)],
+      bfd: fs?.bfd ?? false,
+      management: { v4: [...new Set([...cfgMgmt.v4, ...mgmt.v4])], v6: [...new Set([...cfgMgmt.v6, ...mgmt.v6])] },
+    },
+  };
+}
+
+export const familyOf = (prefix: string): Family => (prefix.includes(':') ? 6 : 4);

@@ -1,0 +1,61 @@
+// The one seam for running a process: argv in, exit code and output out.
+// Daemons get a Runner through their constructors; tests pass a fake that
+// checks argv and stdin.
+import { spawn } from 'node:child_process';
+
+export interface RunOptions {
+  readonly stdin?: string;
+  /** Kill the command after this long (default 30 s). */
+  readonly timeoutMs?: number;
+  /** Resolve with the result even when the exit code is not 0. */
+  readonly allowFail?: boolean;
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The process id, so callers can recognise their own effects (e.g. nft's generation owner). */
+  readonly pid?: number;
+}
+
+export type Runner = (argv: readonly string[], options?: RunOptions) => Promise<RunResult>;
+
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  constructor(readonly argv: readonly string[], readonly result: RunResult) {
+    super(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim() || result.stdout.trim()}`);
+  }
+}
+
+/** Runs argv to completion. Throws CommandError on a non-zero exit unless allowFail. */
+export const run: Runner = (argv, options = {}) => {
+  const [cmd, ...args] = argv;
+  if (!cmd) return Promise.reject(new TypeError('empty argv'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const result: RunResult = {
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString() + (signal ? `\n(killed by ${signal})` : ''),
+        ...(child.pid !== undefined ? { pid: child.pid } : {}),
+      };
+      if (result.code !== 0 && !options.allowFail) reject(new CommandError(argv, result));
+      else resolve(result);
+    });
+    // A command that exits without reading its input must not crash us.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.stdin ?? '');
+  });
+};
