@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNetns, run, type RunOptions, type RunResult } from './exec.js';
+import { inNetns, run, waitFor, type RunOptions, type RunResult } from './exec.js';
 
 /** Where run directories live; each holds owner.json and the run's files. */
 export const DEFAULT_BASE_DIR = join(tmpdir(), 'hostnet-lab');
@@ -34,6 +34,12 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+export interface SpawnOptions {
+  /** Give the process a stdin pipe (default: none). */
+  readonly stdin?: boolean;
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A process the lab started; stopped by teardown. */
@@ -90,8 +96,18 @@ export class Netns {
   }
 
   /** Starts a long-running process in the namespace; output goes to a log file in the run directory. */
-  spawn(name: string, argv: readonly string[]): LabProcess {
-    return this.lab.spawnProcess(`${this.short}-${name}`, inNetns(this.name, argv));
+  spawn(name: string, argv: readonly string[], options: SpawnOptions = {}): LabProcess {
+    return this.lab.spawnProcess(`${this.short}-${name}`, inNetns(this.name, argv), options);
+  }
+
+  /** The IPv6 link-local address of an interface (waiting up to 5 s for the kernel to assign it). */
+  async linkLocal(ifname: string): Promise<string> {
+    return waitFor(`link-local address on ${ifname} in ${this.name}`, async () => {
+      const { stdout } = await this.exec(['ip', '-j', '-6', 'address', 'show', 'dev', ifname, 'scope', 'link']);
+      const [link] = JSON.parse(stdout) as { addr_info: { local?: string; scope?: string }[] }[];
+      // iproute2 leaves empty entries for the addresses its filter skipped.
+      return link?.addr_info.find((a) => a.scope === 'link' && a.local)?.local;
+    }, { timeoutMs: 5000, intervalMs: 50 });
   }
 }
 
@@ -127,8 +143,10 @@ export class Lab {
     await run(['ip', 'netns', 'add', ns.name]);
     this.namespaces.push(ns);
     await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
+    // No duplicate address detection: a lab link is usable the moment it is up.
     await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0',
-      'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+      'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1',
+      'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     return ns;
   }
 
@@ -149,13 +167,16 @@ export class Lab {
   }
 
   /** Starts argv (already wrapped for its namespace); tracked until teardown. */
-  spawnProcess(name: string, argv: readonly string[]): LabProcess {
+  spawnProcess(name: string, argv: readonly string[], options: SpawnOptions = {}): LabProcess {
     const [cmd, ...args] = argv;
     if (!cmd) throw new TypeError('empty argv');
     const log = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' });
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
+    const child = spawn(cmd, args, {
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      ...(options.env ? { env: options.env } : {}),
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
     const exited = new Promise<number | string>((resolve) => {
       child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
       child.once('error', () => resolve(-1));

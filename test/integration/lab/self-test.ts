@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readdir } from 'node:fs/promises';
 import {
-  Frr, Lab, bgpPeers, listen, ping, probe, run, torConfig, waitEstablished, waitFor, waitForRoute, type Netns,
+  Frr, Lab, bgpPeers, listen, ping, probe, run, torConfig, waitEstablished, waitFor, waitForRoute
 } from '../../lab/index.js';
 
 const HOST_ADDR = '10.77.0.10';
@@ -20,14 +20,6 @@ async function labLeftovers(lab: Lab): Promise<string[]> {
   const dirs = await readdir(lab.dir).catch(() => null);
   if (dirs) left.push(`dir ${lab.dir}`);
   return left;
-}
-
-async function linkLocal(ns: Netns, ifname: string): Promise<string> {
-  const { stdout } = await ns.exec(['ip', '-j', '-6', 'address', 'show', 'dev', ifname, 'scope', 'link']);
-  const [link] = JSON.parse(stdout) as { addr_info: { local: string }[] }[];
-  const addr = link?.addr_info[0]?.local;
-  if (!addr) throw new Error(`no link-local address on ${ifname} in ${ns.name}`);
-  return addr;
 }
 
 void t.test('host peers unnumbered with two ToRs; probes; teardown leaves nothing', async (t) => {
@@ -87,7 +79,7 @@ void t.test('host peers unnumbered with two ToRs; probes; teardown leaves nothin
   // Routes and addresses come and go: a static route to a prefix behind
   // tor1, then removed; the uplink to tor1 cut and the session drops.
   await tor1.addAddress('lo', '10.88.0.1/32');
-  await host.route('10.88.0.0/24', ['via', 'inet6', await linkLocal(tor1, 'swp1'), 'dev', 'eth0']);
+  await host.route('10.88.0.0/24', ['via', 'inet6', await tor1.linkLocal('swp1'), 'dev', 'eth0']);
   t.ok(await ping(host, '10.88.0.1'), 'a static route via the ToR\'s link-local works');
   await host.delRoute('10.88.0.0/24');
   t.notOk(await ping(host, '10.88.0.1'), 'and stops working once removed');
