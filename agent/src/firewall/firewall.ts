@@ -179,14 +179,18 @@ export class Firewall {
    * someone else committed meanwhile, which gets a check like any drift.
    */
   private async ownChange(fn: () => Promise<void>): Promise<void> {
-    const before = await this.netlink.generation();
+    // Unknown generations (netlink refused) skip the check but never block the apply:
+    // nft's own answer is the one worth reporting.
+    const before = await this.netlink.generation().catch(() => undefined);
     this.netlink.listen(false);
     try {
       await fn();
     } finally {
       if (this.watching) this.netlink.listen(true);
-      const after = await this.netlink.generation().catch(() => before + 2);
-      if (this.watching && after - before > 1) this.scheduleRepair('another process changed the ruleset during our apply');
+      const after = before === undefined ? undefined : await this.netlink.generation().catch(() => undefined);
+      if (this.watching && (after === undefined || before === undefined || after - before > 1)) {
+        this.scheduleRepair('another process changed the ruleset during our apply');
+      }
     }
   }
 
