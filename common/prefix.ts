@@ -43,8 +43,78 @@ export function parseAddress(s: string): { family: Family; addr: bigint } {
 
 const bits = (family: Family): number => (family === 4 ? 32 : 128);
 
+/**
+ * Fast path for "a.b.c.d/len" in decimal without leading zeros, the form
+ * almost every prefix arrives in. Undefined when `s` is anything else (the
+ * general parser then decides, and reports errors).
+ */
+function parseV4Fast(s: string): { addr: number; len: number } | undefined {
+  let addr = 0;
+  let octet = -1;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined; // leading zero
+      octet = octet < 0 ? c - 48 : octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return undefined;
+    } else if (c === 46 /* . */ || c === 47 /* / */) {
+      if (digits === 0) return undefined;
+      addr = addr * 256 + octet;
+      octet = -1;
+      digits = 0;
+      if (c === 47) break;
+      if (++dots > 3) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3) return undefined;
+  if (i === s.length) {
+    if (digits === 0) return undefined;
+    return { addr: addr * 256 + octet, len: 32 };
+  }
+  const rest = s.length - i - 1;
+  if (rest < 1 || rest > 2) return undefined;
+  const d1 = s.charCodeAt(i + 1) - 48;
+  const d2 = rest === 2 ? s.charCodeAt(i + 2) - 48 : -1;
+  if (d1 < 0 || d1 > 9 || (rest === 2 && (d1 === 0 || d2 < 0 || d2 > 9))) return undefined;
+  const len = rest === 2 ? d1 * 10 + d2 : d1;
+  return len > 32 ? undefined : { addr, len };
+}
+
+/** [network, length] as numbers for the common "a.b.c.d/len" form (host bits cleared); undefined otherwise. */
+export function parseV4Prefix(s: string): [number, number] | undefined {
+  const fast = s.includes('/') ? parseV4Fast(s) : undefined;
+  if (!fast) return undefined;
+  const size = 2 ** (32 - fast.len);
+  return [Math.floor(fast.addr / size) * size, fast.len];
+}
+
+/**
+ * Parses a prefix and returns it with its canonical text; `s` itself is
+ * returned as the text when it is already canonical (no new string).
+ * Throws PrefixError.
+ */
+export function parseCanonical(s: string): { prefix: Prefix; text: string } {
+  const fast = s.includes('/') ? parseV4Fast(s) : undefined;
+  if (fast) {
+    const hostBits = 32 - fast.len;
+    const network = hostBits === 32 ? 0 : Math.floor(fast.addr / 2 ** hostBits) * 2 ** hostBits;
+    const prefix: Prefix = { family: 4, addr: BigInt(network), len: fast.len };
+    return { prefix, text: network === fast.addr ? s : formatPrefix(prefix) };
+  }
+  const prefix = networkOf(parsePrefix(s));
+  const text = formatPrefix(prefix);
+  return { prefix, text: text === s ? s : text };
+}
+
 /** Parses "addr/len" (or a bare address as a host prefix). Host bits may be set; see isCanonical. Throws PrefixError. */
 export function parsePrefix(s: string): Prefix {
+  const fast = parseV4Fast(s);
+  if (fast) return { family: 4, addr: BigInt(fast.addr), len: fast.len };
   const slash = s.indexOf('/');
   const addrText = slash < 0 ? s : s.slice(0, slash);
   const { family, addr } = parseAddress(addrText);
@@ -96,7 +166,7 @@ export function formatPrefix(p: Prefix): string {
 
 /** Parses `s` and returns its canonical text; throws PrefixError when it does not parse. */
 export function canonicalPrefix(s: string): string {
-  return formatPrefix(networkOf(parsePrefix(s)));
+  return parseCanonical(s).text;
 }
 
 /** True when `s` parses and is spelled exactly as canonicalPrefix would spell it. */

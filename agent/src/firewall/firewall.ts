@@ -4,19 +4,18 @@
 // All kernel work goes through one queue, so applies and repairs never race.
 import { create } from '@bufbuild/protobuf';
 import type { Logger } from '../../../common/log.js';
-import { PrefixError, parsePrefix } from '../../../common/prefix.js';
 import {
   type FirewallPolicy, FirewallPolicySchema, PolicySourceSchema, type PolicyRule,
 } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import type { FirewallDelta } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { Action, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { type AppliedState, type Transaction, diff, snapshot } from './diff.js';
-import { type Interval, type IntervalDiff, prefixInterval } from './intervals.js';
-import { FAMILY, type FirewallModel, type ObjectSets, TABLE, buildModel, objectSetName } from './model.js';
+import { FAMILY, type FirewallModel, TABLE, buildModel, objectSetName } from './model.js';
 import type { NftEvent, ElementOp } from './nfnetlink.js';
 import type { NftCli } from './nft-cli.js';
 import type { NftNetlink, NftNetlinkHandlers } from './nft-netlink.js';
-import { PolicyError, type ValidRule, validatePolicy } from './policy.js';
+import { PolicyError, type ValidRule, objectPrefixes, validatePolicy } from './policy.js';
+import type { Addr, LengthChanges } from './prefix-set.js';
 import { renderFull } from './render.js';
 
 export interface FirewallEvent {
@@ -54,6 +53,7 @@ export class Firewall {
   private applied: AppliedState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private watching = false;
+  private closed = false;
   private dirty = false;
   private repairTimer: NodeJS.Timeout | undefined;
   private repairFailures = 0;
@@ -116,39 +116,50 @@ export class Firewall {
     });
   }
 
+  /**
+   * Element changes are made in place on the applied sets (copying 100k
+   * prefixes per delta would cost more than the kernel update) and undone if
+   * the kernel refuses them.
+   */
   private async applyElementChanges(model: FirewallModel, delta: FirewallDelta): Promise<ApplyResult> {
-    const objects = new Map(model.objects);
-    const ops: ElementOp[] = [];
-    let flipped = false;
-    delta.objectChanges.forEach((change, i) => {
-      const field = `object_changes[${i}]`;
-      const current = objects.get(change.id);
-      if (!current) throw new PolicyError(`${field}.id`, `unknown object "${change.id.slice(0, 80)}"`);
-      const add = byFamily(`${field}.added`, change.added);
-      const remove = byFamily(`${field}.removed`, change.removed);
-      const next: ObjectSets = { v4: current.v4.clone(), v6: current.v6.clone() };
-      const d4 = next.v4.change(add.v4, remove.v4);
-      const d6 = next.v6.change(add.v6, remove.v6);
-      if (next.v4.prefixCount + next.v6.prefixCount === 0) {
-        throw new PolicyError(`${field}.removed`, `object "${change.id}" would have no prefixes left`);
-      }
-      flipped ||= (current.v4.prefixCount === 0) !== (next.v4.prefixCount === 0)
-        || (current.v6.prefixCount === 0) !== (next.v6.prefixCount === 0);
-      objects.set(change.id, next);
-      pushOp(ops, objectSetName(change.id, 4), 4, d4);
-      pushOp(ops, objectSetName(change.id, 6), 6, d6);
-    });
-    const next: FirewallModel = { ...model, version: delta.version, objects };
-    if (flipped) return this.execute(next, diff(this.applied as AppliedState, snapshot(next)));
     const applied = this.applied as AppliedState;
-    const sets = new Map(applied.sets);
-    for (const op of ops) {
-      const id = delta.objectChanges.find((c) => op.set === objectSetName(c.id, op.family))?.id ?? '';
-      const s = objects.get(id);
-      if (s) sets.set(op.set, { family: op.family, merged: (op.family === 4 ? s.v4 : s.v6).merged });
+    const known = new Map<string, { add: Addr[]; remove: Addr[] }>();
+    const undo: (() => void)[] = [];
+    let lengthsChanged = false;
+    const note = (id: string, family: 4 | 6, changes: LengthChanges, key: 'add' | 'remove'): void => {
+      for (const [len, addrs] of changes) {
+        const name = objectSetName(id, family, len);
+        const entry = known.get(name) ?? { add: [], remove: [] };
+        entry[key].push(...addrs);
+        known.set(name, entry);
+      }
+    };
+    try {
+      delta.objectChanges.forEach((change, i) => {
+        const field = `object_changes[${i}]`;
+        const sets = model.objects.get(change.id);
+        if (!sets) throw new PolicyError(`${field}.id`, `unknown object "${change.id.slice(0, 80)}"`);
+        const add = objectPrefixes(`${field}.added`, change.added);
+        const remove = objectPrefixes(`${field}.removed`, change.removed);
+        for (const [family, set] of [[4, sets.v4], [6, sets.v6]] as const) {
+          const c = set.change(family === 4 ? add.v4 : add.v6, family === 4 ? remove.v4 : remove.v6);
+          undo.push(c.undo);
+          lengthsChanged ||= c.lengthsChanged;
+          note(change.id, family, c.added, 'add');
+          note(change.id, family, c.removed, 'remove');
+        }
+        if (sets.v4.prefixCount + sets.v6.prefixCount === 0) {
+          throw new PolicyError(`${field}.removed`, `object "${change.id}" would have no prefixes left`);
+        }
+      });
+      const next: FirewallModel = { ...model, version: delta.version };
+      // A length gaining its first prefix (or losing its last) adds or removes a set and rule lines.
+      const desired = lengthsChanged ? snapshot(next) : { ...applied, version: delta.version };
+      return await this.execute(next, diff(applied, desired, known), desired);
+    } catch (err) {
+      for (const u of undo.reverse()) u();
+      throw err;
     }
-    const tx: Transaction = ops.length === 0 ? { kind: 'none' } : { kind: 'elements', changes: [] };
-    return this.execute(next, tx, { ...applied, version: delta.version, sets }, ops);
   }
 
   /** Runs one transaction with our own notifications muted, then commits the new state. */
@@ -156,16 +167,15 @@ export class Firewall {
     model: FirewallModel,
     tx: Transaction | undefined,
     state: AppliedState = snapshot(model),
-    netlinkOps?: readonly ElementOp[],
   ): Promise<ApplyResult> {
     const started = performance.now();
     let via: ApplyResult['via'] = 'none';
     if (tx === undefined || tx.kind !== 'none') {
       via = tx?.kind === 'elements' ? 'netlink' : 'nft';
       await this.ownChange(async () => {
-        if (tx === undefined) await this.deps.nft.apply(renderFull(model));
+        if (tx === undefined) await this.deps.nft.apply(renderFull(model, state));
         else if (tx.kind === 'nft') await this.deps.nft.apply(tx.lines);
-        else if (tx.kind === 'elements') await this.netlink.applyElements(netlinkOps ?? toOps(tx));
+        else if (tx.kind === 'elements') await this.netlink.applyElements(toOps(tx));
       });
     }
     this.model = model;
@@ -243,7 +253,7 @@ export class Firewall {
   }
 
   private scheduleRepair(reason: string): void {
-    if (!this.model || this.repairTimer) return;
+    if (!this.model || this.repairTimer || this.closed) return;
     this.repairTimer = setTimeout(() => {
       this.repairTimer = undefined;
       void this.serial(() => this.repair(reason));
@@ -253,7 +263,7 @@ export class Firewall {
   /** Re-applies the whole table atomically. */
   private async repair(reason: string): Promise<void> {
     const model = this.model;
-    if (!model) return;
+    if (!model || this.closed) return;
     try {
       await this.ownChange(() => this.deps.nft.apply(renderFull(model)));
       this.repairs++;
@@ -274,6 +284,7 @@ export class Firewall {
 
   /** Stops watching and closes the sockets. Never touches the ruleset: rules stay in force. */
   close(): void {
+    this.closed = true;
     this.watching = false;
     if (this.repairTimer) clearTimeout(this.repairTimer);
     this.repairTimer = undefined;
@@ -281,26 +292,9 @@ export class Firewall {
   }
 }
 
-function pushOp(ops: ElementOp[], set: string, family: 4 | 6, d: IntervalDiff): void {
-  if (d.added.length > 0 || d.removed.length > 0) ops.push({ table: TABLE, set, family, add: d.added, remove: d.removed });
-}
-
 function toOps(tx: Transaction): ElementOp[] {
   if (tx.kind !== 'elements') return [];
   return tx.changes.map((c) => ({ table: TABLE, set: c.set, family: c.family, add: c.add, remove: c.remove }));
-}
-
-function byFamily(field: string, texts: readonly string[]): { v4: Interval[]; v6: Interval[] } {
-  const out = { v4: [] as Interval[], v6: [] as Interval[] };
-  texts.forEach((t, i) => {
-    try {
-      const p = parsePrefix(t);
-      (p.family === 4 ? out.v4 : out.v6).push(prefixInterval(p.family, p.addr, p.len));
-    } catch (err) {
-      throw new PolicyError(`${field}[${i}]`, err instanceof PrefixError ? err.message : `"${t}" is not a prefix`);
-    }
-  });
-  return out;
 }
 
 const ACTION_OF = { accept: Action.ALLOW, drop: Action.DENY } as const;

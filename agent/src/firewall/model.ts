@@ -1,16 +1,18 @@
 // The firewall as the agent intends it: rules, failsafes and the object sets
-// (as IntervalSets, the exact elements the kernel holds). Built from a
-// validated policy; changed in place by deltas. Pure data; no I/O.
-import { type Family } from '../../../common/prefix.js';
-import { IntervalSet } from './intervals.js';
-import type { ByFamily, ValidFailsafe, ValidPolicy, ValidRule } from './policy.js';
+// (PrefixSets: per prefix length, the exact elements the kernel holds). Built
+// from a validated policy; object sets are changed in place by deltas. Pure
+// data; no I/O.
+import type { Family } from '../../../common/prefix.js';
+import type { ByFamily, ObjectPrefixes, ValidFailsafe, ValidPolicy, ValidRule } from './policy.js';
+import { objectPrefixes } from './policy.js';
+import { type Addr, PrefixSet } from './prefix-set.js';
 
 export const TABLE = 'hostnet';
 export const FAMILY = 'inet';
 
 export interface ObjectSets {
-  readonly v4: IntervalSet;
-  readonly v6: IntervalSet;
+  readonly v4: PrefixSet;
+  readonly v6: PrefixSet;
 }
 
 export interface FirewallModel {
@@ -19,27 +21,38 @@ export interface FirewallModel {
   hostAddresses: ByFamily;
   rules: readonly ValidRule[];
   failsafe: ValidFailsafe;
-  /** Object id -> its two sets. */
+  /** Object id -> its prefixes. */
   objects: Map<string, ObjectSets>;
-  /** The management sets (always present, maybe empty). */
+  /** The management prefixes (config and policy). */
   management: ObjectSets;
 }
 
-/** nft set name of an object's set for one family. Object ids never contain "_". */
-export function objectSetName(id: string, family: Family): string {
-  return `o${family}_${id.replace(/-/g, '_')}`;
+/** One nft set: the addresses of one length of one object (or of the management prefixes). */
+export interface NamedSet {
+  readonly family: Family;
+  readonly len: number;
+  /** The live element set (the model's own). */
+  readonly elements: ReadonlySet<Addr>;
+  /** What it belongs to, for messages: "object web" or "failsafe management". */
+  readonly origin: string;
 }
 
-export const MANAGEMENT_SET: Readonly<Record<Family, string>> = { 4: 'mgmt4', 6: 'mgmt6' };
+/** nft set name of one object's prefixes of one family and length. Object ids never contain "_". */
+export function objectSetName(id: string, family: Family, len: number): string {
+  return `o${family}_${id.replace(/-/g, '_')}_${len}`;
+}
 
-export function setsOf(prefixes: ByFamily): ObjectSets {
-  return { v4: IntervalSet.fromPrefixes(4, prefixes.v4), v6: IntervalSet.fromPrefixes(6, prefixes.v6) };
+export const managementSetName = (family: Family, len: number): string => `mgmt${family}_${len}`;
+
+function setsOf(p: ObjectPrefixes): ObjectSets {
+  return { v4: PrefixSet.from(4, p.v4), v6: PrefixSet.from(6, p.v6) };
 }
 
 /** A fresh model of a validated policy. */
 export function buildModel(policy: ValidPolicy): FirewallModel {
   const objects = new Map<string, ObjectSets>();
-  for (const [id, prefixes] of policy.objects) objects.set(id, setsOf(prefixes));
+  for (const [id, p] of policy.objects) objects.set(id, setsOf(p));
+  const m = policy.failsafe.management;
   return {
     version: policy.version,
     hostId: policy.hostId,
@@ -47,27 +60,26 @@ export function buildModel(policy: ValidPolicy): FirewallModel {
     rules: policy.rules,
     failsafe: policy.failsafe,
     objects,
-    management: setsOf(policy.failsafe.management),
+    management: setsOf(objectPrefixes('management', [...m.v4, ...m.v6])),
   };
 }
 
-/** Every set of the model by nft name, in a stable order. */
-export function namedSets(model: FirewallModel): Map<string, IntervalSet> {
-  const out = new Map<string, IntervalSet>();
-  out.set(MANAGEMENT_SET[4], model.management.v4);
-  out.set(MANAGEMENT_SET[6], model.management.v6);
+/**
+ * Every set of the model by nft name, in a stable order. Length 0 (the whole
+ * address family) needs no set: rules match it without an address test.
+ */
+export function namedSets(model: FirewallModel): Map<string, NamedSet> {
+  const out = new Map<string, NamedSet>();
+  const add = (sets: ObjectSets, name: (f: Family, len: number) => string, origin: string): void => {
+    for (const [family, set] of [[4, sets.v4], [6, sets.v6]] as const) {
+      for (const len of set.lengths()) {
+        if (len > 0) out.set(name(family, len), { family, len, elements: set.addresses(len), origin });
+      }
+    }
+  };
+  add(model.management, managementSetName, 'failsafe management');
   for (const id of [...model.objects.keys()].sort()) {
-    const sets = model.objects.get(id) as ObjectSets;
-    out.set(objectSetName(id, 4), sets.v4);
-    out.set(objectSetName(id, 6), sets.v6);
+    add(model.objects.get(id) as ObjectSets, (f, len) => objectSetName(id, f, len), `object ${id}`);
   }
   return out;
-}
-
-/** Which object a set name belongs to ("" for the management sets). */
-export function objectOfSet(model: FirewallModel, name: string): string {
-  for (const id of model.objects.keys()) {
-    if (name === objectSetName(id, 4) || name === objectSetName(id, 6)) return id;
-  }
-  return '';
 }

@@ -1,9 +1,9 @@
 // Just enough of the nf_tables netlink protocol (linux/netfilter/nf_tables.h,
-// nfnetlink.h) to add and delete interval-set elements in one atomic batch,
+// nfnetlink.h) to add and delete set elements in one atomic batch,
 // and to read the change notifications the kernel multicasts. Pure encode and
 // decode; the socket lives in nft-netlink.ts.
 import type { Family } from '../../../common/prefix.js';
-import { type Interval, maxAddress } from './intervals.js';
+import type { Addr } from './prefix-set.js';
 
 export const NETLINK_NETFILTER = 12;
 export const NFNLGRP_NFTABLES = 7;
@@ -29,12 +29,7 @@ const NFTA_SET_ELEM_LIST_SET = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
 const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
-const NFTA_SET_ELEM_FLAGS = 3;
-const NFTA_SET_ELEM_USERDATA = 6;
 const NFTA_DATA_VALUE = 1;
-const NFT_SET_ELEM_INTERVAL_END = 1;
-/** nftnl userdata: TLV (type 1 = element flags, len 4, value 1 = open interval), as nft writes it. */
-const OPEN_INTERVAL_UDATA = Buffer.from([0x01, 0x04, 0x01, 0x00, 0x00, 0x00]);
 
 const NFTA_GEN_ID = 1;
 const NFTA_GEN_PROC_PID = 2;
@@ -60,11 +55,6 @@ function attr(type: number, payload: Buffer): Buffer {
 
 const nested = (type: number, children: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(children));
 const strAttr = (type: number, s: string): Buffer => attr(type, Buffer.from(`${s}\0`));
-function u32be(type: number, v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v, 0);
-  return attr(type, b);
-}
 
 function addrBytes(family: Family, addr: bigint): Buffer {
   const n = family === 4 ? 4 : 16;
@@ -92,24 +82,13 @@ function message(type: number, flags: number, seq: number, resId: number, payloa
   return Buffer.concat([hdr, body]);
 }
 
-/** The kernel elements of one interval: its start, and the end marker at end + 1 (none at the top of the space). */
-function intervalElements(family: Family, iv: Interval): Buffer[] {
-  const key = (a: bigint): Buffer => nested(NFTA_SET_ELEM_KEY, [attr(NFTA_DATA_VALUE, addrBytes(family, a))]);
-  if (iv.end === maxAddress(family)) {
-    return [nested(NFTA_LIST_ELEM, [key(iv.start), attr(NFTA_SET_ELEM_USERDATA, OPEN_INTERVAL_UDATA)])];
-  }
-  return [
-    nested(NFTA_LIST_ELEM, [key(iv.start)]),
-    nested(NFTA_LIST_ELEM, [key(iv.end + 1n), u32be(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END)]),
-  ];
-}
-
+/** Keys to add to and remove from one plain (hash) set. */
 export interface ElementOp {
   readonly table: string;
   readonly set: string;
   readonly family: Family;
-  readonly add: readonly Interval[];
-  readonly remove: readonly Interval[];
+  readonly add: readonly Addr[];
+  readonly remove: readonly Addr[];
 }
 
 export interface Batch {
@@ -131,9 +110,10 @@ export function elementBatch(ops: readonly ElementOp[], firstSeq: number): Batch
   const msgs: Buffer[] = [message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, NFNL_SUBSYS_NFTABLES, [])];
   const seqs: number[] = [];
   const describe = new Map<number, string>();
-  const emit = (op: ElementOp, type: number, list: readonly Interval[]): void => {
+  const emit = (op: ElementOp, type: number, list: readonly Addr[]): void => {
     for (let i = 0; i < list.length; i += PER_MESSAGE) {
-      const elems = list.slice(i, i + PER_MESSAGE).flatMap((iv) => intervalElements(op.family, iv));
+      const elems = list.slice(i, i + PER_MESSAGE)
+        .map((a) => nested(NFTA_LIST_ELEM, [nested(NFTA_SET_ELEM_KEY, [attr(NFTA_DATA_VALUE, addrBytes(op.family, BigInt(a)))])]));
       const flags = NLM_F_REQUEST | NLM_F_ACK | (type === NftMsg.NEWSETELEM ? NLM_F_CREATE : 0);
       const s = seq++;
       msgs.push(message((NFNL_SUBSYS_NFTABLES << 8) | type, flags, s, 0, [

@@ -1,7 +1,8 @@
 // Validation of a FirewallPolicy before anything is compiled or applied.
 // Every problem is a PolicyError naming the field ("rules[3].ports[0]"), so
 // a bad policy is refused as a whole and the running ruleset stays.
-import { type Family, PrefixError, canonicalPrefix, parsePrefix } from '../../../common/prefix.js';
+import { type Family, PrefixError, parseCanonical, parseV4Prefix } from '../../../common/prefix.js';
+import type { PrefixList } from './prefix-set.js';
 import { Action, Protocol, type PortRange } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import type { FirewallPolicy } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 
@@ -34,6 +35,12 @@ export interface ByFamily {
   readonly v6: readonly string[];
 }
 
+/** An object's prefixes (network address and length), split by family: numbers for IPv4, bigints for IPv6. */
+export interface ObjectPrefixes {
+  readonly v4: PrefixList<number>;
+  readonly v6: PrefixList<bigint>;
+}
+
 export type RuleSource =
   | { readonly kind: 'any' }
   | { readonly kind: 'object'; readonly id: string }
@@ -63,24 +70,51 @@ export interface ValidPolicy {
   readonly version: string;
   readonly hostId: string;
   readonly hostAddresses: ByFamily;
-  /** Object id -> prefixes by family; insertion order is the policy's order. */
-  readonly objects: ReadonlyMap<string, ByFamily>;
+  /** Object id -> prefix ranges by family; insertion order is the policy's order. */
+  readonly objects: ReadonlyMap<string, ObjectPrefixes>;
   readonly rules: readonly ValidRule[];
   readonly failsafe: ValidFailsafe;
+}
+
+function parseAt(field: string, texts: readonly string[], i: number): ReturnType<typeof parseCanonical> {
+  const t = texts[i] as string;
+  try {
+    return parseCanonical(t);
+  } catch (err) {
+    throw new PolicyError(`${field}[${i}]`, err instanceof PrefixError ? err.message : `"${t.slice(0, 80)}" is not a prefix`);
+  }
 }
 
 function prefixesByFamily(field: string, texts: readonly string[]): ByFamily {
   const v4: string[] = [];
   const v6: string[] = [];
-  texts.forEach((t, i) => {
-    try {
-      const canon = canonicalPrefix(t);
-      (parsePrefix(canon).family === 4 ? v4 : v6).push(canon);
-    } catch (err) {
-      throw new PolicyError(`${field}[${i}]`, err instanceof PrefixError ? err.message : `"${t}" is not a prefix`);
-    }
-  });
+  for (let i = 0; i < texts.length; i++) {
+    const { prefix, text } = parseAt(field, texts, i);
+    (prefix.family === 4 ? v4 : v6).push(text);
+  }
   return { v4: [...new Set(v4)], v6: [...new Set(v6)] };
+}
+
+/** Parses each prefix once (host bits cleared); duplicates are left to PrefixSet. Throws PolicyError. */
+export function objectPrefixes(field: string, texts: readonly string[]): ObjectPrefixes {
+  const out: ObjectPrefixes = { v4: { addrs: [], lens: [] }, v6: { addrs: [], lens: [] } };
+  for (let i = 0; i < texts.length; i++) {
+    const fast = parseV4Prefix(texts[i] as string);
+    if (fast) {
+      out.v4.addrs.push(fast[0]);
+      out.v4.lens.push(fast[1]);
+      continue;
+    }
+    const { prefix } = parseAt(field, texts, i);
+    if (prefix.family === 4) {
+      out.v4.addrs.push(Number(prefix.addr));
+      out.v4.lens.push(prefix.len);
+    } else {
+      out.v6.addrs.push(prefix.addr);
+      out.v6.lens.push(prefix.len);
+    }
+  }
+  return out;
 }
 
 const ACTIONS: Partial<Record<Action, RuleAction>> = { [Action.ALLOW]: 'accept', [Action.DENY]: 'drop' };
@@ -115,7 +149,7 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
   if (policy.rules.length > LIMITS.rules) throw new PolicyError('rules', `at most ${LIMITS.rules} rules`);
   if (policy.objects.length > LIMITS.objects) throw new PolicyError('objects', `at most ${LIMITS.objects} objects`);
 
-  const objects = new Map<string, ByFamily>();
+  const objects = new Map<string, ObjectPrefixes>();
   let total = 0;
   policy.objects.forEach((o, i) => {
     const field = `objects[${i}]`;
@@ -124,7 +158,7 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
     if (o.prefixes.length === 0) throw new PolicyError(`${field}.prefixes`, `object "${o.id}" has no prefixes`);
     total += o.prefixes.length;
     if (total > LIMITS.prefixes) throw new PolicyError(`${field}.prefixes`, `more than ${LIMITS.prefixes} prefixes in all objects`);
-    objects.set(o.id, prefixesByFamily(`${field}.prefixes`, o.prefixes));
+    objects.set(o.id, objectPrefixes(`${field}.prefixes`, o.prefixes));
   });
 
   const ids = new Set<string>();

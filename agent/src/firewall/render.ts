@@ -4,9 +4,9 @@
 // origin ("rule web-in", "object db", "failsafe bgp") so nft's complaints can
 // be traced back to the policy.
 import type { Family } from '../../../common/prefix.js';
-import { type IntervalSet, formatInterval } from './intervals.js';
-import { FAMILY, type FirewallModel, MANAGEMENT_SET, TABLE, namedSets, objectOfSet, objectSetName } from './model.js';
+import { FAMILY, type FirewallModel, type NamedSet, type ObjectSets, TABLE, managementSetName, namedSets, objectSetName } from './model.js';
 import type { ByFamily, ValidRule } from './policy.js';
+import { type Addr, type PrefixSet, formatAddr, maskText } from './prefix-set.js';
 
 /** One line of nft text and what in the policy it came from. */
 export interface Line {
@@ -56,9 +56,12 @@ export function inputLines(model: FirewallModel): Line[] {
       origin: 'failsafe bfd',
     });
   }
+  for (const f of [4, 6] as const) {
+    for (const m of sourceMatches(model.management, f, (len) => managementSetName(f, len))) {
+      lines.push({ text: `${m} counter accept comment "failsafe:management"`, origin: 'failsafe management' });
+    }
+  }
   lines.push(
-    { text: `ip saddr @${MANAGEMENT_SET[4]} counter accept comment "failsafe:management"`, origin: 'failsafe management' },
-    { text: `ip6 saddr @${MANAGEMENT_SET[6]} counter accept comment "failsafe:management"`, origin: 'failsafe management' },
     { text: `jump ${ACL_CHAIN}`, origin: 'base' },
     { text: 'limit rate 10/second burst 20 packets log prefix "hostnet-drop: " level info', origin: 'base' },
     { text: 'counter drop comment "final-drop"', origin: 'base' },
@@ -85,6 +88,22 @@ function familyPrefixes(p: ByFamily, f: Family): readonly string[] {
   return f === 4 ? p.v4 : p.v6;
 }
 
+/**
+ * The source matches of a set of prefixes in one family: one per length
+ * present (`ip saddr & MASK @set`; no mask for host routes; length 0 is the
+ * whole family). Empty when the family has no prefixes.
+ */
+function sourceMatches(sets: ObjectSets, f: Family, setName: (len: number) => string): string[] {
+  const set: PrefixSet = f === 4 ? sets.v4 : sets.v6;
+  const ip = f === 4 ? 'ip' : 'ip6';
+  const full = f === 4 ? 32 : 128;
+  return set.lengths().map((len) => {
+    if (len === 0) return `meta nfproto ipv${f}`;
+    if (len === full) return `${ip} saddr @${setName(len)}`;
+    return `${ip} saddr & ${maskText(f, len)} @${setName(len)}`;
+  });
+}
+
 /** The nft lines of one ACL rule: one when it needs no address match, else one per family it can match. */
 export function ruleLines(model: FirewallModel, r: ValidRule): Line[] {
   const tail = `counter ${r.action} comment ${quote(`rule:${r.id}`)}`;
@@ -96,16 +115,15 @@ export function ruleLines(model: FirewallModel, r: ValidRule): Line[] {
   for (const f of [4, 6] as const) {
     if ((r.protocol === 'icmp' && f === 6) || (r.protocol === 'icmpv6' && f === 4)) continue;
     const ip = f === 4 ? 'ip' : 'ip6';
-    let src = '';
+    let sources = [''];
     if (r.source.kind === 'object') {
       const sets = model.objects.get(r.source.id);
-      // A family the object has no prefixes in can match nothing; its set still exists for later deltas.
-      if (!sets || (f === 4 ? sets.v4 : sets.v6).prefixCount === 0) continue;
-      src = `${ip} saddr @${objectSetName(r.source.id, f)}`;
+      const id = r.source.id;
+      // A family the object has no prefixes in matches nothing.
+      sources = sets ? sourceMatches(sets, f, (len) => objectSetName(id, f, len)) : [];
     } else if (r.source.kind === 'prefixes') {
       const list = familyPrefixes(r.source.prefixes, f);
-      if (list.length === 0) continue;
-      src = `${ip} saddr ${anonSet(list)}`;
+      sources = list.length === 0 ? [] : [`${ip} saddr ${anonSet(list)}`];
     }
     let dst = '';
     if (r.destinations !== null) {
@@ -113,8 +131,7 @@ export function ruleLines(model: FirewallModel, r: ValidRule): Line[] {
       if (list.length === 0) continue;
       dst = `${ip} daddr ${anonSet(list)}`;
     }
-    if (!src && !dst) dst = `meta nfproto ipv${f}`;
-    lines.push({ text: join(src, dst, proto, tail), origin });
+    for (const src of sources) lines.push({ text: join(src, src || dst ? dst : `meta nfproto ipv${f}`, proto, tail), origin });
   }
   return lines;
 }
@@ -123,28 +140,34 @@ export function aclLines(model: FirewallModel): Line[] {
   return model.rules.flatMap((r) => ruleLines(model, r));
 }
 
-/** Element lines of a set ("a, b, c," chunks), for `elements = { ... }` or `add element`. */
-export function elementChunks(family: Family, set: IntervalSet | readonly { start: bigint; end: bigint }[]): string[] {
-  const merged = 'merged' in set ? set.merged : set;
+/** Element lines ("a, b, c" chunks), for `elements = { ... }` or `add element`. */
+export function elementChunks(family: Family, addrs: Iterable<Addr>): string[] {
   const chunks: string[] = [];
-  for (let i = 0; i < merged.length; i += ELEMENTS_PER_LINE) {
-    chunks.push(merged.slice(i, i + ELEMENTS_PER_LINE).map((iv) => formatInterval(family, iv)).join(', '));
+  let chunk: string[] = [];
+  for (const a of addrs) {
+    chunk.push(formatAddr(family, a));
+    if (chunk.length === ELEMENTS_PER_LINE) {
+      chunks.push(chunk.join(', '));
+      chunk = [];
+    }
   }
+  if (chunk.length > 0) chunks.push(chunk.join(', '));
   return chunks;
 }
 
-const familyOfSet = (set: IntervalSet): Family => set.family;
+/** Addresses in ascending order, so equal sets render equal text. */
+export function sortedAddrs(family: Family, addrs: ReadonlySet<Addr>): Iterable<Addr> {
+  if (family === 4) return Float64Array.from(addrs as ReadonlySet<number>).sort();
+  return [...addrs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export const setType = (family: Family): string => (family === 4 ? 'ipv4_addr' : 'ipv6_addr');
 
 /** A set's definition lines, indented for their place inside the table block. */
-export function setDefinition(name: string, set: IntervalSet, origin: string): Line[] {
-  const family = familyOfSet(set);
-  const at = (depth: number, text: string): Line => ({ text: `${'\t'.repeat(depth)}${text}`, origin });
-  const lines: Line[] = [
-    at(1, `set ${name} {`),
-    at(2, `type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'}`),
-    at(2, 'flags interval'),
-  ];
-  const chunks = elementChunks(family, set);
+export function setDefinition(name: string, set: NamedSet): Line[] {
+  const at = (depth: number, text: string): Line => ({ text: `${'\t'.repeat(depth)}${text}`, origin: set.origin });
+  const lines: Line[] = [at(1, `set ${name} {`), at(2, `type ${setType(set.family)}`)];
+  const chunks = elementChunks(set.family, sortedAddrs(set.family, set.elements));
   if (chunks.length > 0) {
     lines.push(at(2, 'elements = {'));
     chunks.forEach((c, i) => lines.push(at(3, i < chunks.length - 1 ? `${c},` : c)));
@@ -154,29 +177,24 @@ export function setDefinition(name: string, set: IntervalSet, origin: string): L
   return lines;
 }
 
-export function setOrigin(model: FirewallModel, name: string): string {
-  const id = objectOfSet(model, name);
-  return id ? `object ${id}` : 'failsafe management';
-}
-
 /**
  * The whole table as one atomic replacement: create-if-missing, delete, and
  * define anew, so applying it twice gives the same kernel state.
  */
-export function renderFull(model: FirewallModel): Line[] {
+export function renderFull(model: FirewallModel, chains?: { input: readonly Line[]; acl: readonly Line[] }): Line[] {
   const lines: Line[] = [
     { text: `table ${FAMILY} ${TABLE} {}`, origin: 'base' },
     { text: `delete table ${FAMILY} ${TABLE}`, origin: 'base' },
     { text: `table ${FAMILY} ${TABLE} {`, origin: 'base' },
   ];
   const indent = (depth: number, l: Line): Line => ({ text: `${'\t'.repeat(depth)}${l.text}`, origin: l.origin });
-  for (const [name, set] of namedSets(model)) lines.push(...setDefinition(name, set, setOrigin(model, name)));
+  for (const [name, set] of namedSets(model)) lines.push(...setDefinition(name, set));
   lines.push({ text: `\tchain ${INPUT_CHAIN} {`, origin: 'base' });
   lines.push({ text: '\t\ttype filter hook input priority filter; policy drop;', origin: 'base' });
-  lines.push(...inputLines(model).map((l) => indent(2, l)));
+  lines.push(...(chains?.input ?? inputLines(model)).map((l) => indent(2, l)));
   lines.push({ text: '\t}', origin: 'base' });
   lines.push({ text: `\tchain ${ACL_CHAIN} {`, origin: 'base' });
-  lines.push(...aclLines(model).map((l) => indent(2, l)));
+  for (const l of chains?.acl ?? aclLines(model)) lines.push(indent(2, l));
   lines.push({ text: '\t}', origin: 'base' }, { text: '}', origin: 'base' });
   return lines;
 }

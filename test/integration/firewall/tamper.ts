@@ -44,7 +44,7 @@ void t.test('tampering is repaired within 1 s and counted', async (t) => {
     ['chain emptied and deleted', () => host.exec(['nft', '-f', '-'], { stdin: 'flush chain inet hostnet input\ndelete chain inet hostnet input\n' })],
     ['a rule added by hand', () => host.exec(['nft', 'insert', 'rule', 'inet', 'hostnet', 'acl', 'tcp', 'dport', '23', 'accept'])],
     ['a rule removed by hand', async () => host.exec(['nft', 'delete', 'rule', 'inet', 'hostnet', 'acl', 'handle', await handleOf(host, 'acl', 'rule:ssh-admins')])],
-    ['a set element removed', () => host.exec(['nft', 'delete', 'element', 'inet', 'hostnet', 'o4_admins', '{ 192.168.50.7/32 }'])],
+    ['a set element removed', () => host.exec(['nft', 'delete', 'element', 'inet', 'hostnet', 'o4_admins_32', '{ 192.168.50.7 }'])],
     ['the policy of the base chain flipped to accept', () => host.exec(['nft', 'add', 'chain', 'inet', 'hostnet', 'input', '{ type filter hook input priority filter; policy accept; }'])],
   ];
   let n = 0;

@@ -16,11 +16,11 @@ void t.test('no change, no transaction', async (t) => {
 });
 
 void t.test('element changes only: an element transaction, nothing else', async (t) => {
-  const tx = diff(snapshot(modelOf()), snapshot(modelOf((p) => { p.objects[1]?.prefixes.push('192.168.51.0/24'); })));
+  const tx = diff(snapshot(modelOf()), snapshot(modelOf((p) => { p.objects[0]?.prefixes.push('10.201.0.0/16'); })));
   t.equal(tx.kind, 'elements');
   if (tx.kind !== 'elements') return;
   t.equal(tx.changes.length, 1);
-  t.equal(tx.changes[0]?.set, 'o4_admins');
+  t.equal(tx.changes[0]?.set, 'o4_monitoring_16');
   t.equal(tx.changes[0]?.add.length, 1);
   t.equal(tx.changes[0]?.remove.length, 0);
 });
@@ -44,9 +44,17 @@ void t.test('removing an object deletes its sets after the rules that used them'
   if (tx.kind !== 'nft') { t.fail(`expected nft, got ${tx.kind}`); return; }
   const text = tx.lines.map((l) => l.text);
   const flush = text.indexOf('flush chain inet hostnet acl');
-  const del = text.indexOf('delete set inet hostnet o4_admins');
+  const del = text.indexOf('delete set inet hostnet o4_admins_32');
   t.ok(flush >= 0 && del > flush, 'flush first, then delete the set');
-  t.ok(text.includes('delete set inet hostnet o6_admins'));
+});
+
+void t.test('a prefix of a new length adds a set and rewrites the ACL chain', async (t) => {
+  const tx = diff(snapshot(modelOf()), snapshot(modelOf((p) => { p.objects[1]?.prefixes.push('192.168.51.0/24'); })));
+  if (tx.kind !== 'nft') { t.fail(`expected nft, got ${tx.kind}`); return; }
+  const text = tx.lines.map((l) => l.text);
+  t.ok(text.includes('add set inet hostnet o4_admins_24 { type ipv4_addr; }'));
+  t.ok(text.includes('add element inet hostnet o4_admins_24 { 192.168.51.0 }'));
+  t.ok(text.some((l) => l.includes('ip saddr & 255.255.255.0 @o4_admins_24')), 'a rule line for the new length');
 });
 
 void t.test('a failsafe change rewrites the input chain', async (t) => {

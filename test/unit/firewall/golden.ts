@@ -17,7 +17,8 @@ void t.test('the goldens carry the invariants a reader checks by eye', async (t)
   t.match(text, /type filter hook input priority filter; policy drop;/, 'default deny');
   t.match(text, /iifname \{ "eth0", "eth1" \} ip6 saddr fe80::\/10 tcp dport 20179 counter accept comment "failsafe:bgp"/,
     'BGP failsafe on the catalog port, link-local peers on the uplinks only');
-  t.match(text, /elements = \{\n\t\t\t203\.0\.113\.0\/24\n/, 'management prefixes from the config');
+  t.match(text, /set mgmt4_24 \{\n\t\ttype ipv4_addr\n\t\telements = \{\n\t\t\t203\.0\.113\.0\n/, 'management prefixes from the config');
+  t.match(text, /ip saddr & 255\.255\.255\.0 @mgmt4_24 counter accept comment "failsafe:management"/);
   const failsafeAt = text.indexOf('failsafe:bgp');
   const aclAt = text.indexOf('jump acl');
   t.ok(failsafeAt > 0 && failsafeAt < aclAt, 'failsafes come before the ACL: no rule can remove them');

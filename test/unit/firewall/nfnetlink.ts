@@ -4,22 +4,25 @@ import { NftMsg, elementBatch, parseEvent, parseMessages } from '../../../agent/
 
 void t.test('an element batch is begin, removals, additions, end', async (t) => {
   const batch = elementBatch([{
-    table: 'hostnet', set: 'o4_web', family: 4,
-    add: [{ start: 0x0a000100n, end: 0x0a0001ffn }, { start: 0xffffff00n, end: 0xffffffffn }],
-    remove: [{ start: 0x0a000200n, end: 0x0a0002ffn }],
+    table: 'hostnet', set: 'o4_web_24', family: 4,
+    add: [0x0a000100, 0xffffff00],
+    remove: [0x0a000200],
+  }, {
+    table: 'hostnet', set: 'o6_web_48', family: 6, add: [0x20010db8000100000000000000000000n], remove: [],
   }], 100);
   const msgs = parseMessages(batch.bytes);
-  t.same(msgs.map((m) => m.type), [0x10, (10 << 8) | NftMsg.DELSETELEM, (10 << 8) | NftMsg.NEWSETELEM, 0x11]);
-  t.same(msgs.map((m) => m.seq), [100, 101, 102, 103]);
-  t.same(batch.seqs, [101, 102], 'ACKs are asked for the element messages');
+  t.same(msgs.map((m) => m.type), [0x10, (10 << 8) | NftMsg.DELSETELEM, (10 << 8) | NftMsg.NEWSETELEM, (10 << 8) | NftMsg.NEWSETELEM, 0x11]);
+  t.same(msgs.map((m) => m.seq), [100, 101, 102, 103, 104]);
+  t.same(batch.seqs, [101, 102, 103], 'ACKs are asked for the element messages');
   t.equal(msgs[2]?.flags, 0x1 | 0x4 | 0x400, 'additions: request, ack, create');
   const add = msgs[2]?.payload ?? Buffer.alloc(0);
-  t.ok(add.includes(Buffer.from('hostnet\0')) && add.includes(Buffer.from('o4_web\0')), 'table and set named');
-  t.ok(add.includes(Buffer.from([10, 0, 1, 0])), 'start key in network order');
-  t.ok(add.includes(Buffer.from([10, 0, 2, 0])), 'end marker at end + 1');
-  t.ok(add.includes(Buffer.from([255, 255, 255, 0])), 'an interval at the top of the space has only its start');
-  t.ok(add.includes(Buffer.from([0x01, 0x04, 0x01, 0x00, 0x00, 0x00])), '... marked open, as nft marks it');
-  t.match(batch.describe.get(101), /delete elements of set o4_web/);
+  t.ok(add.includes(Buffer.from('hostnet\0')) && add.includes(Buffer.from('o4_web_24\0')), 'table and set named');
+  t.ok(add.includes(Buffer.from([10, 0, 1, 0])), 'keys in network order');
+  t.ok(add.includes(Buffer.from([255, 255, 255, 0])));
+  t.notOk(add.includes(Buffer.from([10, 0, 2, 0])), 'removals are not in the addition message');
+  const v6 = msgs[3]?.payload ?? Buffer.alloc(0);
+  t.ok(v6.includes(Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])), 'IPv6 keys are 16 bytes');
+  t.match(batch.describe.get(101), /delete elements of set o4_web_24/);
 });
 
 void t.test('notifications decode', async (t) => {

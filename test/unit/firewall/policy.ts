@@ -66,7 +66,9 @@ void t.test('config management prefixes are checked too', async (t) => {
 
 void t.test('normalisation: canonical, split by family, deduplicated', async (t) => {
   const v = validatePolicy(loadPolicy('hosts-v6'), ['198.51.100.9/24']);
-  t.same(v.objects.get('monitoring'), { v4: ['10.200.0.0/16', '10.200.5.0/24'], v6: ['fd00:200::/32'] });
+  const monitoring = v.objects.get('monitoring');
+  t.same(monitoring?.v4, { addrs: [0x0ac80000, 0x0ac80500], lens: [16, 24] }, 'IPv4 networks as numbers');
+  t.same(monitoring?.v6, { addrs: [0xfd000200000000000000000000000000n], lens: [32] });
   t.same(v.failsafe.management.v4, ['198.51.100.0/24'], 'config and policy management prefixes merge without duplicates');
   t.same(v.rules[0]?.ports, [[22, 22]]);
 });

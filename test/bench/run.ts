@@ -1,0 +1,42 @@
+// `npm run bench`: runs each benchmark in its own lab namespace and prints
+// results with ratios against the raw baselines measured in the same run.
+import { fileURLToPath } from 'node:url';
+import { Lab } from '../lab/index.js';
+
+const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
+
+interface FirewallResult {
+  rules: number; prefixes: number; rounds: number; deltas: number;
+  fullApply: { baselineMs: number; oursMs: number; ratio: number };
+  addPrefix: { p50Ms: number; p99Ms: number; maxMs: number };
+  removePrefix: { p50Ms: number; p99Ms: number; maxMs: number };
+  nftCliAddElementMs: number;
+}
+
+const f = (n: number): string => n.toFixed(n < 10 ? 2 : 0);
+
+async function firewall(): Promise<boolean> {
+  const lab = await Lab.create({ kind: 'b' });
+  try {
+    const ns = await lab.netns('fw');
+    const { stdout } = await ns.exec([process.execPath, '--expose-gc', FIREWALL_AGENT], { timeoutMs: 900_000, stdin: '' });
+    const r = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as FirewallResult;
+    await ns.exec(['nft', 'flush', 'ruleset']);
+    const mem = await ns.exec([process.execPath, '--expose-gc', FIREWALL_AGENT, 'rss'], { timeoutMs: 300_000 });
+    const { rssMb } = JSON.parse(mem.stdout.trim().split('\n').pop() ?? '{}') as { rssMb: number };
+    const checks: [string, string, boolean][] = [
+      [`full apply, ${r.rules} rules + ${r.prefixes} prefixes`, `${f(r.fullApply.oursMs)} ms vs plain nft -f ${f(r.fullApply.baselineMs)} ms = ${r.fullApply.ratio.toFixed(2)}x (goal <= 1.2x)`, r.fullApply.ratio <= 1.2],
+      ['one prefix added to the 100k object', `p50 ${f(r.addPrefix.p50Ms)} ms, p99 ${f(r.addPrefix.p99Ms)} ms, max ${f(r.addPrefix.maxMs)} ms (goal <= 20 ms); nft CLI add element: ${f(r.nftCliAddElementMs)} ms`, r.addPrefix.p99Ms <= 20],
+      ['one prefix removed from the 100k object', `p50 ${f(r.removePrefix.p50Ms)} ms, p99 ${f(r.removePrefix.p99Ms)} ms, max ${f(r.removePrefix.maxMs)} ms (goal <= 20 ms)`, r.removePrefix.p99Ms <= 20],
+      ['RSS of a process holding the applied 100k policy', `${f(rssMb)} MB (goal <= 80 MB)`, rssMb <= 80],
+    ];
+    process.stdout.write(`firewall (median of ${r.rounds} rounds, ${r.deltas} deltas each way):\n`);
+    for (const [what, figure, ok] of checks) process.stdout.write(`  ${ok ? 'ok  ' : 'MISS'} ${what}: ${figure}\n`);
+    return checks.every(([, , ok]) => ok);
+  } finally {
+    await lab.teardown();
+  }
+}
+
+const ok = await firewall();
+process.exitCode = ok ? 0 : 1;
