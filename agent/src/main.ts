@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The young generation is capped at 2 MB semi-spaces: the agent allocates in
+// bursts (a policy, a render) and otherwise idles, and the default 16 MB
+// semi-spaces alone would add some 30 MB of RSS on every host.
 // hostnet-agent: the host daemon and its one-shot commands. Composition root:
 // the only agent module that builds real adapters.
 import { type Cli, type Command, notYet, requireString, runCli } from '../../common/cli.js';

@@ -29,8 +29,7 @@ export interface PrefixSetChange {
   readonly undo: () => void;
 }
 
-const v4Text = (a: number): string =>
-  `${Math.floor(a / 16777216)}.${Math.floor(a / 65536) % 256}.${Math.floor(a / 256) % 256}.${a % 256}`;
+const v4Text = (a: number): string => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 
 /** An address as nft text. */
 export function formatAddr(family: Family, a: Addr): string {

@@ -26,7 +26,7 @@ void t.test('every bin maps to a source file and prints --help', async (t) => {
   for (const bin of Object.keys(pkg.bin)) {
     const source = sourceOf(bin);
     t.ok(existsSync(join(root, source)), `${bin} -> ${source} exists`);
-    t.match(readFileSync(join(root, source), 'utf8'), /^#!\/usr\/bin\/env node\n/, `${bin} has a node shebang`);
+    t.match(readFileSync(join(root, source), 'utf8'), /^#!\/usr\/bin\/env (-S )?node( --[a-z-]+=\d+)*\n/, `${bin} has a node shebang`);
     const r = await runBin(source, ['--help']);
     t.equal(r.code, 0, `${bin} --help exits 0`);
     t.match(r.stdout, new RegExp(`Usage: ${bin} COMMAND`), `${bin} --help prints usage`);
