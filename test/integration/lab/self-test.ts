@@ -55,7 +55,9 @@ void t.test('host peers unnumbered with two ToRs; probes; teardown leaves nothin
   const r1 = await waitForRoute(tor1, `${HOST_ADDR}/32`, { protocol: 'bgp', dev: 'swp1' });
   t.match(r1.gateway, /^fe80:/, 'tor1 reaches the host /32 via the host\'s IPv6 link-local (RFC 5549)');
   await waitForRoute(tor2, `${HOST_ADDR}/32`, { protocol: 'bgp', dev: 'swp1' });
+  // The way back: replies to each ToR's loopback go over BGP routes too.
   await waitForRoute(host, '10.255.0.1/32', { protocol: 'bgp', dev: 'eth0' });
+  await waitForRoute(host, '10.255.0.2/32', { protocol: 'bgp', dev: 'eth1' });
 
   const listener = await listen(host, 'tcp', HOST_ADDR, 8080);
   t.equal(await probe(tor1, 'tcp', HOST_ADDR, 8080), 'connected', 'TCP from tor1 to the host connects');
