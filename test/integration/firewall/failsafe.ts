@@ -29,6 +29,7 @@ void t.test('deny-all keeps BGP and ND on the uplinks', async (t) => {
   });
   await waitEstablished(torFrr, ['swp1']);
   await waitForRoute(tor, `${HOST}/32`, { protocol: 'bgp' });
+  await waitForRoute(host, '10.255.0.1/32', { protocol: 'bgp' });
   await listen(host, 'tcp', HOST, 8080);
   t.equal(await probe(tor, 'tcp', HOST, 8080), 'connected', 'open before the policy');
 
