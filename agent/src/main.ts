@@ -4,7 +4,7 @@
 // semi-spaces alone would add some 30 MB of RSS on every host.
 // hostnet-agent: the host daemon and its one-shot commands. Composition root:
 // the only agent module that builds real adapters.
-import { type Cli, type Command, notYet, requireString, runCli } from '../../common/cli.js';
+import { type Cli, type Command, UsageError, notYet, requireString, runCli } from '../../common/cli.js';
 import { createLogger } from '../../common/log.js';
 import { run } from '../../common/run.js';
 import { VERSION } from '../../common/version.js';
@@ -14,6 +14,11 @@ import { NftRejectedError, nftCli } from './firewall/nft-cli.js';
 import { NetlinkError, openNftNetlink } from './firewall/nft-netlink.js';
 import { readPolicyFile } from './firewall/policy-file.js';
 import { PolicyError } from './firewall/policy.js';
+import { FrrApplier, FrrApplyError } from './routing/frr-apply.js';
+import { IntentError } from './routing/intent.js';
+import { readIntentFile } from './routing/intent-file.js';
+import { Routing } from './routing/routing.js';
+import { openRtLinks } from './routing/rtnl.js';
 
 /** The firewall with real adapters, for the one-shot commands. */
 async function oneShotFirewall(configPath: string | undefined): Promise<Firewall> {
@@ -41,6 +46,79 @@ async function firewallCommand(fn: () => Promise<void>): Promise<number> {
     throw err;
   }
 }
+
+/** The routing service with real adapters; FRR's files under `frrDir` (conf, pid files and vty sockets). */
+function oneShotRouting(values: Record<string, string | boolean | undefined>): Routing {
+  const frrDir = typeof values['frr-dir'] === 'string' ? values['frr-dir'] : undefined;
+  const kind = values['loopback-kind'] === 'bridge' ? 'bridge' : 'dummy';
+  return new Routing({
+    rt: openRtLinks(),
+    frr: new FrrApplier(run, {
+      confDir: frrDir ?? '/etc/frr', runDir: frrDir ?? '/var/run/frr', vtySocket: frrDir ?? '/var/run/frr',
+    }),
+    loopbackKind: kind,
+  });
+}
+
+async function routingCommand(fn: () => Promise<void>): Promise<number> {
+  try {
+    await fn();
+    return 0;
+  } catch (err) {
+    if (err instanceof IntentError) {
+      process.stderr.write(`hostnet-agent: invalid routing intent: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof FrrApplyError) {
+      process.stderr.write(`hostnet-agent: ${err.message}; FRR keeps its previous configuration\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+const intentOptions = {
+  intent: { type: 'string' }, 'frr-dir': { type: 'string' }, 'loopback-kind': { type: 'string' },
+} as const;
+
+const routingCommands: Command[] = [
+  {
+    name: 'routing render',
+    summary: 'print the frr.conf a RoutingIntent (proto JSON) renders to',
+    usage: '--intent FILE',
+    options: intentOptions,
+    run: (values) => routingCommand(async () => {
+      const intent = await readIntentFile(requireString(values, 'intent'));
+      const routing = oneShotRouting(values);
+      try {
+        process.stdout.write(await routing.render(intent));
+      } finally {
+        routing.close();
+      }
+    }),
+  },
+  {
+    name: 'routing apply',
+    summary: 'apply a RoutingIntent: loopbacks over netlink, then FRR through frr-reload (no restart)',
+    usage: '--intent FILE [--frr-dir DIR] [--loopback-kind dummy|bridge]',
+    options: intentOptions,
+    run: (values) => routingCommand(async () => {
+      if (values['loopback-kind'] !== undefined && values['loopback-kind'] !== 'dummy' && values['loopback-kind'] !== 'bridge') {
+        throw new UsageError('--loopback-kind must be dummy or bridge');
+      }
+      const intent = await readIntentFile(requireString(values, 'intent'));
+      const routing = oneShotRouting(values);
+      try {
+        const r = await routing.apply(intent);
+        const frr = r.frr.add.length + r.frr.remove.length === 0 ? 'FRR unchanged' : `FRR: ${r.frr.remove.length} lines removed, ${r.frr.add.length} added`;
+        const lo = [...r.loopbacks.created.map((x) => `created ${x}`), ...r.loopbacks.added.map((x) => `added ${x}`), ...r.loopbacks.removed.map((x) => `removed ${x}`)];
+        process.stdout.write(`applied routing intent ${r.version || '(no version)'} in ${r.ms.toFixed(0)} ms; ${frr}; loopbacks ${lo.length ? lo.join(', ') : 'unchanged'}\n`);
+      } finally {
+        routing.close();
+      }
+    }),
+  },
+];
 
 const policyOptions = { policy: { type: 'string' }, config: { type: 'string' } } as const;
 
@@ -78,7 +156,6 @@ const firewallCommands: Command[] = [
   },
 ];
 
-const ISSUE_ROUTING = 'issue #4, agent routing';
 const ISSUE_DAEMON = 'issue #6, agent daemon';
 
 const cli: Cli = {
@@ -101,10 +178,7 @@ const cli: Cli = {
       { config: { type: 'string' } }, ISSUE_DAEMON),
     notYet('status', 'print this host\'s versions, checks and sessions', '', {}, ISSUE_DAEMON),
     ...firewallCommands,
-    notYet('routing render', 'print the frr.conf a RoutingIntent renders to', '--intent FILE',
-      { intent: { type: 'string' } }, ISSUE_ROUTING),
-    notYet('routing apply', 'apply a RoutingIntent (loopbacks and FRR)', '--intent FILE',
-      { intent: { type: 'string' } }, ISSUE_ROUTING),
+    ...routingCommands,
   ],
 };
 

@@ -1,0 +1,138 @@
+// Applying frr.conf without restarting FRR: frr-reload.py --test shows what
+// would change; --reload applies only that (vtysh line by line), so sessions
+// whose configuration did not change are never reset. Nothing to change, no
+// reload. The file FRR boots from is replaced (write, fsync, rename) only
+// after a successful apply.
+import { open, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Runner } from '../../../common/run.js';
+
+export interface FrrPaths {
+  /** Where frr.conf lives (and vtysh.conf). */
+  readonly confDir: string;
+  /** Where the daemons' pid files are. */
+  readonly runDir: string;
+  /** Directory of the daemons' vty sockets. */
+  readonly vtySocket: string;
+  readonly bindir?: string;
+  readonly reloadScript?: string;
+}
+
+/** What frr-reload would change, without the lines FRR owns itself (hostname, version). */
+export interface ReloadDiff {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+}
+
+export class FrrApplyError extends Error {
+  override readonly name = 'FrrApplyError';
+  constructor(message: string, readonly output: string) {
+    super(message);
+  }
+}
+
+/** Lines that are FRR's own business, not the agent's: the hostname comes from the machine. */
+const NOT_OURS = /^(no )?hostname |^frr version /;
+
+/** Parses `frr-reload.py --test` output. Pure. */
+export function parseReloadTest(stdout: string): ReloadDiff {
+  const add: string[] = [];
+  const remove: string[] = [];
+  let section: string[] | undefined;
+  for (const raw of stdout.split('\n')) {
+    const line = raw.trimEnd();
+    if (line === 'Lines To Delete') section = remove;
+    else if (line === 'Lines To Add') section = add;
+    else if (/^=+$/.test(line) || line === '') continue;
+    else if (section && !NOT_OURS.test(line.trim())) section.push(line);
+  }
+  return { add, remove };
+}
+
+export const isEmptyDiff = (d: ReloadDiff): boolean => d.add.length === 0 && d.remove.length === 0;
+
+export class FrrApplier {
+  constructor(private readonly run: Runner, private readonly paths: FrrPaths) {}
+
+  private args(file: string): string[] {
+    const p = this.paths;
+    return ['--bindir', p.bindir ?? '/usr/bin', '--confdir', p.confDir, '--rundir', p.runDir, '--vty_socket', p.vtySocket, file];
+  }
+
+  private get script(): string {
+    return this.paths.reloadScript ?? '/usr/lib/frr/frr-reload.py';
+  }
+
+  private async candidate(text: string): Promise<string> {
+    const file = join(this.paths.confDir, 'frr.conf.hostnet-candidate');
+    await writeFile(file, text, { mode: 0o640 });
+    return file;
+  }
+
+  /** What applying `text` would change in the running configuration. Throws FrrApplyError. */
+  async diff(text: string): Promise<ReloadDiff> {
+    const file = await this.candidate(text);
+    try {
+      const r = await this.run(['python3', this.script, '--test', ...this.args(file)], { allowFail: true, timeoutMs: 60_000 });
+      if (r.code !== 0) throw new FrrApplyError(`frr-reload.py --test failed: ${lastError(r.stderr)}`, r.stderr);
+      return parseReloadTest(r.stdout);
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Applies `text` when it differs from the running configuration. Returns
+   * what changed (empty: nothing was done). On failure re-applies
+   * `previous` (when given) and throws FrrApplyError.
+   */
+  async apply(text: string, previous?: string): Promise<ReloadDiff> {
+    const d = await this.diff(text);
+    if (isEmptyDiff(d)) {
+      await this.persist(text);
+      return d;
+    }
+    const file = await this.candidate(text);
+    try {
+      const r = await this.run(['python3', this.script, '--reload', ...this.args(file)], { allowFail: true, timeoutMs: 120_000 });
+      const after = r.code === 0 ? await this.diff(text) : undefined;
+      if (r.code !== 0 || !after || !isEmptyDiff(after)) {
+        if (previous !== undefined) await this.restore(previous);
+        const why = r.code !== 0 ? lastError(r.stderr) : `still differs after reload: ${[...(after?.remove ?? []), ...(after?.add ?? [])].slice(0, 3).join('; ')}`;
+        throw new FrrApplyError(`FRR did not take the configuration: ${why}`, `${r.stdout}\n${r.stderr}`);
+      }
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+    await this.persist(text);
+    return d;
+  }
+
+  private async restore(previous: string): Promise<void> {
+    const file = await this.candidate(previous);
+    try {
+      await this.run(['python3', this.script, '--reload', ...this.args(file)], { allowFail: true, timeoutMs: 120_000 });
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /** frr.conf for the next FRR start: written, fsynced, renamed into place. */
+  private async persist(text: string): Promise<void> {
+    const target = join(this.paths.confDir, 'frr.conf');
+    const tmp = `${target}.hostnet-tmp`;
+    const fh = await open(tmp, 'w', 0o640);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target);
+  }
+}
+
+function lastError(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.filter((l) => /error|fail|unknown/i.test(l)).pop() ?? lines.pop() ?? 'no output';
+}
