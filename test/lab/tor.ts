@@ -10,6 +10,10 @@ export interface TorConfig {
   readonly networks?: readonly string[];
   /** Port the peers listen on when not 179 (the ToR connects to it). */
   readonly peerPort?: number;
+  /** The ports peerPort applies to (default: all). */
+  readonly peerPortOn?: readonly string[];
+  /** Use paths through different neighbouring ASes together (ECMP across ToRs). */
+  readonly multipathRelax?: boolean;
   /** Per port: prefix-list of what the port's peer may advertise (route-hijack filter). */
   readonly allowFromPort?: Readonly<Record<string, readonly string[]>>;
 }
@@ -22,11 +26,12 @@ export function torConfig(c: TorConfig): string {
     lines.push('!', `route-map FROM-${port} permit 10`, ` match ip address prefix-list FROM-${port}`, '!');
   }
   lines.push(`router bgp ${c.asn}`, ` bgp router-id ${c.routerId}`, ' no bgp ebgp-requires-policy');
+  if (c.multipathRelax) lines.push(' bgp bestpath as-path multipath-relax');
   for (const p of c.ports) {
     lines.push(` neighbor ${p} interface remote-as external`);
     // Retry a refused connect after 1 s, not the default 10 s: peers start together.
     lines.push(` neighbor ${p} timers connect 1`);
-    if (c.peerPort) lines.push(` neighbor ${p} port ${c.peerPort}`);
+    if (c.peerPort && (!c.peerPortOn || c.peerPortOn.includes(p))) lines.push(` neighbor ${p} port ${c.peerPort}`);
   }
   lines.push(' address-family ipv4 unicast');
   for (const n of c.networks ?? []) lines.push(`  network ${n}`);

@@ -4,7 +4,7 @@
 // traffic is dropped.
 import t from 'tap';
 import { Frr, Lab, bgpPeers, listen, probe, torConfig, waitEstablished, waitFor, waitForRoute } from '../../lab/index.js';
-import { FirewallClient, tableText } from '../../fixtures/firewall-client.js';
+import { FirewallClient, tableText } from '../../fixtures/drivers.js';
 import { loadPolicy } from '../../fixtures/goldens.js';
 
 const HOST = '10.1.0.10';

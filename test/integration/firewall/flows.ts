@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import { create } from '@bufbuild/protobuf';
 import { Lab, listen, ping, probe, type Netns, type ProbeResult } from '../../lab/index.js';
-import { FirewallClient, tableText } from '../../fixtures/firewall-client.js';
+import { FirewallClient, tableText } from '../../fixtures/drivers.js';
 import { FirewallPolicySchema } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import { FirewallDeltaSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { Action, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';

@@ -5,7 +5,7 @@
 // error must carry nft's message.
 import t from 'tap';
 import { Lab } from '../../lab/index.js';
-import { FirewallClient } from '../../fixtures/firewall-client.js';
+import { FirewallClient } from '../../fixtures/drivers.js';
 import { loadPolicy } from '../../fixtures/goldens.js';
 
 void t.test('a refused policy leaves the previous ruleset byte for byte', async (t) => {

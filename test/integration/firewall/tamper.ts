@@ -4,7 +4,7 @@
 // reported as a coexistence warning.
 import t from 'tap';
 import { Lab, listen, probe, type Netns } from '../../lab/index.js';
-import { FirewallClient, tableText } from '../../fixtures/firewall-client.js';
+import { FirewallClient, tableText } from '../../fixtures/drivers.js';
 import { loadPolicy } from '../../fixtures/goldens.js';
 
 const HOST = '10.1.0.11';
