@@ -71,7 +71,8 @@ export class Routing {
     const valid = validateIntent(intent, await this.interfaceNames());
     const text = renderFrr(valid);
     const loopbacks = await this.loopbacks.ensure(loopbackSpecs(valid));
-    const frr = await this.deps.frr.apply(text, this.applied?.text);
+    // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
+    const frr = text === this.applied?.text ? { add: [], remove: [] } : await this.deps.frr.apply(text, this.applied?.text);
     this.applied = { intent: valid, text };
     return { version: valid.version, frr, loopbacks, ms: performance.now() - started };
   }
