@@ -51,7 +51,13 @@ export function parseReloadTest(stdout: string): ReloadDiff {
 
 export const isEmptyDiff = (d: ReloadDiff): boolean => d.add.length === 0 && d.remove.length === 0;
 
-export class FrrApplier {
+/** What the routing service needs from FRR (FrrApplier; fakes in unit tests). */
+export interface FrrConfigurer {
+  diff(text: string): Promise<ReloadDiff>;
+  apply(text: string, previous?: string): Promise<ReloadDiff>;
+}
+
+export class FrrApplier implements FrrConfigurer {
   constructor(private readonly run: Runner, private readonly paths: FrrPaths) {}
 
   private args(file: string): string[] {

@@ -4,7 +4,7 @@
 // FRR's running configuration is found by comparing it with the last applied
 // text and repaired the same way.
 import type { RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
-import { type FrrApplier, type ReloadDiff, isEmptyDiff } from './frr-apply.js';
+import { type FrrConfigurer, type ReloadDiff, isEmptyDiff } from './frr-apply.js';
 import { type ValidIntent, validateIntent } from './intent.js';
 import { type LoopbackChanges, type LoopbackEvent, type LoopbackSpec, Loopbacks } from './loopbacks.js';
 import { renderFrr } from './render-frr.js';
@@ -26,7 +26,7 @@ export interface RoutingApplyResult {
 
 export interface RoutingDeps {
   readonly rt: RtLinks;
-  readonly frr: FrrApplier;
+  readonly frr: FrrConfigurer;
   readonly loopbackKind: 'dummy' | 'bridge';
   readonly onEvent?: (e: RoutingEvent) => void;
 }

@@ -1,0 +1,78 @@
+// The routing service over fake seams: loopbacks before FRR, an unchanged
+// intent skips FRR, a refused intent touches nothing, drift repaired.
+import t from 'tap';
+import { Routing } from '../../../agent/src/routing/routing.js';
+import type { FrrConfigurer, ReloadDiff } from '../../../agent/src/routing/frr-apply.js';
+import type { AddrInfo, LinkInfo, RtLinks } from '../../../agent/src/routing/rtnl.js';
+import { loadIntent } from '../../fixtures/goldens.js';
+
+function fakes() {
+  const calls: string[] = [];
+  const links: LinkInfo[] = ['lo', 'eth0', 'eth1'].map((name, i) => ({ index: i + 1, name, up: true }));
+  const addrs: AddrInfo[] = [];
+  let watcher: (() => void) | undefined;
+  const rt: RtLinks = {
+    async links() { return links.map((l) => ({ ...l })); },
+    async addresses() { return addrs.map((a) => ({ ...a })); },
+    async createLink(name, kind) { calls.push(`create ${name} ${kind}`); links.push({ index: links.length + 1, name, up: false }); },
+    async setUp(index) { calls.push(`up ${index}`); const l = links.find((x) => x.index === index); if (l) Object.assign(l, { up: true }); },
+    async addAddress(index, address) { calls.push(`add ${index} ${address}`); addrs.push({ index, address, scope: 0 }); },
+    async delAddress(index, address) { calls.push(`del ${index} ${address}`); addrs.splice(addrs.findIndex((a) => a.index === index && a.address === address), 1); },
+    watch(on) { watcher = on; },
+    close() { /* nothing */ },
+  };
+  let running = '';
+  let drifted: ReloadDiff = { add: [], remove: [] };
+  const frr: FrrConfigurer = {
+    async diff(text) { calls.push('frr diff'); return text === running ? drifted : { add: ['x'], remove: [] }; },
+    async apply(text) { calls.push('frr apply'); running = text; drifted = { add: [], remove: [] }; return { add: ['x'], remove: [] }; },
+  };
+  return {
+    rt, frr, calls, links, addrs,
+    drift: (d: ReloadDiff) => { drifted = d; },
+    notify: () => watcher?.(),
+  };
+}
+
+void t.test('loopbacks first, then FRR; the same intent again skips FRR', async (t) => {
+  const f = fakes();
+  const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'bridge' });
+  const r = await routing.apply(loadIntent('ecmp'));
+  t.same(f.calls, ['create vni0 bridge', 'up 4', 'add 4 10.1.0.10/32', 'frr apply'], 'loopback created, up and addressed before FRR is touched');
+  t.equal(r.version, 'ecmp-1');
+  f.calls.length = 0;
+  const again = await routing.apply(loadIntent('ecmp'));
+  t.same(f.calls, [], 'nothing at all the second time');
+  t.same(again.frr, { add: [], remove: [] });
+});
+
+void t.test('a refused intent touches nothing', async (t) => {
+  const f = fakes();
+  const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'dummy' });
+  const bad = loadIntent('ecmp');
+  bad.asn = 0;
+  await t.rejects(routing.apply(bad), { name: 'IntentError', field: 'asn' });
+  t.same(f.calls, []);
+});
+
+void t.test('drift: found, re-applied, counted; loopback changes repaired on notification', async (t) => {
+  const f = fakes();
+  const events: string[] = [];
+  const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'dummy', onEvent: (e) => events.push(`${e.kind}: ${e.detail}`) });
+  await routing.apply(loadIntent('ecmp'));
+  t.same(await routing.checkFrrDrift(), { add: [], remove: [] }, 'no drift right after an apply');
+  f.drift({ add: [], remove: ['  network 10.99.0.0/24'] });
+  await routing.checkFrrDrift();
+  t.equal(routing.frrRepairs, 1);
+  t.match(events[0], /frr-drift-repaired: .*removed "network 10\.99\.0\.0\/24"/);
+  routing.watchLoopbacks();
+  f.addrs.length = 0;
+  f.notify();
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(routing.loopbackRepairs, 1);
+  t.match(events[1], /loopback-restored: restored vni0 10\.1\.0\.10\/32/);
+  f.notify();
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(routing.loopbackRepairs, 1, 'a notification with nothing to repair is not counted');
+  routing.close();
+});
