@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../lab/index.js';
+import { routingBench } from './routing.js';
 
 const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.js', import.meta.url));
@@ -48,5 +49,22 @@ async function firewall(): Promise<boolean> {
   }
 }
 
-const ok = await firewall();
-process.exitCode = ok ? 0 : 1;
+async function routing(): Promise<boolean> {
+  const r = await routingBench(3);
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  const toFib = med(r.toFibMs);
+  const alone = med(r.frrAloneMs);
+  const checks: [string, string, boolean][] = [
+    ['render plus no-op check (re-apply of an unchanged intent)', `${f(r.noopMs)} ms (goal <= 50 ms); a frr-reload.py --test alone takes ${f(r.reloadTestMs)} ms`, r.noopMs <= 50],
+    ['intent in hand to the /32 in both ToRs\' FIBs', `${f(toFib)} ms (goal <= 3000 ms); FRR started with the same config: ${f(alone)} ms = ${(toFib / alone).toFixed(2)}x; rounds ${r.toFibMs.map((x) => x.toFixed(0)).join(', ')} ms`, toFib <= 3000],
+  ];
+  process.stdout.write('routing (median of 3 fresh fabrics):\n');
+  for (const [what, figure, ok] of checks) process.stdout.write(`  ${ok ? 'ok  ' : 'MISS'} ${what}: ${figure}\n`);
+  return checks.every(([, , ok]) => ok);
+}
+
+const only = process.argv[2];
+const results = [];
+if (!only || only === 'firewall') results.push(await firewall());
+if (!only || only === 'routing') results.push(await routing());
+process.exitCode = results.every(Boolean) ? 0 : 1;

@@ -98,10 +98,21 @@ export function renderFrr(intent: ValidIntent): string {
     // A tenant's server is an endpoint, not a router.
     'no ip forwarding',
     'no ipv6 forwarding',
+    // Route-map changes take effect at once instead of after the default 5 s
+    // (which also holds back the first advertisement after start).
+    'bgp route-map delay-timer 0',
     '!',
+  ];
+  // Router advertisements every second on the uplinks: an unnumbered session
+  // can start only once each side has seen the other's link-local address,
+  // and the default 10 s interval can hold a (re)start back that long.
+  for (const n of intent.networks) for (const u of n.uplinks) lines.push(`interface ${u}`, ' ipv6 nd ra-interval 1', 'exit', '!');
+  lines.push(
     `router bgp ${intent.asn}`,
     ` bgp router-id ${intent.routerId}`,
-  ];
+    // Send updates 50 ms after a change, not after the default 1 s.
+    ' coalesce-time 50',
+  );
   if (intent.multipath === 'ecmp') lines.push(' bgp bestpath as-path multipath-relax');
   lines.push(' bgp graceful-restart');
   for (const n of intent.networks) {
