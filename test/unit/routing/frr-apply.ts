@@ -1,0 +1,47 @@
+// FrrApplier over a scripted runner: argv exactly, no reload when nothing
+// differs, the previous configuration restored when a reload fails.
+import t from 'tap';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FrrApplier, FrrApplyError } from '../../../agent/src/routing/frr-apply.js';
+import type { RunOptions, RunResult } from '../../../common/run.js';
+
+const DIFF = '\nLines To Delete\n===============\n\nLines To Add\n============\nip prefix-list X seq 5 permit 10.0.0.0/8\n';
+const NONE = '\nLines To Delete\n===============\nno hostname vm\n\nLines To Add\n============\n';
+
+async function setup(script: (argv: readonly string[], stdinFile: string) => RunResult) {
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-frr-'));
+  const calls: string[] = [];
+  const fake = async (argv: readonly string[], _o?: RunOptions): Promise<RunResult> => {
+    const file = argv[argv.length - 1] ?? '';
+    calls.push(`${argv[2] ?? ''} ${(await readFile(file, 'utf8')).trim()}`);
+    return script(argv, file);
+  };
+  return { dir, calls, applier: new FrrApplier(fake, { confDir: dir, runDir: dir, vtySocket: dir }) };
+}
+
+void t.test('argv, and nothing reloaded when nothing differs', async (t) => {
+  let argv: readonly string[] = [];
+  const { dir, calls, applier } = await setup((a) => { argv = a; return { code: 0, stdout: NONE, stderr: '' }; });
+  const d = await applier.apply('A\n');
+  t.same(d, { add: [], remove: [] });
+  t.same(argv.slice(0, 11), ['python3', '/usr/lib/frr/frr-reload.py', '--test', '--bindir', '/usr/bin', '--confdir', dir, '--rundir', dir, '--vty_socket', dir]);
+  t.same(calls, ['--test A'], 'only a test, no reload');
+  t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'A\n', 'frr.conf written for the next start');
+});
+
+void t.test('a failed reload restores the previous configuration and reports', async (t) => {
+  const { dir, calls, applier } = await setup((a, file) => {
+    if (a[2] === '--test') return { code: 0, stdout: DIFF, stderr: '' };
+    return file.endsWith('candidate') && calls.at(-1) === '--reload NEW'
+      ? { code: 1, stdout: '', stderr: 'ERROR: "router bgp 1" we failed to apply\n' }
+      : { code: 0, stdout: '', stderr: '' };
+  });
+  await writeFile(join(dir, 'frr.conf'), 'OLD\n');
+  const err = await applier.apply('NEW\n', 'OLD\n').then(() => null, (e: unknown) => e);
+  t.ok(err instanceof FrrApplyError);
+  t.match((err as Error).message, /FRR did not take the configuration: ERROR: "router bgp 1" we failed to apply/);
+  t.same(calls, ['--test NEW', '--reload NEW', '--reload OLD'], 'tested, tried, then the previous one re-applied');
+  t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'OLD\n', 'frr.conf still the previous one');
+});
