@@ -29,24 +29,6 @@ async function oneShotFirewall(configPath: string | undefined): Promise<Firewall
   });
 }
 
-/** Runs a firewall command, turning its expected failures into one line and an exit code. */
-async function firewallCommand(fn: () => Promise<void>): Promise<number> {
-  try {
-    await fn();
-    return 0;
-  } catch (err) {
-    if (err instanceof PolicyError) {
-      process.stderr.write(`hostnet-agent: invalid policy: ${err.message}\n`);
-      return 2;
-    }
-    if (err instanceof NftRejectedError || err instanceof NetlinkError) {
-      process.stderr.write(`hostnet-agent: ${err.message}; the running ruleset is unchanged\n`);
-      return 1;
-    }
-    throw err;
-  }
-}
-
 /** The routing service with real adapters; FRR's files under `frrDir` (conf, pid files and vty sockets). */
 function oneShotRouting(values: Record<string, string | boolean | undefined>): Routing {
   const frrDir = typeof values['frr-dir'] === 'string' ? values['frr-dir'] : undefined;
@@ -60,21 +42,27 @@ function oneShotRouting(values: Record<string, string | boolean | undefined>): R
   });
 }
 
-async function routingCommand(fn: () => Promise<void>): Promise<number> {
+/**
+ * Runs a one-shot command, turning its expected failures into one line on
+ * stderr and an exit code: 2 for bad input, 1 for a refusal by the kernel or
+ * FRR (which leaves things as they were).
+ */
+async function oneShot(fn: () => Promise<void>): Promise<number> {
   try {
     await fn();
     return 0;
   } catch (err) {
-    if (err instanceof IntentError) {
-      process.stderr.write(`hostnet-agent: invalid routing intent: ${err.message}\n`);
-      return 2;
-    }
-    if (err instanceof FrrApplyError) {
-      process.stderr.write(`hostnet-agent: ${err.message}; FRR keeps its previous configuration\n`);
-      return 1;
-    }
+    if (err instanceof PolicyError) return fail(2, `invalid policy: ${err.message}`);
+    if (err instanceof IntentError) return fail(2, `invalid routing intent: ${err.message}`);
+    if (err instanceof NftRejectedError || err instanceof NetlinkError) return fail(1, `${err.message}; the running ruleset is unchanged`);
+    if (err instanceof FrrApplyError) return fail(1, `${err.message}; FRR keeps its previous configuration`);
     throw err;
   }
+}
+
+function fail(code: number, message: string): number {
+  process.stderr.write(`hostnet-agent: ${message}\n`);
+  return code;
 }
 
 const intentOptions = {
@@ -87,7 +75,7 @@ const routingCommands: Command[] = [
     summary: 'print the frr.conf a RoutingIntent (proto JSON) renders to',
     usage: '--intent FILE',
     options: intentOptions,
-    run: (values) => routingCommand(async () => {
+    run: (values) => oneShot(async () => {
       const intent = await readIntentFile(requireString(values, 'intent'));
       const routing = oneShotRouting(values);
       try {
@@ -102,7 +90,7 @@ const routingCommands: Command[] = [
     summary: 'apply a RoutingIntent: loopbacks over netlink, then FRR through frr-reload (no restart)',
     usage: '--intent FILE [--frr-dir DIR] [--loopback-kind dummy|bridge]',
     options: intentOptions,
-    run: (values) => routingCommand(async () => {
+    run: (values) => oneShot(async () => {
       if (values['loopback-kind'] !== undefined && values['loopback-kind'] !== 'dummy' && values['loopback-kind'] !== 'bridge') {
         throw new UsageError('--loopback-kind must be dummy or bridge');
       }
@@ -128,7 +116,7 @@ const firewallCommands: Command[] = [
     summary: 'print the nft ruleset a FirewallPolicy (proto JSON) compiles to',
     usage: '--policy FILE [--config AGENT_YAML]',
     options: policyOptions,
-    run: (values) => firewallCommand(async () => {
+    run: (values) => oneShot(async () => {
       const policy = await readPolicyFile(requireString(values, 'policy'));
       const firewall = await oneShotFirewall(values.config as string | undefined);
       try {
@@ -143,7 +131,7 @@ const firewallCommands: Command[] = [
     summary: 'apply a FirewallPolicy (proto JSON) in this network namespace, atomically',
     usage: '--policy FILE [--config AGENT_YAML]',
     options: policyOptions,
-    run: (values) => firewallCommand(async () => {
+    run: (values) => oneShot(async () => {
       const policy = await readPolicyFile(requireString(values, 'policy'));
       const firewall = await oneShotFirewall(values.config as string | undefined);
       try {

@@ -1,30 +1,19 @@
-// Reading a RoutingIntent from its proto JSON form (the one-shot CLI's
-// --intent FILE). Unknown fields are rejected.
-import { readFile } from 'node:fs/promises';
-import { fromJson, type JsonValue } from '@bufbuild/protobuf';
+// A RoutingIntent from its proto JSON form (the one-shot CLI's --intent FILE).
+import { ProtoJsonError, parseProtoJson, readProtoJsonFile } from '../../../proto/json.js';
 import { type RoutingIntent, RoutingIntentSchema } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import { IntentError } from './intent.js';
 
+const asIntentError = (err: unknown): unknown => (err instanceof ProtoJsonError ? new IntentError(err.source, err.reason) : err);
+
+/** Throws IntentError naming the source and what is wrong. */
 export function parseIntentJson(text: string, source: string): RoutingIntent {
-  let json: JsonValue;
   try {
-    json = JSON.parse(text) as JsonValue;
+    return parseProtoJson(RoutingIntentSchema, text, source);
   } catch (err) {
-    throw new IntentError(source, `not valid JSON: ${(err as Error).message}`);
-  }
-  try {
-    return fromJson(RoutingIntentSchema, json);
-  } catch (err) {
-    throw new IntentError(source, (err as Error).message.replace(/^cannot decode message hostnet\.v1\.RoutingIntent from JSON: /, ''));
+    throw asIntentError(err);
   }
 }
 
 export async function readIntentFile(path: string): Promise<RoutingIntent> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new IntentError(path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
-  return parseIntentJson(text, path);
+  return readProtoJsonFile(RoutingIntentSchema, path).catch((err: unknown) => { throw asIntentError(err); });
 }
