@@ -4,7 +4,7 @@
 // and holds only whole transactions.
 import Database from 'better-sqlite3';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { type Change, type Kind, KINDS, type ResourceOf, type Store, type Stored, type Tx } from './store.js';
+import { type Change, type Kind, KINDS, type Store, type Stored, type Tx } from './store.js';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: readonly string[] = [
