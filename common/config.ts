@@ -140,6 +140,17 @@ export class Fields {
     return new Fields(v, this.field(key));
   }
 
+  /** A list of mappings, each read field by field (call done() on each). */
+  objectList(key: string): Fields[] {
+    const v = this.take(key);
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new ConfigError(this.field(key), 'must be a list');
+    return v.map((item, i) => {
+      if (!isMapping(item)) throw new ConfigError(`${this.field(key)}[${i}]`, 'must be a mapping');
+      return new Fields(item, `${this.field(key)}[${i}]`);
+    });
+  }
+
   /** Throws ConfigError naming the first key that no accessor read. */
   done(): void {
     for (const key of Object.keys(this.raw)) {
