@@ -120,6 +120,16 @@ export class Fields {
     });
   }
 
+  /** One prefix, returned canonical. */
+  prefix(key: string): string {
+    const text = this.string(key);
+    try {
+      return canonicalPrefix(text);
+    } catch (err) {
+      throw new ConfigError(this.field(key), err instanceof PrefixError ? err.message : 'is not a prefix', { cause: err });
+    }
+  }
+
   /** A list of prefixes, returned canonical; a malformed one names its index. */
   prefixList(key: string, def: readonly string[] = []): readonly string[] {
     return this.stringList(key, { default: def }).map((p, i) => {

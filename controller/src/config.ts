@@ -21,6 +21,8 @@ export interface ControllerConfig {
     readonly maxMessageBytes: number;
   };
   readonly http: { readonly listen: string };
+  /** The pool public /32s are allocated from (hosts whose catalog has a public network). */
+  readonly publicPool: string | undefined;
   /** YAML file of bearer tokens and their roles. */
   readonly tokensFile: string | undefined;
   readonly logLevel: LevelWithSilent;
@@ -47,6 +49,7 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
       maxMessageBytes: grpc.int('maxMessageBytes', { min: 1024, max: 64 << 20, default: 4 << 20 }),
     },
     http: { listen: http.string('listen', { default: '127.0.0.1:8080', pattern: HOST_PORT, hint: 'host:port' }) },
+    publicPool: root.has('publicPool') ? root.prefix('publicPool') : undefined,
     tokensFile: root.has('tokensFile') ? root.string('tokensFile') : undefined,
     logLevel: log.oneOf('level', LOG_LEVELS, 'info'),
   };

@@ -1,22 +1,87 @@
 #!/usr/bin/env node
-// hostnetctl: the operator CLI over AdminService.
-import { type Cli, notYet, runCli } from '../../common/cli.js';
+// hostnetctl: the operator CLI over AdminService. Composition root: builds
+// the gRPC client; the commands live in ctl/.
+import { readFile } from 'node:fs/promises';
+import { Metadata, status as Status, credentials } from '@grpc/grpc-js';
+import { type Cli, UsageError, requireString, runCli } from '../../common/cli.js';
 import { VERSION } from '../../common/version.js';
+import { HostnetError, createClient } from '../../proto/grpc/index.js';
+import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
+import { applyDocs, deleteResource, describeError, getResources, parseDocuments } from './ctl/commands.js';
+import type { AdminClient } from './ctl/kinds.js';
 
-const ISSUE_CORE = 'issue #5, controller core';
-const conn = { server: { type: 'string' }, token: { type: 'string' } } as const;
+const conn = { server: { type: 'string' }, token: { type: 'string' }, ca: { type: 'string' } } as const;
+const io = { out: (t: string) => process.stdout.write(t) };
+
+/** Connects with --server/HOSTNET_SERVER, --token/HOSTNET_TOKEN, --ca/HOSTNET_CA (TLS when a CA is given). */
+async function connect(values: Record<string, string | boolean | undefined>): Promise<{ client: AdminClient; metadata: Metadata }> {
+  const server = (values.server as string | undefined) ?? process.env.HOSTNET_SERVER ?? '127.0.0.1:7443';
+  const token = (values.token as string | undefined) ?? process.env.HOSTNET_TOKEN;
+  if (!token) throw new UsageError('a token is needed: --token TOKEN or HOSTNET_TOKEN');
+  const caFile = (values.ca as string | undefined) ?? process.env.HOSTNET_CA;
+  const creds = caFile ? credentials.createSsl(await readFile(caFile)) : credentials.createInsecure();
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return { client: createClient(AdminService, server, creds), metadata };
+}
+
+/** Runs a command against the controller; server errors become one line and exit 1. */
+async function withClient(values: Record<string, string | boolean | undefined>, fn: (c: AdminClient, m: Metadata) => Promise<void>): Promise<number> {
+  const { client, metadata } = await connect(values);
+  try {
+    await fn(client, metadata);
+    return 0;
+  } catch (err) {
+    if (err instanceof HostnetError) {
+      const what = err.code === Status.UNAVAILABLE ? `cannot reach the controller: ${err.message}` : `${Status[err.code]}: ${describeError(err)}`;
+      process.stderr.write(`hostnetctl: ${what}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    client.close();
+  }
+}
 
 const cli: Cli = {
   name: 'hostnetctl',
   version: VERSION,
   summary: 'change and inspect hostnet intent through the controller\'s admin API',
   commands: [
-    notYet('apply', 'create or update the resources in a YAML file', '-f FILE [--server ADDR] [--token TOKEN]',
-      { ...conn, file: { type: 'string', short: 'f' } }, ISSUE_CORE),
-    notYet('get', 'list resources of a kind, or show one', 'KIND [NAME] [-o json]',
-      { ...conn, output: { type: 'string', short: 'o' } }, ISSUE_CORE),
-    notYet('delete', 'delete one resource', 'KIND NAME', conn, ISSUE_CORE),
-    notYet('rollout', 'per host: version sent, applied, NACK error', '', conn, ISSUE_CORE),
+    {
+      name: 'apply', summary: 'create or update the resources in a YAML file (documents with kind: and proto JSON fields)',
+      usage: '-f FILE [--server ADDR] [--token TOKEN]', options: { ...conn, file: { type: 'string', short: 'f' } },
+      async run(values) {
+        const file = requireString(values, 'file');
+        const text = await readFile(file, 'utf8').catch(() => { throw new UsageError(`cannot read ${file}`); });
+        const docs = parseDocuments(text, file);
+        return withClient(values, (c, m) => applyDocs(c, m, docs, io));
+      },
+    },
+    {
+      name: 'get', summary: 'list resources of a kind, or show one', usage: 'KIND [NAME] [-o json]',
+      options: { ...conn, output: { type: 'string', short: 'o' } },
+      run(values, positionals) {
+        const [kind, name] = positionals;
+        if (!kind) throw new UsageError('KIND is required (tenants, subnets, catalogs, hosts, objects, acls)');
+        if (values.output !== undefined && values.output !== 'json') throw new UsageError('-o takes only json');
+        return withClient(values, (c, m) => getResources(c, m, kind, name, values.output === 'json', io));
+      },
+    },
+    {
+      name: 'delete', summary: 'delete one resource', usage: 'KIND NAME', options: conn,
+      run(values, positionals) {
+        const [kind, name] = positionals;
+        if (!kind || !name) throw new UsageError('KIND and NAME are required');
+        return withClient(values, (c, m) => deleteResource(c, m, kind, name, io));
+      },
+    },
+    {
+      name: 'rollout', summary: 'per host: version sent, applied, NACK error (needs the sync part of issue #5)', usage: '', options: conn,
+      run(values) {
+        return withClient(values, async (c, m) => { await c.getRollout({}, { metadata: m }); });
+      },
+    },
   ],
 };
 

@@ -1,11 +1,46 @@
 #!/usr/bin/env node
 // hostnet-controller: the POD's network controller. Composition root: the
 // only controller module that builds real adapters.
-import { type Cli, notYet, requireString, runCli } from '../../common/cli.js';
+import { readFile } from 'node:fs/promises';
+import { type Cli, requireString, runCli } from '../../common/cli.js';
+import { createLogger } from '../../common/log.js';
 import { VERSION } from '../../common/version.js';
+import { addService } from '../../proto/grpc/server.js';
+import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
+import { adminService } from './admin/service.js';
+import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
+import { bind, grpcServer, serverCredentials, stop } from './server.js';
+import { openSqliteStore } from './store/sqlite.js';
+import { ConfigError } from '../../common/config.js';
 
-const ISSUE_CORE = 'issue #5, controller core';
+/** Runs the controller until SIGTERM/SIGINT. */
+async function runController(configPath: string): Promise<number> {
+  const config = await loadControllerConfig(configPath);
+  const log = createLogger({ name: 'hostnet-controller', level: config.logLevel });
+  if (config.store.engine !== 'sqlite') throw new ConfigError('store.engine', 'only sqlite is available in this version (etcd comes later)');
+  if (!config.tokensFile) throw new ConfigError('tokensFile', 'is required: the admin API needs bearer tokens');
+  const tokens = Tokens.parse(await readFile(config.tokensFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError('tokensFile', `cannot read ${config.tokensFile}: ${err.code ?? 'error'}`);
+  }), config.tokensFile);
+  const store = openSqliteStore(config.store.path);
+  const server = grpcServer(config);
+  addService(server, AdminService, adminService({
+    store, tokens, ...(config.publicPool ? { hosts: { publicPool: config.publicPool } } : {}),
+    onChange: (revision) => log.info({ revision }, 'store changed'),
+  }), log);
+  const port = await bind(server, config.grpc.listen, await serverCredentials(config));
+  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile) }, 'controller serving');
+  if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('shutting down');
+  await stop(server);
+  store.close();
+  return 0;
+}
 
 const cli: Cli = {
   name: 'hostnet-controller',
@@ -23,8 +58,13 @@ const cli: Cli = {
         return 0;
       },
     },
-    notYet('run', 'serve the agent and admin gRPC APIs and the dashboard', '--config FILE',
-      { config: { type: 'string' } }, ISSUE_CORE),
+    {
+      name: 'run',
+      summary: 'serve the admin gRPC API (agent sync, rollout and the dashboard are not built yet: issue #5)',
+      usage: '--config FILE',
+      options: { config: { type: 'string' } },
+      run: (values) => runController(requireString(values, 'config')),
+    },
   ],
 };
 

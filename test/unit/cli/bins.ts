@@ -47,9 +47,9 @@ void t.test('usage errors exit 2 and say what is wrong', async (t) => {
 });
 
 void t.test('commands of open issues say so and exit 3', async (t) => {
-  const r = await runBin(sourceOf('hostnetctl'), ['get', 'hosts']);
+  const r = await runBin(sourceOf('hostnet-agent'), ['status']);
   t.equal(r.code, 3);
-  t.match(r.stderr, /not implemented yet \(issue #5/);
+  t.match(r.stderr, /not implemented yet \(issue #6/);
   const help = await runBin(sourceOf('hostnet-agent'), ['firewall', 'render', '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /Usage: hostnet-agent firewall render --policy FILE/);
