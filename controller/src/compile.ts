@@ -1,0 +1,118 @@
+// Per host, the two things its agent applies: the FirewallPolicy (the
+// subnet's ACL with every object, subnet and host reference resolved, plus
+// failsafes) and the RoutingIntent (loopbacks, uplinks, ASN, accepted
+// prefixes, port, multipath). Each carries a content hash as its version, so
+// equal content is the same version on every controller replica. Pure apart
+// from reads through the store Reader.
+import { createHash } from 'node:crypto';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { notFound } from '../../proto/grpc/errors.js';
+import {
+  type FirewallPolicy, FirewallPolicySchema, type PolicyRule, PolicyRuleSchema, type RoutingIntent, RoutingIntentSchema,
+} from '../../proto/gen/hostnet/v1/compiled_pb.js';
+import { BgpListen, type Host, Multipath, type Network } from '../../proto/gen/hostnet/v1/resources_pb.js';
+import type { Reader } from './store/store.js';
+
+export interface CompileOptions {
+  /** Operator management prefixes every host accepts. */
+  readonly managementPrefixes?: readonly string[];
+  /** The public pool, the address pool of public networks. */
+  readonly publicPool?: string;
+}
+
+/** sha256 of the message encoded without its version, as 16 hex digits. */
+function contentVersion<T extends FirewallPolicy | RoutingIntent>(schema: typeof FirewallPolicySchema | typeof RoutingIntentSchema, m: T): string {
+  const bytes = toBinary(schema as typeof FirewallPolicySchema, { ...m, version: '' } as FirewallPolicy);
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
+const LISTEN_PORT: Record<number, number> = { [BgpListen.PORT_179]: 179, [BgpListen.PORT_20179]: 20179, [BgpListen.NONE]: 0 };
+
+function uplinksOf(host: Host, n: Network): string[] {
+  // A host may name its own uplinks (first the private network's, then the public one's).
+  return host.uplinks.length > 0 && n.name === 'private' ? [...host.uplinks] : [...n.uplinks];
+}
+
+/** The host's FirewallPolicy. Throws NOT_FOUND when the host (or its subnet or catalog) is gone. */
+export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}): FirewallPolicy {
+  const host = store.get('host', hostId)?.value;
+  if (!host) throw notFound(`host/${hostId}`);
+  const subnet = store.get('subnet', host.subnetId)?.value;
+  const catalog = store.get('catalog', host.catalog)?.value;
+  if (!subnet) throw notFound(`subnet/${host.subnetId}`);
+  if (!catalog) throw notFound(`catalog/${host.catalog}`);
+  const acl = store.get('acl', host.subnetId)?.value;
+  const objects = new Map<string, string[]>();
+  const own = [...host.addresses, ...host.publicAddresses];
+  const rules: PolicyRule[] = [];
+  for (const r of acl?.rules ?? []) {
+    const dst = r.destination?.kind;
+    if (dst?.case === 'hosts' && !dst.value.hostIds.includes(hostId)) continue;
+    const src = r.source?.kind;
+    let source: PolicyRule['source'];
+    if (src?.case === 'objectId') {
+      const o = store.get('object', src.value)?.value;
+      if (!o) continue;
+      objects.set(o.id, [...o.prefixes].sort());
+      source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'objectId', value: o.id } };
+    } else if (src?.case === 'prefix') {
+      source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'prefixes', value: { $typeName: 'hostnet.v1.PrefixList', prefixes: [src.value] } } };
+    } else if (src?.case === 'subnetId') {
+      const s = store.get('subnet', src.value)?.value;
+      if (!s) continue;
+      source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'prefixes', value: { $typeName: 'hostnet.v1.PrefixList', prefixes: [s.prefixV4, s.prefixV6].filter(Boolean) } } };
+    } else {
+      source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'any', value: true } };
+    }
+    rules.push(create(PolicyRuleSchema, {
+      id: r.id, action: r.action, source, protocol: r.protocol, ports: r.ports, comment: r.comment,
+      destinations: dst?.case === 'hosts' ? own : [],
+    }));
+  }
+  const uplinks = catalog.networks.flatMap((n) => uplinksOf(host, n));
+  const policy = create(FirewallPolicySchema, {
+    hostId,
+    hostAddresses: own,
+    objects: [...objects].sort(([a], [b]) => a.localeCompare(b)).map(([id, prefixes]) => ({ id, prefixes })),
+    rules,
+    failsafe: {
+      bgpPort: LISTEN_PORT[catalog.bgpListen] ?? 179,
+      uplinks,
+      bfd: catalog.bfd,
+      managementPrefixes: [...(options.managementPrefixes ?? [])],
+    },
+  });
+  policy.version = contentVersion(FirewallPolicySchema, policy);
+  return policy;
+}
+
+/** The host's RoutingIntent. Throws NOT_FOUND when the host (or its subnet or catalog) is gone. */
+export function compileRouting(store: Reader, hostId: string, options: CompileOptions = {}): RoutingIntent {
+  const host = store.get('host', hostId)?.value;
+  if (!host) throw notFound(`host/${hostId}`);
+  const subnet = store.get('subnet', host.subnetId)?.value;
+  const catalog = store.get('catalog', host.catalog)?.value;
+  if (!subnet) throw notFound(`subnet/${host.subnetId}`);
+  if (!catalog) throw notFound(`catalog/${host.catalog}`);
+  const networks = catalog.networks.map((n) => ({
+    name: n.name,
+    loopback: n.loopback,
+    addresses: n.name === 'public' ? [...host.publicAddresses] : [...host.addresses],
+    uplinks: uplinksOf(host, n),
+    acceptedPrefixes: [...n.acceptedPrefixes],
+    routeTag: n.routeTag,
+    addressPools: n.name === 'public' ? (options.publicPool ? [options.publicPool] : []) : [subnet.prefixV4, subnet.prefixV6].filter(Boolean),
+  }));
+  const intent = create(RoutingIntentSchema, {
+    hostId,
+    asn: host.asn,
+    routerId: host.addresses.find((a) => !a.includes(':'))?.split('/')[0] ?? '',
+    networks,
+    bgpListen: catalog.bgpListen,
+    multipath: catalog.multipath,
+    bfd: catalog.bfd,
+    primaryUplink: catalog.multipath === Multipath.ACTIVE_STANDBY ? (networks[0]?.uplinks[0] ?? '') : '',
+  });
+  intent.version = contentVersion(RoutingIntentSchema, intent);
+  return intent;
+}
