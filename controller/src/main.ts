@@ -7,6 +7,8 @@ import { createLogger } from '../../common/log.js';
 import { VERSION } from '../../common/version.js';
 import { addService } from '../../proto/grpc/server.js';
 import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
+import { AgentService } from '../../proto/gen/hostnet/v1/agent_pb.js';
+import { Agents } from './sync/agents.js';
 import { adminService } from './admin/service.js';
 import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
@@ -25,9 +27,15 @@ async function runController(configPath: string): Promise<number> {
   }), config.tokensFile);
   const store = openSqliteStore(config.store.path);
   const server = grpcServer(config);
+  const agents = new Agents({ store, log, compile: config.publicPool ? { publicPool: config.publicPool } : {} });
+  addService(server, AgentService, agents.service(), log);
   addService(server, AdminService, adminService({
     store, tokens, ...(config.publicPool ? { hosts: { publicPool: config.publicPool } } : {}),
-    onChange: (revision) => log.info({ revision }, 'store changed'),
+    onChange: (revision) => {
+      log.info({ revision }, 'store changed');
+      agents.storeChanged();
+    },
+    rollout: () => agents.rolloutState(),
   }), log);
   const port = await bind(server, config.grpc.listen, await serverCredentials(config));
   log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile) }, 'controller serving');
@@ -38,6 +46,7 @@ async function runController(configPath: string): Promise<number> {
   });
   log.info('shutting down');
   await stop(server);
+  agents.close();
   store.close();
   return 0;
 }
@@ -60,7 +69,7 @@ const cli: Cli = {
     },
     {
       name: 'run',
-      summary: 'serve the admin gRPC API (agent sync, rollout and the dashboard are not built yet: issue #5)',
+      summary: 'serve the admin and agent gRPC APIs (health HTTP, dashboard and TLS identity checks are not built yet: issue #5)',
       usage: '--config FILE',
       options: { config: { type: 'string' } },
       run: (values) => runController(requireString(values, 'config')),

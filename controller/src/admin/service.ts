@@ -14,6 +14,8 @@ import {
   type Caller, refuseIfReferenced, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant,
 } from '../validate.js';
 import type { Tokens } from './tokens.js';
+import type { HostRollout } from '../sync/agents.js';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 
 type Methods = typeof AdminService extends { method: infer M } ? M : never;
 
@@ -23,6 +25,8 @@ export interface AdminDeps {
   readonly hosts?: HostOptions;
   /** Called after every committed change, with its revision (the compiler listens). */
   readonly onChange?: (revision: number) => void;
+  /** Rollout state per host (from the agents' side). */
+  readonly rollout?: () => readonly HostRollout[];
 }
 
 /** The tenant a stored resource belongs to ('' for operator-only kinds without one). */
@@ -183,11 +187,23 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
     async updateAcl(req, ctx) { const r = a.update(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
     async deleteAcl(req, ctx) { return a.remove(req.subnetId, ctx); },
 
-    async getRollout(_req, ctx) {
-      caller(ctx);
-      throw new HostnetError(Status.UNIMPLEMENTED, {
-        reason: 'UNIMPLEMENTED', message: 'rollout tracking comes with the agent sync part of the controller (issue #5), not built yet',
-      });
+    async getRollout(req, ctx) {
+      const c = caller(ctx);
+      if (!deps.rollout) {
+        throw new HostnetError(Status.UNIMPLEMENTED, { reason: 'UNIMPLEMENTED', message: 'this controller does not serve agents' });
+      }
+      const hosts = deps.rollout()
+        .filter((r) => !req.hostId || r.hostId === req.hostId)
+        .filter((r) => {
+          const h = store.get('host', r.hostId);
+          return h !== undefined && visible(store, c, 'host', h.value);
+        })
+        .map((r) => ({
+          hostId: r.hostId, desiredVersion: r.desiredVersion, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion,
+          nackedVersion: r.nackedVersion, ...(r.nackError ? { nackError: r.nackError } : {}), connected: r.connected,
+          updatedAt: timestampFromDate(r.updatedAt),
+        }));
+      return { hosts, revision: BigInt(store.revision()) };
     },
   };
 }

@@ -1,0 +1,256 @@
+// The agents' side of the controller: desired state per host (compiled from
+// the store, recompiled ~50 ms after a change), one Sync stream per agent with
+// at most one un-acknowledged update in flight (a newer desired state simply
+// replaces what was waiting), deltas when the agent's version is known,
+// snapshots otherwise, and the rollout state per host (sent, applied,
+// refused with the agent's error). Identical updates are encoded once.
+import { create } from '@bufbuild/protobuf';
+import { status as Status } from '@grpc/grpc-js';
+import type { Logger } from '../../../common/log.js';
+import { HostnetError, invalidArgument, permissionDenied } from '../../../proto/grpc/errors.js';
+import { PreEncoded } from '../../../proto/grpc/definition.js';
+import type { CallContext, Outgoing, ServiceImpl } from '../../../proto/grpc/server.js';
+import {
+  type AgentService, type SyncRequest, SyncResponseSchema,
+} from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import type { FirewallPolicy, RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
+import { type ErrorDetail, ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
+import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
+import { type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
+import type { Store } from '../store/store.js';
+import { firewallDelta } from './delta.js';
+
+type Methods = typeof AgentService extends { method: infer M } ? M : never;
+
+interface Desired {
+  readonly firewall: FirewallPolicy;
+  readonly routing: RoutingIntent;
+  /** The update version agents acknowledge: both content versions. */
+  readonly version: string;
+}
+
+export interface HostRollout {
+  hostId: string;
+  desiredVersion: string;
+  sentVersion: string;
+  appliedVersion: string;
+  nackedVersion: string;
+  nackError: ErrorDetail | undefined;
+  connected: boolean;
+  updatedAt: Date;
+}
+
+interface Session {
+  readonly hostId: string;
+  readonly write: (m: Outgoing<typeof SyncResponseSchema>) => void;
+  /** What the agent has applied (from Hello, then from Acks). */
+  applied: { firewall: string; routing: string };
+  /** The version this agent refused on this stream: not resent until something newer exists. */
+  refused: string;
+  inFlight: { version: string; firewall: FirewallPolicy; routing: RoutingIntent } | undefined;
+}
+
+export interface AgentsDeps {
+  readonly store: Store;
+  readonly log: Logger;
+  readonly compile?: CompileOptions;
+  /** Recompile this long after a store change (changes in between coalesce). */
+  readonly debounceMs?: number;
+  /** Identity from the TLS client certificate, when client certificates are required. */
+  readonly peerHostId?: (ctx: CallContext) => string | undefined;
+  readonly heartbeatSeconds?: number;
+}
+
+const versionOf = (fw: FirewallPolicy, rt: RoutingIntent): string => `${fw.version}.${rt.version}`;
+/** Firewall versions kept per host as delta bases (besides the one a connected agent has). */
+const HISTORY = 8;
+
+export class Agents {
+  private desired = new Map<string, Desired>();
+  /** Recent firewall policies per host by version: the bases deltas are computed from. */
+  private readonly history = new Map<string, Map<string, FirewallPolicy>>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly rollout = new Map<string, HostRollout>();
+  readonly health = new Map<string, { report: HealthReport; received: Date }>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Encodes done, for tests and metrics: identical updates count once. */
+  encodes = 0;
+
+  constructor(private readonly deps: AgentsDeps) {
+    this.recompile();
+  }
+
+  /** Tells the agents' side the store changed; recompiles after the debounce. */
+  storeChanged(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.recompile();
+    }, this.deps.debounceMs ?? 50);
+  }
+
+  /** Compiles every host and pushes to the connected agents whose desired state moved. */
+  recompile(): void {
+    const next = new Map<string, Desired>();
+    for (const h of this.deps.store.list('host')) {
+      try {
+        const firewall = compileFirewall(this.deps.store, h.key, this.deps.compile);
+        const routing = compileRouting(this.deps.store, h.key, this.deps.compile);
+        next.set(h.key, { firewall, routing, version: versionOf(firewall, routing) });
+        const hist = this.history.get(h.key) ?? new Map<string, FirewallPolicy>();
+        hist.set(firewall.version, firewall);
+        // Keep the last few versions, and always those a connected agent has or is applying (its next delta's base).
+        const session = this.sessions.get(h.key);
+        const pinned = new Set([firewall.version, session?.applied.firewall, session?.inFlight?.firewall.version]);
+        for (const v of [...hist.keys()]) {
+          if (hist.size <= HISTORY) break;
+          if (!pinned.has(v)) hist.delete(v);
+        }
+        this.history.set(h.key, hist);
+      } catch (err) {
+        this.deps.log.error({ err, host: h.key }, 'cannot compile host');
+      }
+    }
+    this.desired = next;
+    const encoded = new Map<string, PreEncoded<typeof SyncResponseSchema>>();
+    for (const s of this.sessions.values()) this.pump(s, encoded);
+  }
+
+  private track(hostId: string): HostRollout {
+    let r = this.rollout.get(hostId);
+    if (!r) {
+      r = { hostId, desiredVersion: '', sentVersion: '', appliedVersion: '', nackedVersion: '', nackError: undefined, connected: false, updatedAt: new Date() };
+      this.rollout.set(hostId, r);
+    }
+    return r;
+  }
+
+  /** Sends the next update to `s` if nothing is in flight and the agent lacks the desired state. */
+  private pump(s: Session, encoded = new Map<string, PreEncoded<typeof SyncResponseSchema>>()): void {
+    const want = this.desired.get(s.hostId);
+    const r = this.track(s.hostId);
+    r.desiredVersion = want?.version ?? '';
+    if (!want || s.inFlight) return;
+    if (s.applied.firewall === want.firewall.version && s.applied.routing === want.routing.version) return;
+    if (s.refused === want.version) return;
+    const base = this.history.get(s.hostId)?.get(s.applied.firewall);
+    const key = `${s.hostId}|${base?.version ?? 'snapshot'}|${want.version}|${s.applied.routing}`;
+    let bytes = encoded.get(key);
+    if (!bytes) {
+      const msg = create(SyncResponseSchema, {
+        version: want.version,
+        update: base
+          ? { case: 'delta', value: {
+            ...(base.version !== want.firewall.version ? { firewall: firewallDelta(base, want.firewall) } : {}),
+            ...(s.applied.routing !== want.routing.version ? { routing: want.routing } : {}),
+          } }
+          : { case: 'snapshot', value: { firewall: want.firewall, routing: want.routing } },
+      });
+      bytes = PreEncoded.encode(SyncResponseSchema, msg);
+      this.encodes++;
+      encoded.set(key, bytes);
+    }
+    s.inFlight = { version: want.version, firewall: want.firewall, routing: want.routing };
+    r.sentVersion = want.version;
+    r.updatedAt = new Date();
+    s.write(bytes);
+  }
+
+  private onAck(s: Session, version: string): void {
+    const r = this.track(s.hostId);
+    if (!s.inFlight || s.inFlight.version !== version) return;
+    s.applied = { firewall: s.inFlight.firewall.version, routing: s.inFlight.routing.version };
+    r.appliedVersion = version;
+    r.nackedVersion = '';
+    r.nackError = undefined;
+    r.updatedAt = new Date();
+    s.inFlight = undefined;
+    this.pump(s);
+  }
+
+  private onNack(s: Session, version: string, error: ErrorDetail | undefined): void {
+    const r = this.track(s.hostId);
+    if (!s.inFlight || s.inFlight.version !== version) return;
+    r.nackedVersion = version;
+    s.refused = version;
+    r.nackError = error ?? create(ErrorDetailSchema, { reason: 'UNKNOWN', message: 'the agent gave no reason' });
+    r.updatedAt = new Date();
+    s.inFlight = undefined;
+    // A refused delta may have failed on its base: the next try is a snapshot.
+    s.applied = { firewall: '', routing: s.applied.routing };
+    this.deps.log.warn({ host: s.hostId, version, error: r.nackError.message }, 'agent refused an update');
+    this.pump(s);
+  }
+
+  /** Rollout state of every host, sorted by host id. */
+  rolloutState(): HostRollout[] {
+    for (const id of this.desired.keys()) this.track(id).desiredVersion = this.desired.get(id)?.version ?? '';
+    return [...this.rollout.values()].sort((a, b) => a.hostId.localeCompare(b.hostId));
+  }
+
+  desiredVersion(hostId: string): string | undefined {
+    return this.desired.get(hostId)?.version;
+  }
+
+  service(): ServiceImpl<Methods> {
+    return {
+      sync: async (requests, stream, ctx) => {
+        const it = requests[Symbol.asyncIterator]();
+        const first = await it.next();
+        const hello = (first.value as SyncRequest | undefined)?.message;
+        if (first.done || hello?.case !== 'hello') throw invalidArgument('message', 'the first message of a Sync stream must be a Hello');
+        const hostId = hello.value.hostId;
+        const peer = this.deps.peerHostId?.(ctx);
+        if (peer !== undefined && peer !== hostId) {
+          throw permissionDenied(`certificate is for ${peer}, not ${hostId}`, `host/${hostId}`, 'hello.host_id');
+        }
+        if (!this.deps.store.get('host', hostId)) throw new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource: `host/${hostId}`, field: 'hello.host_id', message: `host/${hostId} is not known to this controller` });
+        const old = this.sessions.get(hostId);
+        if (old) this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
+        const session: Session = {
+          hostId,
+          write: (m) => { stream.write(m); },
+          applied: { firewall: hello.value.firewallVersion, routing: hello.value.routingVersion },
+          refused: '',
+          inFlight: undefined,
+        };
+        this.sessions.set(hostId, session);
+        const r = this.track(hostId);
+        r.connected = true;
+        r.updatedAt = new Date();
+        if (session.applied.firewall && session.applied.routing) {
+          r.appliedVersion = `${session.applied.firewall}.${session.applied.routing}`;
+        }
+        this.pump(session);
+        try {
+          for (let next = await it.next(); !next.done; next = await it.next()) {
+            const m = next.value.message;
+            if (m.case === 'ack') this.onAck(session, m.value.version);
+            else if (m.case === 'nack') this.onNack(session, m.value.version, m.value.error);
+          }
+        } finally {
+          if (this.sessions.get(hostId) === session) {
+            this.sessions.delete(hostId);
+            r.connected = false;
+            r.updatedAt = new Date();
+          }
+        }
+      },
+      reportHealth: async (req, ctx) => {
+        const report = req.report;
+        if (!report) throw invalidArgument('report', 'is required');
+        const peer = this.deps.peerHostId?.(ctx);
+        if (peer !== undefined && peer !== report.hostId) {
+          throw permissionDenied(`certificate is for ${peer}, not ${report.hostId}`, `host/${report.hostId}`, 'report.host_id');
+        }
+        if (!this.deps.store.get('host', report.hostId)) throw new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource: `host/${report.hostId}`, field: 'report.host_id', message: `host/${report.hostId} is not known` });
+        this.health.set(report.hostId, { report, received: new Date() });
+        return { heartbeatSeconds: this.deps.heartbeatSeconds ?? 30 };
+      },
+    };
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,141 @@
+// Sync with real grpc-js clients on loopback: a snapshot on connect, then
+// only the delta after an object change; a NACK shows in rollout; a
+// reconnect with known versions gets only what changed; rapid changes
+// coalesce; a client that never acknowledges gets one update, no more.
+import t from 'tap';
+import { Writable } from 'node:stream';
+import { create } from '@bufbuild/protobuf';
+import { Server, ServerCredentials, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { createLogger } from '../../../common/log.js';
+import { addService, createClient } from '../../../proto/grpc/index.js';
+import { AgentService, SyncRequestSchema, type SyncRequest, type SyncResponse } from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import { NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
+import { Agents } from '../../../controller/src/sync/agents.js';
+import { seed } from '../../fixtures/controller-seed.js';
+
+const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+async function setup() {
+  const store = openSqliteStore(':memory:');
+  seed(store);
+  const agents = new Agents({ store, log, debounceMs: 30 });
+  const server = new Server();
+  addService(server, AgentService, agents.service(), log);
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
+  const setPrefixes = (prefixes: string[]): void => {
+    store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes })));
+    agents.storeChanged();
+  };
+  return { store, agents, client, setPrefixes, close: () => { client.close(); server.forceShutdown(); agents.close(); store.close(); } };
+}
+
+/** Opens a Sync stream, collecting what arrives. */
+function open(client: ReturnType<typeof createClient<typeof AgentService extends { method: infer M } ? M : never>>, hello: { firewallVersion?: string; routingVersion?: string } = {}) {
+  const got: SyncResponse[] = [];
+  const call = client.sync() as ClientDuplexStream<SyncRequest, SyncResponse>;
+  call.on('data', (m: SyncResponse) => got.push(m));
+  call.on('error', () => undefined);
+  call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'host-a1', agentVersion: 'test', ...hello } } }));
+  const waitFor = async (n: number, ms = 3000): Promise<SyncResponse> => {
+    const until = Date.now() + ms;
+    while (got.length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    const m = got[n - 1];
+    if (!m) throw new Error(`expected ${n} updates, got ${got.length}`);
+    return m;
+  };
+  const ack = (version: string): void => { call.write(create(SyncRequestSchema, { message: { case: 'ack', value: { version } } })); };
+  const nack = (version: string, message: string): void => {
+    call.write(create(SyncRequestSchema, { message: { case: 'nack', value: { version, error: { reason: 'NFT_REJECTED', message } } } }));
+  };
+  return { call, got, waitFor, ack, nack };
+}
+
+void t.test('snapshot, then only the delta; NACK in rollout; reconnect', async (t) => {
+  const s = await setup();
+  t.teardown(() => s.close());
+  const a = open(s.client);
+  const first = await a.waitFor(1);
+  t.equal(first.update.case, 'snapshot', 'a snapshot on connect');
+  const snap = first.update.case === 'snapshot' ? first.update.value : undefined;
+  t.same(snap?.firewall?.objects.map((o) => o.prefixes), [['10.9.0.0/24']]);
+  t.equal(snap?.routing?.asn, 65101);
+  a.ack(first.version);
+  await new Promise((r) => setTimeout(r, 50));
+  t.match(s.agents.rolloutState().find((r) => r.hostId === 'host-a1'), { appliedVersion: first.version, sentVersion: first.version, connected: true });
+
+  s.setPrefixes(['10.9.0.0/24', '10.9.7.0/24']);
+  const second = await a.waitFor(2);
+  t.equal(second.update.case, 'delta', 'after an object change: a delta');
+  const d = second.update.case === 'delta' ? second.update.value : undefined;
+  t.same(d?.firewall?.objectChanges.map((c) => [c.id, c.added, c.removed]), [['a-clients', ['10.9.7.0/24'], []]], 'only the added prefix');
+  t.equal(d?.firewall?.rules, undefined, 'no rules');
+  t.equal(d?.routing, undefined, 'routing did not change');
+  t.equal(d?.firewall?.baseVersion, snap?.firewall?.version, 'based on what the agent has');
+
+  a.nack(second.version, 'nft: Could not process rule: Operation not permitted');
+  await new Promise((r) => setTimeout(r, 50));
+  const r = s.agents.rolloutState().find((x) => x.hostId === 'host-a1');
+  t.equal(r?.nackedVersion, second.version, 'the NACK shows in rollout');
+  t.match(r?.nackError?.message, /Operation not permitted/, 'with the agent\'s error');
+  t.equal(r?.appliedVersion, first.version, 'applied stays the previous version');
+  t.equal(a.got.length, 2, 'the refused version is not resent by itself');
+  a.call.end();
+
+  // Reconnect knowing the first versions: the change since then only.
+  const fw = snap?.firewall?.version ?? '';
+  const rt = snap?.routing?.version ?? '';
+  await new Promise((res) => setTimeout(res, 50));
+  const b = open(s.client, { firewallVersion: fw, routingVersion: rt });
+  const again = await b.waitFor(1);
+  t.equal(again.update.case, 'delta', 'a reconnect with known versions gets a delta');
+  b.ack(again.version);
+  b.call.end();
+  await new Promise((res) => setTimeout(res, 50));
+  const c = open(s.client, { firewallVersion: d?.firewall?.version ?? '', routingVersion: rt });
+  await new Promise((res) => setTimeout(res, 200));
+  t.equal(c.got.length, 0, 'an agent that is up to date gets nothing');
+  c.call.end();
+});
+
+void t.test('rapid changes coalesce; a slow agent holds one update', async (t) => {
+  const s = await setup();
+  t.teardown(() => s.close());
+  const a = open(s.client);
+  const first = await a.waitFor(1);
+  a.ack(first.version);
+  for (let i = 1; i <= 10; i++) {
+    s.setPrefixes(['10.9.0.0/24', `10.9.${i}.0/24`]);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(a.got.length, 2, 'ten rapid changes: one update');
+  const last = a.got[1];
+  const d = last?.update.case === 'delta' ? last.update.value.firewall : undefined;
+  t.same(d?.objectChanges[0]?.added, ['10.9.10.0/24'], 'carrying the latest state');
+
+  // Not acknowledged: nothing more is written, however many changes follow.
+  const encodes = s.agents.encodes;
+  for (let i = 11; i <= 60; i++) {
+    s.setPrefixes(['10.9.0.0/24', `10.9.${i}.0/24`]);
+    await new Promise((r) => setTimeout(r, 35));
+  }
+  t.equal(a.got.length, 2, 'a slow agent is sent nothing more while an update is in flight');
+  t.equal(s.agents.encodes, encodes, 'and nothing is encoded or buffered for it');
+  a.ack(last?.version ?? '');
+  const caughtUp = await a.waitFor(3);
+  const d3 = caughtUp.update.case === 'delta' ? caughtUp.update.value.firewall : undefined;
+  t.same(d3?.objectChanges[0]?.added, ['10.9.60.0/24'], 'after the ACK it gets the latest state at once');
+  a.call.end();
+});
+
+void t.test('the first message must be a Hello for a known host', async (t) => {
+  const s = await setup();
+  t.teardown(() => s.close());
+  const call = s.client.sync();
+  const err = new Promise<Error>((resolve) => call.on('error', resolve));
+  call.on('data', () => undefined);
+  call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'ghost' } } }));
+  t.match(String((await err).message), /host\/ghost is not known/);
+});
