@@ -5,10 +5,10 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
-import { Server, ServerCredentials, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { createLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
-import { AgentService, SyncRequestSchema, type SyncRequest, type SyncResponse } from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import { AgentService, SyncRequestSchema, type SyncResponse } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
@@ -34,7 +34,7 @@ async function setup() {
 /** Opens a Sync stream, collecting what arrives. */
 function open(client: ReturnType<typeof createClient<typeof AgentService extends { method: infer M } ? M : never>>, hello: { firewallVersion?: string; routingVersion?: string } = {}) {
   const got: SyncResponse[] = [];
-  const call = client.sync() as ClientDuplexStream<SyncRequest, SyncResponse>;
+  const call = client.sync();
   call.on('data', (m: SyncResponse) => got.push(m));
   call.on('error', () => undefined);
   call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'host-a1', agentVersion: 'test', ...hello } } }));
