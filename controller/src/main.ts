@@ -9,12 +9,18 @@ import { addService } from '../../proto/grpc/server.js';
 import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
 import { AgentService } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { Agents } from './sync/agents.js';
+import { httpServer } from './http.js';
 import { adminService } from './admin/service.js';
 import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
 import { bind, grpcServer, serverCredentials, stop } from './server.js';
 import { openSqliteStore } from './store/sqlite.js';
 import { ConfigError } from '../../common/config.js';
+
+function splitHostPort(hostPort: string): [string, number] {
+  const i = hostPort.lastIndexOf(':');
+  return [hostPort.slice(0, i).replace(/^\[|\]$/g, ''), Number(hostPort.slice(i + 1))];
+}
 
 /** Runs the controller until SIGTERM/SIGINT. */
 async function runController(configPath: string): Promise<number> {
@@ -38,6 +44,13 @@ async function runController(configPath: string): Promise<number> {
     rollout: () => agents.rolloutState(),
   }), log);
   const port = await bind(server, config.grpc.listen, await serverCredentials(config));
+  const http = httpServer({ agents, revision: () => store.revision(), heartbeatSeconds: 30 });
+  const [httpHost, httpPort] = splitHostPort(config.http.listen);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(httpPort, httpHost, () => resolve());
+  });
+  log.info({ listen: config.http.listen }, 'dashboard API serving');
   log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile) }, 'controller serving');
   if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
   await new Promise<void>((resolve) => {
@@ -46,6 +59,7 @@ async function runController(configPath: string): Promise<number> {
   });
   log.info('shutting down');
   await stop(server);
+  await new Promise<void>((resolve) => http.close(() => resolve()));
   agents.close();
   store.close();
   return 0;
@@ -69,7 +83,7 @@ const cli: Cli = {
     },
     {
       name: 'run',
-      summary: 'serve the admin and agent gRPC APIs (health HTTP, dashboard and TLS identity checks are not built yet: issue #5)',
+      summary: 'serve the admin and agent gRPC APIs and the dashboard JSON API (the web page and TLS identity checks are not built yet: issue #5)',
       usage: '--config FILE',
       options: { config: { type: 'string' } },
       run: (values) => runController(requireString(values, 'config')),

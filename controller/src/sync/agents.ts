@@ -27,6 +27,9 @@ interface Desired {
   readonly routing: RoutingIntent;
   /** The update version agents acknowledge: both content versions. */
   readonly version: string;
+  /** The host's subnet and tenant, for the dashboard (kept here so requests need no database read). */
+  readonly subnet: string;
+  readonly tenant: string;
 }
 
 export interface HostRollout {
@@ -96,7 +99,8 @@ export class Agents {
       try {
         const firewall = compileFirewall(this.deps.store, h.key, this.deps.compile);
         const routing = compileRouting(this.deps.store, h.key, this.deps.compile);
-        next.set(h.key, { firewall, routing, version: versionOf(firewall, routing) });
+        const tenant = this.deps.store.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
+        next.set(h.key, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
         const hist = this.history.get(h.key) ?? new Map<string, FirewallPolicy>();
         hist.set(firewall.version, firewall);
         // Keep the last few versions, and always those a connected agent has or is applying (its next delta's base).
@@ -190,6 +194,15 @@ export class Agents {
 
   desiredVersion(hostId: string): string | undefined {
     return this.desired.get(hostId)?.version;
+  }
+
+  /** Every known host with its subnet and tenant, from memory. */
+  hosts(): { id: string; subnet: string; tenant: string }[] {
+    return [...this.desired].map(([id, d]) => ({ id, subnet: d.subnet, tenant: d.tenant })).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get connectedCount(): number {
+    return this.sessions.size;
   }
 
   service(): ServiceImpl<Methods> {

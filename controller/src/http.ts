@@ -1,0 +1,131 @@
+// The controller's HTTP side: the JSON API dashboards poll, /healthz and
+// /metrics. Everything is served from memory (the agents' side keeps the
+// hosts, their rollout and their latest health report); no request reads the
+// database. The paths and fields are a public contract: docs/controller-api.md.
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HealthStatus } from '../../proto/gen/hostnet/v1/health_pb.js';
+import type { Agents } from './sync/agents.js';
+
+export type HostStatus = 'ok' | 'degraded' | 'failed' | 'stale' | 'unknown';
+
+export interface HostView {
+  id: string;
+  subnet: string;
+  tenant: string;
+  status: HostStatus;
+  /** When the last health report arrived (ISO 8601), or null. */
+  lastSeen: string | null;
+  connected: boolean;
+  desiredVersion: string;
+  appliedVersion: string;
+  nack: { version: string; reason: string; message: string } | null;
+  checks: { name: string; status: HostStatus; reason: string }[];
+  repairsTotal: number;
+}
+
+const STATUS: Record<number, HostStatus> = {
+  [HealthStatus.OK]: 'ok', [HealthStatus.DEGRADED]: 'degraded', [HealthStatus.FAILED]: 'failed',
+};
+
+export interface HttpDeps {
+  readonly agents: Agents;
+  readonly revision: () => number;
+  /** Default heartbeat interval; a host with no report for three of its intervals is stale. */
+  readonly heartbeatSeconds: number;
+  readonly now?: () => Date;
+}
+
+/** The dashboard view of every host. Pure given the agents' state and the clock. */
+export function hostViews(deps: HttpDeps): HostView[] {
+  const now = (deps.now?.() ?? new Date()).getTime();
+  const rollout = new Map(deps.agents.rolloutState().map((r) => [r.hostId, r]));
+  return deps.agents.hosts().map((h) => {
+    const r = rollout.get(h.id);
+    const health = deps.agents.health.get(h.id);
+    const interval = (health?.report.heartbeatSeconds || deps.heartbeatSeconds) * 1000;
+    let status: HostStatus = 'unknown';
+    if (health) status = now - health.received.getTime() > 3 * interval ? 'stale' : STATUS[health.report.status] ?? 'unknown';
+    return {
+      id: h.id,
+      subnet: h.subnet,
+      tenant: h.tenant,
+      status,
+      lastSeen: health ? health.received.toISOString() : null,
+      connected: r?.connected ?? false,
+      desiredVersion: r?.desiredVersion ?? '',
+      appliedVersion: r?.appliedVersion ?? '',
+      nack: r?.nackedVersion ? { version: r.nackedVersion, reason: r.nackError?.reason ?? '', message: r.nackError?.message ?? '' } : null,
+      checks: (health?.report.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason })),
+      repairsTotal: Number(health?.report.repairsTotal ?? 0n),
+    };
+  });
+}
+
+export function metricsRegistry(deps: HttpDeps): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'hostnet_controller_' });
+  new Gauge({
+    name: 'hostnet_controller_agents_connected', help: 'Agents with a Sync stream open', registers: [registry],
+    collect() { this.set(deps.agents.connectedCount); },
+  });
+  new Gauge({
+    name: 'hostnet_controller_store_revision', help: 'The store revision last committed', registers: [registry],
+    collect() { this.set(deps.revision()); },
+  });
+  new Gauge({
+    name: 'hostnet_controller_hosts', help: 'Hosts by health status', labelNames: ['status'], registers: [registry],
+    collect() {
+      const counts: Record<HostStatus, number> = { ok: 0, degraded: 0, failed: 0, stale: 0, unknown: 0 };
+      for (const h of hostViews(deps)) counts[h.status]++;
+      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'hostnet_controller_hosts_nacked', help: 'Hosts whose latest update was refused', registers: [registry],
+    collect() { this.set(deps.agents.rolloutState().filter((r) => r.nackedVersion).length); },
+  });
+  return registry;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`${JSON.stringify(body)}\n`);
+}
+
+/** Creates the HTTP server (not yet listening). */
+export function httpServer(deps: HttpDeps): Server {
+  const registry = metricsRegistry(deps);
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://controller');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      json(res, 405, { error: 'only GET' });
+      return;
+    }
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/healthz') {
+      json(res, 200, { status: 'ok', revision: deps.revision() });
+    } else if (path === '/api/v1/hosts') {
+      json(res, 200, hostViews(deps));
+    } else if (path.startsWith('/api/v1/hosts/')) {
+      const id = decodeURIComponent(path.slice('/api/v1/hosts/'.length));
+      const host = hostViews(deps).find((h) => h.id === id);
+      if (host) json(res, 200, host);
+      else json(res, 404, { error: `host ${id} not found` });
+    } else if (path === '/api/v1/rollout') {
+      json(res, 200, deps.agents.rolloutState().map((r) => ({
+        hostId: r.hostId, desiredVersion: r.desiredVersion, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion,
+        nackedVersion: r.nackedVersion || null, nackError: r.nackError ? { reason: r.nackError.reason, message: r.nackError.message } : null,
+        connected: r.connected, updatedAt: r.updatedAt.toISOString(),
+      })));
+    } else if (path === '/metrics') {
+      registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      }, () => json(res, 500, { error: 'metrics failed' }));
+    } else {
+      json(res, 404, { error: `no such path ${path}` });
+    }
+  });
+}
+
