@@ -10,6 +10,7 @@ import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
 import { AgentService } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { Agents } from './sync/agents.js';
 import { httpServer } from './http.js';
+import { hostIdFromCertificate } from './tls-identity.js';
 import { adminService } from './admin/service.js';
 import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
@@ -33,7 +34,11 @@ async function runController(configPath: string): Promise<number> {
   }), config.tokensFile);
   const store = openSqliteStore(config.store.path);
   const server = grpcServer(config);
-  const agents = new Agents({ store, log, compile: config.publicPool ? { publicPool: config.publicPool } : {} });
+  const agents = new Agents({
+    store, log, compile: config.publicPool ? { publicPool: config.publicPool } : {},
+    // With client certificates required, an agent is the host its certificate names.
+    ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
+  });
   addService(server, AgentService, agents.service(), log);
   addService(server, AdminService, adminService({
     store, tokens, ...(config.publicPool ? { hosts: { publicPool: config.publicPool } } : {}),
@@ -83,7 +88,7 @@ const cli: Cli = {
     },
     {
       name: 'run',
-      summary: 'serve the admin and agent gRPC APIs and the dashboard JSON API (the web page and TLS identity checks are not built yet: issue #5)',
+      summary: 'serve the admin and agent gRPC APIs and the dashboard JSON API',
       usage: '--config FILE',
       options: { config: { type: 'string' } },
       run: (values) => runController(requireString(values, 'config')),
