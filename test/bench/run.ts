@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../lab/index.js';
 import { routingBench } from './routing.js';
+import { controllerBench } from './controller.js';
 
 const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.js', import.meta.url));
@@ -63,8 +64,23 @@ async function routing(): Promise<boolean> {
   return checks.every(([, , ok]) => ok);
 }
 
+async function controller(): Promise<boolean> {
+  process.stdout.write('controller (simulated agents in the same process; RSS per agent includes their client side):\n');
+  let ok = true;
+  for (const n of [1000, 5000]) {
+    const r = await controllerBench(n);
+    const line = `${n} agents: one prefix added -> every agent updated: p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, last ${f(r.lastMs)} ms; `
+      + `bytes per agent ${r.deltaBytesPerAgent.toFixed(0)} (delta) vs ${r.snapshotBytesPerAgent.toFixed(0)} (snapshot); RSS ${r.rssPerAgentKb.toFixed(1)} KB per agent`;
+    const good = r.p99Ms <= 2000 && r.deltaBytesPerAgent <= 100 * 1024;
+    ok &&= good;
+    process.stdout.write(`  ${good ? 'ok  ' : 'MISS'} ${line} (goal at 10,000: p99 <= 2000 ms, <= 100 KB per agent)\n`);
+  }
+  return ok;
+}
+
 const only = process.argv[2];
 const results = [];
 if (!only || only === 'firewall') results.push(await firewall());
 if (!only || only === 'routing') results.push(await routing());
+if (!only || only === 'controller') results.push(await controller());
 process.exitCode = results.every(Boolean) ? 0 : 1;

@@ -62,3 +62,24 @@ export interface Store extends Reader {
 }
 
 export const schemaOf = <K extends Kind>(kind: K): DescMessage => KINDS[kind];
+
+/**
+ * A Reader that reads each resource at most once: for passes that read the
+ * same subnet, catalog, ACL and objects for thousands of hosts. Only valid
+ * while the store does not change (one recompile pass).
+ */
+export function memoReader(reader: Reader): Reader {
+  const gets = new Map<string, unknown>();
+  const lists = new Map<Kind, unknown>();
+  return {
+    get<K extends Kind>(kind: K, key: string): Stored<K> | undefined {
+      const k = `${kind}/${key}`;
+      if (!gets.has(k)) gets.set(k, reader.get(kind, key));
+      return gets.get(k) as Stored<K> | undefined;
+    },
+    list<K extends Kind>(kind: K): Stored<K>[] {
+      if (!lists.has(kind)) lists.set(kind, reader.list(kind));
+      return lists.get(kind) as Stored<K>[];
+    },
+  };
+}

@@ -17,7 +17,7 @@ import type { FirewallPolicy, RoutingIntent } from '../../../proto/gen/hostnet/v
 import { type ErrorDetail, ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
 import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
 import { type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
-import type { Store } from '../store/store.js';
+import { type Store, memoReader } from '../store/store.js';
 import { firewallDelta } from './delta.js';
 
 type Methods = typeof AgentService extends { method: infer M } ? M : never;
@@ -95,11 +95,12 @@ export class Agents {
   /** Compiles every host and pushes to the connected agents whose desired state moved. */
   recompile(): void {
     const next = new Map<string, Desired>();
-    for (const h of this.deps.store.list('host')) {
+    const reader = memoReader(this.deps.store);
+    for (const h of reader.list('host')) {
       try {
-        const firewall = compileFirewall(this.deps.store, h.key, this.deps.compile);
-        const routing = compileRouting(this.deps.store, h.key, this.deps.compile);
-        const tenant = this.deps.store.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
+        const firewall = compileFirewall(reader, h.key, this.deps.compile);
+        const routing = compileRouting(reader, h.key, this.deps.compile);
+        const tenant = reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
         next.set(h.key, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
         const hist = this.history.get(h.key) ?? new Map<string, FirewallPolicy>();
         hist.set(firewall.version, firewall);
