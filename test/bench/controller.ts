@@ -57,7 +57,7 @@ export async function controllerBench(n: number): Promise<ControllerBench> {
 
   const perChannel = 250;
   const clients = Array.from({ length: Math.ceil(n / perChannel) }, (_, i) =>
-    createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.channel_id': i } as never));
+    createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.channel_id': i }));
   const received: { at: number; bytes: number; version: string }[][] = Array.from({ length: n }, () => []);
   const streams = Array.from({ length: n }, (_, i) => {
     const call = (clients[Math.floor(i / perChannel)] as (typeof clients)[number]).sync();
