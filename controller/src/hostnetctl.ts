@@ -7,7 +7,7 @@ import { type Cli, UsageError, requireString, runCli } from '../../common/cli.js
 import { VERSION } from '../../common/version.js';
 import { HostnetError, createClient } from '../../proto/grpc/index.js';
 import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
-import { applyDocs, deleteResource, describeError, getResources, parseDocuments } from './ctl/commands.js';
+import { applyDocs, deleteResource, describeError, getResources, parseDocuments, showRollout } from './ctl/commands.js';
 import type { AdminClient } from './ctl/kinds.js';
 
 const conn = { server: { type: 'string' }, token: { type: 'string' }, ca: { type: 'string' } } as const;
@@ -77,9 +77,11 @@ const cli: Cli = {
       },
     },
     {
-      name: 'rollout', summary: 'per host: version sent, applied, NACK error (needs the sync part of issue #5)', usage: '', options: conn,
+      name: 'rollout', summary: 'per host: version desired, sent, applied, and the agent\'s error for a refused one', usage: '[-o json]',
+      options: { ...conn, output: { type: 'string', short: 'o' } },
       run(values) {
-        return withClient(values, async (c, m) => { await c.getRollout({}, { metadata: m }); });
+        if (values.output !== undefined && values.output !== 'json') throw new UsageError('-o takes only json');
+        return withClient(values, (c, m) => showRollout(c, m, values.output === 'json', io));
       },
     },
   ],

@@ -91,3 +91,21 @@ export function describeError(err: HostnetError): string {
   const refs = err.detail.referencedBy.length > 0 ? ` (referenced by ${err.detail.referencedBy.join(', ')})` : '';
   return `${err.detail.message || err.message}${refs}`;
 }
+
+/** The rollout table: per host, what it should have, was sent, applied, and a refusal. */
+export async function showRollout(client: AdminClient, metadata: Metadata, json: boolean, io: CtlIo): Promise<void> {
+  const r = await client.getRollout({}, { metadata });
+  if (json) {
+    io.out(`${JSON.stringify(r.hosts.map((h) => ({
+      hostId: h.hostId, desiredVersion: h.desiredVersion, sentVersion: h.sentVersion, appliedVersion: h.appliedVersion,
+      nackedVersion: h.nackedVersion || null, nackError: h.nackError?.message ?? null, connected: h.connected,
+    })), null, 2)}\n`);
+    return;
+  }
+  const rows = [['HOST', 'CONNECTED', 'DESIRED', 'SENT', 'APPLIED', 'NACK'], ...r.hosts.map((h) => [
+    h.hostId, h.connected ? 'yes' : 'no', h.desiredVersion || '-', h.sentVersion || '-', h.appliedVersion || '-',
+    h.nackedVersion ? `${h.nackedVersion}: ${h.nackError?.message ?? ''}` : '-',
+  ])];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  io.out(`${rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n')}\n`);
+}

@@ -122,6 +122,10 @@ void t.test('hostnetctl round trip against a running controller', async (t) => {
   const big = await ctl(port, TENANT_A, 'apply', '-f', join(dir, 'big.yaml'));
   t.match(big.stderr, /RESOURCE_EXHAUSTED/, 'an oversized request is refused by the server');
 
+  const rollout = await ctl(port, OPERATOR, 'rollout');
+  t.match(rollout.stdout, /^HOST\s+CONNECTED\s+DESIRED\s+SENT\s+APPLIED\s+NACK\nhost-a1\s+no\s+[0-9a-f]{16}\.[0-9a-f]{16}\s+-\s+-\s+-\n$/,
+    'rollout: the host has a desired version and has not connected');
+
   controller.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM: a clean exit');
 });
