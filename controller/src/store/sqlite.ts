@@ -24,6 +24,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX changes_by_revision ON changes (revision);
    CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (name, value) VALUES ('revision', 0);`,
+  `CREATE TABLE rollout (
+     host TEXT PRIMARY KEY,
+     sent TEXT NOT NULL,
+     applied TEXT NOT NULL,
+     nacked TEXT NOT NULL,
+     nack_error BLOB,
+     updated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export class StoreError extends Error {
@@ -64,6 +72,8 @@ export function openSqliteStore(path: string): Store {
     revision: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE name = 'revision'"),
     setRevision: db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'"),
     since: db.prepare<[number], Change>('SELECT revision, kind, key, op FROM changes WHERE revision > ? ORDER BY revision, rowid'),
+    putRollout: db.prepare('INSERT INTO rollout (host, sent, applied, nacked, nack_error, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET sent = excluded.sent, applied = excluded.applied, nacked = excluded.nacked, nack_error = excluded.nack_error, updated_at = excluded.updated_at'),
+    rollout: db.prepare<[], { host: string; sent: string; applied: string; nacked: string; nack_error: Buffer | null; updated_at: number }>('SELECT host, sent, applied, nacked, nack_error, updated_at FROM rollout ORDER BY host'),
   };
 
   const decode = <K extends Kind>(row: Row): Stored<K> => ({
@@ -117,6 +127,19 @@ export function openSqliteStore(path: string): Store {
     },
     changesSince(rev: number): Change[] {
       return q.since.all(rev);
+    },
+    saveRollout(rows) {
+      db.transaction(() => {
+        for (const r of rows) {
+          q.putRollout.run(r.hostId, r.sentVersion, r.appliedVersion, r.nackedVersion, r.nackError ? Buffer.from(r.nackError) : null, r.updatedAt.getTime());
+        }
+      })();
+    },
+    loadRollout() {
+      return q.rollout.all().map((r) => ({
+        hostId: r.host, sentVersion: r.sent, appliedVersion: r.applied, nackedVersion: r.nacked,
+        nackError: r.nack_error ?? undefined, updatedAt: new Date(r.updated_at),
+      }));
     },
     close() {
       db.close();

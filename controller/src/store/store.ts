@@ -47,6 +47,17 @@ export interface Tx extends Reader {
   delete(kind: Kind, key: string): boolean;
 }
 
+/** What the controller last knew of a host's rollout (persisted in batches, outside the revisioned resources). */
+export interface RolloutRow {
+  readonly hostId: string;
+  readonly sentVersion: string;
+  readonly appliedVersion: string;
+  readonly nackedVersion: string;
+  /** The agent's error for the refused version, encoded ErrorDetail. */
+  readonly nackError: Uint8Array | undefined;
+  readonly updatedAt: Date;
+}
+
 export interface Store extends Reader {
   /** The revision of the last committed transaction (0 for an empty store). */
   revision(): number;
@@ -58,6 +69,9 @@ export interface Store extends Reader {
   transact<T>(fn: (tx: Tx) => T): { result: T; revision: number };
   /** Changes committed after `revision`, oldest first. */
   changesSince(revision: number): Change[];
+  /** Writes rollout rows in one transaction (no revision bump: rollout is not intent). */
+  saveRollout(rows: readonly RolloutRow[]): void;
+  loadRollout(): RolloutRow[];
   close(): void;
 }
 

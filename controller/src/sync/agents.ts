@@ -4,7 +4,7 @@
 // replaces what was waiting), deltas when the agent's version is known,
 // snapshots otherwise, and the rollout state per host (sent, applied,
 // refused with the agent's error). Identical updates are encoded once.
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { status as Status } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import { HostnetError, invalidArgument, permissionDenied } from '../../../proto/grpc/errors.js';
@@ -62,6 +62,8 @@ export interface AgentsDeps {
   /** Identity from the TLS client certificate, when client certificates are required. */
   readonly peerHostId?: (ctx: CallContext) => string | undefined;
   readonly heartbeatSeconds?: number;
+  /** How often changed rollout state is written to the store (in one batch). */
+  readonly rolloutFlushMs?: number;
 }
 
 const versionOf = (fw: FirewallPolicy, rt: RoutingIntent): string => `${fw.version}.${rt.version}`;
@@ -76,11 +78,41 @@ export class Agents {
   private readonly rollout = new Map<string, HostRollout>();
   readonly health = new Map<string, { report: HealthReport; received: Date }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Hosts whose rollout changed since the last batch was written. */
+  private readonly dirty = new Set<string>();
+  private readonly flushTimer: NodeJS.Timeout;
   /** Encodes done, for tests and metrics: identical updates count once. */
   encodes = 0;
 
   constructor(private readonly deps: AgentsDeps) {
+    for (const row of deps.store.loadRollout()) {
+      this.rollout.set(row.hostId, {
+        hostId: row.hostId, desiredVersion: '', sentVersion: row.sentVersion, appliedVersion: row.appliedVersion,
+        nackedVersion: row.nackedVersion, nackError: row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined,
+        connected: false, updatedAt: row.updatedAt,
+      });
+    }
+    this.flushTimer = setInterval(() => this.flush(), deps.rolloutFlushMs ?? 1000);
+    this.flushTimer.unref();
     this.recompile();
+  }
+
+  /** Writes the rollout of the hosts that changed since the last batch. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const rows = [...this.dirty].flatMap((id) => {
+      const r = this.rollout.get(id);
+      return r ? [{
+        hostId: id, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion, nackedVersion: r.nackedVersion,
+        nackError: r.nackError ? toBinary(ErrorDetailSchema, r.nackError) : undefined, updatedAt: r.updatedAt,
+      }] : [];
+    });
+    this.dirty.clear();
+    try {
+      this.deps.store.saveRollout(rows);
+    } catch (err) {
+      this.deps.log.error({ err }, 'cannot persist rollout state');
+    }
   }
 
   /** Tells the agents' side the store changed; recompiles after the debounce. */
@@ -158,6 +190,7 @@ export class Agents {
     s.inFlight = { version: want.version, firewall: want.firewall, routing: want.routing };
     r.sentVersion = want.version;
     r.updatedAt = new Date();
+    this.dirty.add(s.hostId);
     s.write(bytes);
   }
 
@@ -169,6 +202,7 @@ export class Agents {
     r.nackedVersion = '';
     r.nackError = undefined;
     r.updatedAt = new Date();
+    this.dirty.add(s.hostId);
     s.inFlight = undefined;
     this.pump(s);
   }
@@ -180,6 +214,7 @@ export class Agents {
     s.refused = version;
     r.nackError = error ?? create(ErrorDetailSchema, { reason: 'UNKNOWN', message: 'the agent gave no reason' });
     r.updatedAt = new Date();
+    this.dirty.add(s.hostId);
     s.inFlight = undefined;
     // A refused delta may have failed on its base: the next try is a snapshot.
     s.applied = { firewall: '', routing: s.applied.routing };
@@ -264,7 +299,10 @@ export class Agents {
     };
   }
 
+  /** Stops timers and writes the last rollout batch. */
   close(): void {
     if (this.timer) clearTimeout(this.timer);
+    clearInterval(this.flushTimer);
+    this.flush();
   }
 }

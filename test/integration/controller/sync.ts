@@ -3,6 +3,9 @@
 // reconnect with known versions gets only what changed; rapid changes
 // coalesce; a client that never acknowledges gets one update, no more.
 import t from 'tap';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
@@ -138,4 +141,34 @@ void t.test('the first message must be a Hello for a known host', async (t) => {
   call.on('data', () => undefined);
   call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'ghost' } } }));
   t.match(String((await err).message), /host\/ghost is not known/);
+});
+
+void t.test('rollout state survives a controller restart (persisted in batches)', async (t) => {
+  const path = join(await mkdtemp(join(tmpdir(), 'hostnet-rollout-')), 'hostnet.db');
+  const store = openSqliteStore(path);
+  seed(store);
+  const agents = new Agents({ store, log, rolloutFlushMs: 50 });
+  const server = new Server();
+  addService(server, AgentService, agents.service(), log);
+  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
+  const a = open(client);
+  const first = await a.waitFor(1);
+  a.nack(first.version, 'nft: Could not process rule: No such file or directory');
+  await new Promise((r) => setTimeout(r, 200));
+  a.call.end();
+  client.close();
+  server.forceShutdown();
+  agents.close();
+  store.close();
+
+  const reopened = openSqliteStore(path);
+  const again = new Agents({ store: reopened, log });
+  const r = again.rolloutState().find((x) => x.hostId === 'host-a1');
+  t.equal(r?.sentVersion, first.version, 'what was sent');
+  t.equal(r?.nackedVersion, first.version, 'what was refused');
+  t.match(r?.nackError?.message, /No such file or directory/, 'and why');
+  t.equal(r?.connected, false, 'not connected after the restart');
+  again.close();
+  reopened.close();
 });
