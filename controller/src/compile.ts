@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { notFound } from '../../proto/grpc/errors.js';
 import {
-  type FirewallPolicy, FirewallPolicySchema, type PolicyRule, PolicyRuleSchema, type RoutingIntent, RoutingIntentSchema,
+  type FirewallPolicy, FirewallPolicySchema, type PolicyRule, PolicyRuleSchema, type ResolvedObject, ResolvedObjectSchema,
+  type RoutingIntent, RoutingIntentSchema,
 } from '../../proto/gen/hostnet/v1/compiled_pb.js';
 import { BgpListen, type Host, Multipath, type Network } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { Reader } from './store/store.js';
@@ -20,10 +21,36 @@ export interface CompileOptions {
   readonly publicPool?: string;
 }
 
-/** sha256 of the message encoded without its version, as 16 hex digits. */
-function contentVersion<T extends FirewallPolicy | RoutingIntent>(schema: typeof FirewallPolicySchema | typeof RoutingIntentSchema, m: T): string {
-  const bytes = toBinary(schema as typeof FirewallPolicySchema, { ...m, version: '' } as FirewallPolicy);
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+/**
+ * Shared between the hosts of one compile pass: resolved objects and their
+ * digest, per object id. Only valid while the store does not change.
+ */
+export type CompileCache = Map<string, { object: ResolvedObject; digest: string }>;
+
+function resolveObject(store: Reader, id: string, cache: CompileCache | undefined): { object: ResolvedObject; digest: string } | undefined {
+  const hit = cache?.get(id);
+  if (hit) return hit;
+  const o = store.get('object', id)?.value;
+  if (!o) return undefined;
+  const object = create(ResolvedObjectSchema, { id: o.id, prefixes: [...o.prefixes].sort() });
+  const entry = { object, digest: createHash('sha256').update(toBinary(ResolvedObjectSchema, object)).digest('hex') };
+  cache?.set(id, entry);
+  return entry;
+}
+
+/** sha256 of the routing intent encoded without its version, as 16 hex digits. */
+function routingVersion(m: RoutingIntent): string {
+  return createHash('sha256').update(toBinary(RoutingIntentSchema, { ...m, version: '' })).digest('hex').slice(0, 16);
+}
+
+/**
+ * The firewall policy's content hash: the policy without its objects, plus
+ * each object's digest (computed once per pass and shared by every host).
+ */
+function firewallVersion(m: FirewallPolicy, digests: readonly string[]): string {
+  const h = createHash('sha256').update(toBinary(FirewallPolicySchema, { ...m, version: '', objects: [] }));
+  for (const d of digests) h.update(d);
+  return h.digest('hex').slice(0, 16);
 }
 
 const LISTEN_PORT: Record<number, number> = { [BgpListen.PORT_179]: 179, [BgpListen.PORT_20179]: 20179, [BgpListen.NONE]: 0 };
@@ -34,7 +61,7 @@ function uplinksOf(host: Host, n: Network): string[] {
 }
 
 /** The host's FirewallPolicy. Throws NOT_FOUND when the host (or its subnet or catalog) is gone. */
-export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}): FirewallPolicy {
+export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}, cache?: CompileCache): FirewallPolicy {
   const host = store.get('host', hostId)?.value;
   if (!host) throw notFound(`host/${hostId}`);
   const subnet = store.get('subnet', host.subnetId)?.value;
@@ -42,7 +69,7 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
   if (!subnet) throw notFound(`subnet/${host.subnetId}`);
   if (!catalog) throw notFound(`catalog/${host.catalog}`);
   const acl = store.get('acl', host.subnetId)?.value;
-  const objects = new Map<string, string[]>();
+  const objects = new Map<string, { object: ResolvedObject; digest: string }>();
   const own = [...host.addresses, ...host.publicAddresses];
   const rules: PolicyRule[] = [];
   for (const r of acl?.rules ?? []) {
@@ -51,10 +78,10 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
     const src = r.source?.kind;
     let source: PolicyRule['source'];
     if (src?.case === 'objectId') {
-      const o = store.get('object', src.value)?.value;
+      const o = resolveObject(store, src.value, cache);
       if (!o) continue;
-      objects.set(o.id, [...o.prefixes].sort());
-      source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'objectId', value: o.id } };
+      objects.set(src.value, o);
+      source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'objectId', value: src.value } };
     } else if (src?.case === 'prefix') {
       source = { $typeName: 'hostnet.v1.PolicySource', kind: { case: 'prefixes', value: { $typeName: 'hostnet.v1.PrefixList', prefixes: [src.value] } } };
     } else if (src?.case === 'subnetId') {
@@ -70,10 +97,11 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
     }));
   }
   const uplinks = catalog.networks.flatMap((n) => uplinksOf(host, n));
+  const sorted = [...objects].sort(([a], [b]) => a.localeCompare(b));
   const policy = create(FirewallPolicySchema, {
     hostId,
     hostAddresses: own,
-    objects: [...objects].sort(([a], [b]) => a.localeCompare(b)).map(([id, prefixes]) => ({ id, prefixes })),
+    objects: sorted.map(([, o]) => o.object),
     rules,
     failsafe: {
       bgpPort: LISTEN_PORT[catalog.bgpListen] ?? 179,
@@ -82,7 +110,7 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
       managementPrefixes: [...(options.managementPrefixes ?? [])],
     },
   });
-  policy.version = contentVersion(FirewallPolicySchema, policy);
+  policy.version = firewallVersion(policy, sorted.map(([, o]) => o.digest));
   return policy;
 }
 
@@ -113,6 +141,6 @@ export function compileRouting(store: Reader, hostId: string, options: CompileOp
     bfd: catalog.bfd,
     primaryUplink: catalog.multipath === Multipath.ACTIVE_STANDBY ? (networks[0]?.uplinks[0] ?? '') : '',
   });
-  intent.version = contentVersion(RoutingIntentSchema, intent);
+  intent.version = routingVersion(intent);
   return intent;
 }

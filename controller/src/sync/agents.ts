@@ -16,7 +16,7 @@ import {
 import type { FirewallPolicy, RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import { type ErrorDetail, ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
 import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
-import { type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
+import { type CompileCache, type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
 import { type Store, memoReader } from '../store/store.js';
 import { firewallDelta } from './delta.js';
 
@@ -128,9 +128,10 @@ export class Agents {
   recompile(): void {
     const next = new Map<string, Desired>();
     const reader = memoReader(this.deps.store);
+    const cache: CompileCache = new Map();
     for (const h of reader.list('host')) {
       try {
-        const firewall = compileFirewall(reader, h.key, this.deps.compile);
+        const firewall = compileFirewall(reader, h.key, this.deps.compile, cache);
         const routing = compileRouting(reader, h.key, this.deps.compile);
         const tenant = reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
         next.set(h.key, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
