@@ -60,7 +60,10 @@ function uplinksOf(host: Host, n: Network): string[] {
   return host.uplinks.length > 0 && n.name === 'private' ? [...host.uplinks] : [...n.uplinks];
 }
 
-/** The host's FirewallPolicy. Throws NOT_FOUND when the host (or its subnet or catalog) is gone. */
+/**
+ * The host's FirewallPolicy. Throws NOT_FOUND when the host (or its subnet or
+ * catalog) is gone.
+ */
 export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}, cache?: CompileCache): FirewallPolicy {
   const host = store.get('host', hostId)?.value;
   if (!host) throw notFound(`host/${hostId}`);
@@ -98,9 +101,10 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
   }
   const uplinks = catalog.networks.flatMap((n) => uplinksOf(host, n));
   const sorted = [...objects].sort(([a], [b]) => a.localeCompare(b));
+  // No host id and no host addresses in the policy (the agent needs neither: host-specific rules
+  // carry their destinations): hosts whose rules are the same get the same policy, the same
+  // version and the same encoded updates.
   const policy = create(FirewallPolicySchema, {
-    hostId,
-    hostAddresses: own,
     objects: sorted.map(([, o]) => o.object),
     rules,
     failsafe: {

@@ -96,4 +96,6 @@ const cli: Cli = {
   ],
 };
 
-process.exitCode = await runCli(cli, process.argv.slice(2));
+// `hostnet-controller --config FILE` is `hostnet-controller run --config FILE`.
+const argv = process.argv.slice(2);
+process.exitCode = await runCli(cli, argv[0]?.startsWith('--config') ? ['run', ...argv] : argv);

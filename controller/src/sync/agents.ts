@@ -48,9 +48,10 @@ interface Session {
   readonly write: (m: Outgoing<typeof SyncResponseSchema>) => void;
   /** What the agent has applied (from Hello, then from Acks). */
   applied: { firewall: string; routing: string };
-  /** The version this agent refused on this stream: not resent until something newer exists. */
+  /** The (rollout) version this agent refused on this stream: not resent until something newer exists. */
   refused: string;
-  inFlight: { version: string; firewall: FirewallPolicy; routing: RoutingIntent } | undefined;
+  /** The update on the wire: `wire` is what the agent echoes in Ack/Nack. */
+  inFlight: { wire: string; firewall: FirewallPolicy; routing: RoutingIntent } | undefined;
 }
 
 export interface AgentsDeps {
@@ -172,34 +173,39 @@ export class Agents {
     if (s.applied.firewall === want.firewall.version && s.applied.routing === want.routing.version) return;
     if (s.refused === want.version) return;
     const base = this.history.get(s.hostId)?.get(s.applied.firewall);
-    const key = `${s.hostId}|${base?.version ?? 'snapshot'}|${want.version}|${s.applied.routing}`;
-    let bytes = encoded.get(key);
+    const withRouting = !base || s.applied.routing !== want.routing.version;
+    // The update's id: a firewall-only delta does not name the routing version, so every host
+    // moving between the same two firewall versions gets the very same bytes.
+    const wire = base
+      ? `${base.version}>${want.firewall.version}${withRouting ? `.${want.routing.version}` : ''}`
+      : want.version;
+    let bytes = encoded.get(wire);
     if (!bytes) {
       const msg = create(SyncResponseSchema, {
-        version: want.version,
+        version: wire,
         update: base
           ? { case: 'delta', value: {
             ...(base.version !== want.firewall.version ? { firewall: firewallDelta(base, want.firewall) } : {}),
-            ...(s.applied.routing !== want.routing.version ? { routing: want.routing } : {}),
+            ...(withRouting ? { routing: want.routing } : {}),
           } }
           : { case: 'snapshot', value: { firewall: want.firewall, routing: want.routing } },
       });
       bytes = PreEncoded.encode(SyncResponseSchema, msg);
       this.encodes++;
-      encoded.set(key, bytes);
+      encoded.set(wire, bytes);
     }
-    s.inFlight = { version: want.version, firewall: want.firewall, routing: want.routing };
+    s.inFlight = { wire, firewall: want.firewall, routing: want.routing };
     r.sentVersion = want.version;
     r.updatedAt = new Date();
     this.dirty.add(s.hostId);
     s.write(bytes);
   }
 
-  private onAck(s: Session, version: string): void {
+  private onAck(s: Session, wire: string): void {
     const r = this.track(s.hostId);
-    if (!s.inFlight || s.inFlight.version !== version) return;
+    if (!s.inFlight || s.inFlight.wire !== wire) return;
     s.applied = { firewall: s.inFlight.firewall.version, routing: s.inFlight.routing.version };
-    r.appliedVersion = version;
+    r.appliedVersion = versionOf(s.inFlight.firewall, s.inFlight.routing);
     r.nackedVersion = '';
     r.nackError = undefined;
     r.updatedAt = new Date();
@@ -208,9 +214,10 @@ export class Agents {
     this.pump(s);
   }
 
-  private onNack(s: Session, version: string, error: ErrorDetail | undefined): void {
+  private onNack(s: Session, wire: string, error: ErrorDetail | undefined): void {
     const r = this.track(s.hostId);
-    if (!s.inFlight || s.inFlight.version !== version) return;
+    if (!s.inFlight || s.inFlight.wire !== wire) return;
+    const version = versionOf(s.inFlight.firewall, s.inFlight.routing);
     r.nackedVersion = version;
     s.refused = version;
     r.nackError = error ?? create(ErrorDetailSchema, { reason: 'UNKNOWN', message: 'the agent gave no reason' });
@@ -219,7 +226,7 @@ export class Agents {
     s.inFlight = undefined;
     // A refused delta may have failed on its base: the next try is a snapshot.
     s.applied = { firewall: '', routing: s.applied.routing };
-    this.deps.log.warn({ host: s.hostId, version, error: r.nackError.message }, 'agent refused an update');
+    this.deps.log.warn({ host: s.hostId, version, update: wire, error: r.nackError.message }, 'agent refused an update');
     this.pump(s);
   }
 

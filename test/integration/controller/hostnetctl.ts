@@ -79,7 +79,7 @@ void t.test('hostnetctl round trip against a running controller', async (t) => {
   const port = await freePort();
   await writeFile(join(dir, 'tokens.yaml'), `tokens:\n  - { name: ops, token: ${OPERATOR}, role: operator }\n  - { name: a, token: ${TENANT_A}, role: tenant-admin, tenant: tenant-a }\n`);
   await writeFile(join(dir, 'controller.yaml'), `store: { path: ${join(dir, 'hostnet.db')} }\ngrpc: { listen: "127.0.0.1:${port}", maxMessageBytes: 65536 }\ntokensFile: ${join(dir, 'tokens.yaml')}\nlog: { level: info }\n`);
-  const controller = spawn(process.execPath, ['--import=tsx', CONTROLLER, 'run', '--config', join(dir, 'controller.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const controller = spawn(process.execPath, ['--import=tsx', CONTROLLER, '--config', join(dir, 'controller.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => controller.once('exit', (code) => r(code)));
   t.teardown(() => { controller.kill('SIGKILL'); });
   await new Promise<void>((resolve, reject) => {

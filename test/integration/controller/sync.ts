@@ -7,15 +7,16 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { create } from '@bufbuild/protobuf';
+import { create, toBinary } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { createLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
-import { AgentService, SyncRequestSchema, type SyncResponse } from '../../../proto/gen/hostnet/v1/agent_pb.js';
-import { NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import { HostSchema, NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { putHost } from '../../../controller/src/hosts.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
-import { seed } from '../../fixtures/controller-seed.js';
+import { OPERATOR, seed } from '../../fixtures/controller-seed.js';
 
 const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -35,12 +36,12 @@ async function setup() {
 }
 
 /** Opens a Sync stream, collecting what arrives. */
-function open(client: ReturnType<typeof createClient<typeof AgentService extends { method: infer M } ? M : never>>, hello: { firewallVersion?: string; routingVersion?: string } = {}) {
+function open(client: ReturnType<typeof createClient<typeof AgentService extends { method: infer M } ? M : never>>, hello: { firewallVersion?: string; routingVersion?: string } = {}, hostId = 'host-a1') {
   const got: SyncResponse[] = [];
   const call = client.sync();
   call.on('data', (m: SyncResponse) => got.push(m));
   call.on('error', () => undefined);
-  call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: 'host-a1', agentVersion: 'test', ...hello } } }));
+  call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId, agentVersion: 'test', ...hello } } }));
   const waitFor = async (n: number, ms = 3000): Promise<SyncResponse> => {
     const until = Date.now() + ms;
     while (got.length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
@@ -80,7 +81,7 @@ void t.test('snapshot, then only the delta; NACK in rollout; reconnect', async (
   a.nack(second.version, 'nft: Could not process rule: Operation not permitted');
   await new Promise((r) => setTimeout(r, 50));
   const r = s.agents.rolloutState().find((x) => x.hostId === 'host-a1');
-  t.equal(r?.nackedVersion, second.version, 'the NACK shows in rollout');
+  t.equal(r?.nackedVersion, `${d?.firewall?.version ?? ''}.${snap?.routing?.version ?? ''}`, 'the NACK shows in rollout');
   t.match(r?.nackError?.message, /Operation not permitted/, 'with the agent\'s error');
   t.equal(r?.appliedVersion, first.version, 'applied stays the previous version');
   t.equal(a.got.length, 2, 'the refused version is not resent by itself');
@@ -166,9 +167,29 @@ void t.test('rollout state survives a controller restart (persisted in batches)'
   const again = new Agents({ store: reopened, log });
   const r = again.rolloutState().find((x) => x.hostId === 'host-a1');
   t.equal(r?.sentVersion, first.version, 'what was sent');
-  t.equal(r?.nackedVersion, first.version, 'what was refused');
+  t.equal(r?.nackedVersion, first.version, 'what was refused (a snapshot: its id is the version)');
   t.match(r?.nackError?.message, /No such file or directory/, 'and why');
   t.equal(r?.connected, false, 'not connected after the restart');
   again.close();
   reopened.close();
+});
+
+void t.test('hosts needing the same update share one encoding', async (t) => {
+  const s = await setup();
+  t.teardown(() => s.close());
+  s.store.transact((tx) => {
+    for (const id of ['host-a2', 'host-a3']) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
+  });
+  s.agents.recompile();
+  const streams = ['host-a1', 'host-a2', 'host-a3'].map((id) => open(s.client, {}, id));
+  for (const a of streams) a.ack((await a.waitFor(1)).version);
+  await new Promise((r) => setTimeout(r, 50));
+  const before = s.agents.encodes;
+  s.setPrefixes(['10.9.0.0/24', '10.9.5.0/24']);
+  const updates = await Promise.all(streams.map((a) => a.waitFor(2)));
+  t.equal(s.agents.encodes - before, 1, 'one encoding for three agents');
+  const bytes = updates.map((u) => Buffer.from(toBinary(SyncResponseSchema, u)).toString('hex'));
+  t.equal(new Set(bytes).size, 1, 'the three agents got the very same bytes');
+  t.equal(updates[0]?.update.case, 'delta');
+  for (const a of streams) a.call.end();
 });
