@@ -65,6 +65,15 @@ function fail(code: number, message: string): number {
   return code;
 }
 
+/** Runs `fn` with a service that is closed afterwards, whatever happens. */
+async function using<T extends { close(): void }>(service: T, fn: (s: T) => Promise<void>): Promise<void> {
+  try {
+    await fn(service);
+  } finally {
+    service.close();
+  }
+}
+
 const intentOptions = {
   intent: { type: 'string' }, 'frr-dir': { type: 'string' }, 'loopback-kind': { type: 'string' },
 } as const;
@@ -77,12 +86,7 @@ const routingCommands: Command[] = [
     options: intentOptions,
     run: (values) => oneShot(async () => {
       const intent = await readIntentFile(requireString(values, 'intent'));
-      const routing = oneShotRouting(values);
-      try {
-        process.stdout.write(await routing.render(intent));
-      } finally {
-        routing.close();
-      }
+      await using(oneShotRouting(values), async (routing) => { process.stdout.write(await routing.render(intent)); });
     }),
   },
   {
@@ -95,15 +99,12 @@ const routingCommands: Command[] = [
         throw new UsageError('--loopback-kind must be dummy or bridge');
       }
       const intent = await readIntentFile(requireString(values, 'intent'));
-      const routing = oneShotRouting(values);
-      try {
+      await using(oneShotRouting(values), async (routing) => {
         const r = await routing.apply(intent);
         const frr = r.frr.add.length + r.frr.remove.length === 0 ? 'FRR unchanged' : `FRR: ${r.frr.remove.length} lines removed, ${r.frr.add.length} added`;
         const lo = [...r.loopbacks.created.map((x) => `created ${x}`), ...r.loopbacks.added.map((x) => `added ${x}`), ...r.loopbacks.removed.map((x) => `removed ${x}`)];
         process.stdout.write(`applied routing intent ${r.version || '(no version)'} in ${r.ms.toFixed(0)} ms; ${frr}; loopbacks ${lo.length ? lo.join(', ') : 'unchanged'}\n`);
-      } finally {
-        routing.close();
-      }
+      });
     }),
   },
 ];
@@ -118,12 +119,7 @@ const firewallCommands: Command[] = [
     options: policyOptions,
     run: (values) => oneShot(async () => {
       const policy = await readPolicyFile(requireString(values, 'policy'));
-      const firewall = await oneShotFirewall(values.config as string | undefined);
-      try {
-        process.stdout.write(firewall.render(policy));
-      } finally {
-        firewall.close();
-      }
+      await using(await oneShotFirewall(values.config as string | undefined), async (firewall) => { process.stdout.write(firewall.render(policy)); });
     }),
   },
   {
@@ -133,13 +129,10 @@ const firewallCommands: Command[] = [
     options: policyOptions,
     run: (values) => oneShot(async () => {
       const policy = await readPolicyFile(requireString(values, 'policy'));
-      const firewall = await oneShotFirewall(values.config as string | undefined);
-      try {
+      await using(await oneShotFirewall(values.config as string | undefined), async (firewall) => {
         const r = await firewall.applyPolicy(policy);
         process.stdout.write(`applied firewall policy ${r.version || '(no version)'} in ${r.ms.toFixed(0)} ms\n`);
-      } finally {
-        firewall.close();
-      }
+      });
     }),
   },
 ];

@@ -60,17 +60,23 @@ function uplinksOf(host: Host, n: Network): string[] {
   return host.uplinks.length > 0 && n.name === 'private' ? [...host.uplinks] : [...n.uplinks];
 }
 
-/**
- * The host's FirewallPolicy. Throws NOT_FOUND when the host (or its subnet or
- * catalog) is gone.
- */
-export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}, cache?: CompileCache): FirewallPolicy {
+/** The host with its subnet and catalog; throws NOT_FOUND for whichever is gone. */
+function hostContext(store: Reader, hostId: string) {
   const host = store.get('host', hostId)?.value;
   if (!host) throw notFound(`host/${hostId}`);
   const subnet = store.get('subnet', host.subnetId)?.value;
   const catalog = store.get('catalog', host.catalog)?.value;
   if (!subnet) throw notFound(`subnet/${host.subnetId}`);
   if (!catalog) throw notFound(`catalog/${host.catalog}`);
+  return { host, subnet, catalog };
+}
+
+/**
+ * The host's FirewallPolicy. Throws NOT_FOUND when the host (or its subnet or
+ * catalog) is gone.
+ */
+export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}, cache?: CompileCache): FirewallPolicy {
+  const { host, catalog } = hostContext(store, hostId);
   const acl = store.get('acl', host.subnetId)?.value;
   const objects = new Map<string, { object: ResolvedObject; digest: string }>();
   const own = [...host.addresses, ...host.publicAddresses];
@@ -120,12 +126,7 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
 
 /** The host's RoutingIntent. Throws NOT_FOUND when the host (or its subnet or catalog) is gone. */
 export function compileRouting(store: Reader, hostId: string, options: CompileOptions = {}): RoutingIntent {
-  const host = store.get('host', hostId)?.value;
-  if (!host) throw notFound(`host/${hostId}`);
-  const subnet = store.get('subnet', host.subnetId)?.value;
-  const catalog = store.get('catalog', host.catalog)?.value;
-  if (!subnet) throw notFound(`subnet/${host.subnetId}`);
-  if (!catalog) throw notFound(`catalog/${host.catalog}`);
+  const { host, subnet, catalog } = hostContext(store, hostId);
   const networks = catalog.networks.map((n) => ({
     name: n.name,
     loopback: n.loopback,
