@@ -40,23 +40,26 @@ async function runController(configPath: string): Promise<number> {
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
   });
   addService(server, AgentService, agents.service(), log);
+  // Kept in memory: HTTP requests never read the database.
+  let revision = store.revision();
   addService(server, AdminService, adminService({
     store, tokens, ...(config.publicPool ? { hosts: { publicPool: config.publicPool } } : {}),
-    onChange: (revision) => {
-      log.info({ revision }, 'store changed');
+    onChange: (r) => {
+      revision = r;
+      log.info({ revision: r }, 'store changed');
       agents.storeChanged();
     },
     rollout: () => agents.rolloutState(),
   }), log);
   const port = await bind(server, config.grpc.listen, await serverCredentials(config));
-  const http = httpServer({ agents, revision: () => store.revision(), heartbeatSeconds: 30 });
+  const http = httpServer({ agents, revision: () => revision, heartbeatSeconds: 30 });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(httpPort, httpHost, () => resolve());
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
-  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile) }, 'controller serving');
+  log.info({ listen: config.grpc.listen, port, revision, tls: Boolean(config.grpc.certFile) }, 'controller serving');
   if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
