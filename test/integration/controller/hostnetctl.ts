@@ -77,8 +77,9 @@ rules:
 void t.test('hostnetctl round trip against a running controller', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-ctl-'));
   const port = await freePort();
+  const httpPort = await freePort();
   await writeFile(join(dir, 'tokens.yaml'), `tokens:\n  - { name: ops, token: ${OPERATOR}, role: operator }\n  - { name: a, token: ${TENANT_A}, role: tenant-admin, tenant: tenant-a }\n`);
-  await writeFile(join(dir, 'controller.yaml'), `store: { path: ${join(dir, 'hostnet.db')} }\ngrpc: { listen: "127.0.0.1:${port}", maxMessageBytes: 65536 }\ntokensFile: ${join(dir, 'tokens.yaml')}\nlog: { level: info }\n`);
+  await writeFile(join(dir, 'controller.yaml'), `store: { path: ${join(dir, 'hostnet.db')} }\ngrpc: { listen: "127.0.0.1:${port}", maxMessageBytes: 65536 }\nhttp: { listen: "127.0.0.1:${httpPort}" }\ntokensFile: ${join(dir, 'tokens.yaml')}\nlog: { level: info }\n`);
   const controller = spawn(process.execPath, ['--import=tsx', CONTROLLER, '--config', join(dir, 'controller.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => controller.once('exit', (code) => r(code)));
   t.teardown(() => { controller.kill('SIGKILL'); });
@@ -125,6 +126,9 @@ void t.test('hostnetctl round trip against a running controller', async (t) => {
   const rollout = await ctl(port, OPERATOR, 'rollout');
   t.match(rollout.stdout, /^HOST\s+CONNECTED\s+DESIRED\s+SENT\s+APPLIED\s+NACK\nhost-a1\s+no\s+[0-9a-f]{16}\.[0-9a-f]{16}\s+-\s+-\s+-\n$/,
     'rollout: the host has a desired version and has not connected');
+
+  const hosts = await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/hosts`)).json() as { id: string; status: string }[];
+  t.match(hosts, [{ id: 'host-a1', status: 'unknown' }], 'the dashboard API of the running controller lists the host');
 
   controller.kill('SIGTERM');
   t.equal(await exited, 0, 'SIGTERM: a clean exit');
