@@ -1,0 +1,145 @@
+// The agent's side of Sync: one stream to one controller at a time (a random
+// first pick among the configured addresses, then round robin), Hello with
+// the versions in force, each update applied through the Applier and
+// answered with Ack or Nack, the applied state saved to disk, and a
+// jittered exponential reconnect when the stream ends. Stopping never
+// touches what is applied.
+import { create } from '@bufbuild/protobuf';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { Logger } from '../../../common/log.js';
+import { HostnetError, createClient } from '../../../proto/grpc/index.js';
+import {
+  AgentService, type Delta, type Snapshot, SnapshotSchema, SyncRequestSchema, type SyncResponse,
+} from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import { ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
+import { backoffMs } from './backoff.js';
+
+/** Applies what the controller sends; the composition root wires Firewall and Routing in. */
+export interface Applier {
+  /** The versions in force (for Hello). */
+  versions(): { firewall: string; routing: string };
+  /** Applies a full snapshot; throws to refuse it (the error becomes the Nack). */
+  applySnapshot(s: Snapshot): Promise<void>;
+  /** Applies a delta; throws to refuse it. */
+  applyDelta(d: Delta): Promise<void>;
+  /** The state now in force, to be saved for the next start. */
+  current(): Snapshot;
+}
+
+export type SyncState = 'connecting' | 'streaming' | 'backoff' | 'stopped';
+
+export interface SyncClientOptions {
+  readonly hostId: string;
+  readonly agentVersion: string;
+  readonly addresses: readonly string[];
+  readonly credentials: ChannelCredentials;
+  readonly applier: Applier;
+  readonly log: Logger;
+  /** Saves the applied state (write, fsync, rename). */
+  readonly save: (s: Snapshot) => Promise<void>;
+  readonly random?: () => number;
+  readonly onState?: (s: SyncState, detail: string) => void;
+}
+
+export class SyncClient {
+  private state: SyncState = 'stopped';
+  private attempt = 0;
+  private index: number;
+  private stopRequested = false;
+  private current: { cancel(): void; close(): void } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** Updates applied and refused since start. */
+  acked = 0;
+  nacked = 0;
+
+  constructor(private readonly o: SyncClientOptions) {
+    if (o.addresses.length === 0) throw new TypeError('at least one controller address');
+    this.index = Math.floor((o.random ?? Math.random)() * o.addresses.length);
+  }
+
+  get status(): SyncState {
+    return this.state;
+  }
+
+  private setState(s: SyncState, detail: string): void {
+    this.state = s;
+    this.o.onState?.(s, detail);
+  }
+
+  /** Starts the connect / stream / reconnect loop. Idempotent. */
+  start(): void {
+    if (this.state !== 'stopped') return;
+    this.stopRequested = false;
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopRequested) return;
+    const address = this.o.addresses[this.index % this.o.addresses.length] as string;
+    this.index++;
+    this.setState('connecting', address);
+    const client = createClient(AgentService, address, this.o.credentials, {
+      'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1,
+    });
+    const call = client.sync();
+    const mine = { cancel: () => call.cancel(), close: () => client.close() };
+    this.current = mine;
+    const v = this.o.applier.versions();
+    call.write(create(SyncRequestSchema, { message: { case: 'hello', value: {
+      hostId: this.o.hostId, agentVersion: this.o.agentVersion, firewallVersion: v.firewall, routingVersion: v.routing,
+    } } }));
+    let queue = Promise.resolve();
+    call.on('data', (m: SyncResponse) => {
+      if (this.state !== 'streaming') {
+        this.attempt = 0;
+        this.setState('streaming', address);
+      }
+      // Updates are applied one at a time, in order.
+      queue = queue.then(() => this.handle(m, (msg) => { call.write(msg); }));
+    });
+    const ended = (why: string): void => {
+      // Late events of a stream already replaced or stopped change nothing.
+      if (this.current !== mine) return;
+      this.current = undefined;
+      client.close();
+      if (this.stopRequested) {
+        this.setState('stopped', why);
+        return;
+      }
+      const delay = backoffMs(this.attempt++, this.o.random);
+      this.setState('backoff', `${why}; retrying in ${delay} ms`);
+      this.timer = setTimeout(() => this.connect(), delay);
+    };
+    call.on('error', (err: unknown) => ended(`stream to ${address} failed: ${HostnetError.from(err).message}`));
+    call.on('end', () => ended(`stream to ${address} ended`));
+  }
+
+  private async handle(m: SyncResponse, send: (msg: ReturnType<typeof create<typeof SyncRequestSchema>>) => void): Promise<void> {
+    try {
+      if (m.update.case === 'snapshot') await this.o.applier.applySnapshot(m.update.value);
+      else if (m.update.case === 'delta') await this.o.applier.applyDelta(m.update.value);
+      await this.o.save(create(SnapshotSchema, this.o.applier.current()));
+      this.acked++;
+      send(create(SyncRequestSchema, { message: { case: 'ack', value: { version: m.version } } }));
+    } catch (err) {
+      const e = err as Error & { field?: string };
+      this.nacked++;
+      this.o.log.warn({ version: m.version, err: e.message }, 'refusing an update');
+      send(create(SyncRequestSchema, { message: { case: 'nack', value: {
+        version: m.version, error: create(ErrorDetailSchema, { reason: e.name || 'APPLY_FAILED', field: e.field ?? '', message: e.message }),
+      } } }));
+    }
+  }
+
+  /** Stops the loop and closes the stream. Never touches what is applied. */
+  stop(): void {
+    this.stopRequested = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const c = this.current;
+    this.current = undefined;
+    c?.cancel();
+    c?.close();
+    this.setState('stopped', 'stopped');
+  }
+}
