@@ -1,5 +1,6 @@
 // Logging for both daemons: pino, JSON lines on stdout (journald adds the
 // timestamp and unit; we keep pino's for files and tests).
+import { Writable } from 'node:stream';
 import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -25,4 +26,9 @@ export function createLogger(options: LogOptions): Logger {
     },
     options.destination ?? pino.destination({ fd: 1, sync: false }),
   );
+}
+
+/** A logger that writes nothing (tests, benchmarks, one-shot tools). */
+export function silentLogger(): Logger {
+  return createLogger({ name: 'silent', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 }

@@ -5,10 +5,9 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
-import { createLogger } from '../../common/log.js';
+import { silentLogger } from '../../common/log.js';
 import { addService, createClient } from '../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol, SubnetSchema, TenantSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
@@ -16,6 +15,7 @@ import { putHost } from '../../controller/src/hosts.js';
 import { openSqliteStore } from '../../controller/src/store/sqlite.js';
 import { Agents } from '../../controller/src/sync/agents.js';
 import { catalog } from '../fixtures/controller-seed.js';
+import { bind } from '../../controller/src/server.js';
 
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 
@@ -32,7 +32,7 @@ export interface ControllerBench {
 
 export async function controllerBench(n: number): Promise<ControllerBench> {
   const setupStart = performance.now();
-  const log = createLogger({ name: 'bench', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const log = silentLogger();
   const store = openSqliteStore(join(await mkdtemp(join(tmpdir(), 'hostnet-ctlbench-')), 'hostnet.db'));
   const ops = { role: 'operator' } as const;
   store.transact((tx) => {
@@ -51,7 +51,7 @@ export async function controllerBench(n: number): Promise<ControllerBench> {
   const agents = new Agents({ store, log, debounceMs: 50 });
   const server = new Server({ 'grpc.max_concurrent_streams': 100_000 });
   addService(server, AgentService, agents.service(), log);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
 

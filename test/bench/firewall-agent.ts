@@ -4,9 +4,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
-import { createLogger } from '../../common/log.js';
+import { silentLogger } from '../../common/log.js';
 import { formatAddress } from '../../common/prefix.js';
 import { run } from '../../common/run.js';
 import { Firewall } from '../../agent/src/firewall/firewall.js';
@@ -80,7 +79,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hostnet-bench-'));
   const file = join(dir, 'hand.nft');
   writeFileSync(file, handWritten());
-  const log = createLogger({ name: 'bench', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const log = silentLogger();
 
   // Our own rendered text, fed to nft by hand: the same kernel work without the agent around it.
   const renderedFile = join(dir, 'rendered.nft');
@@ -156,7 +155,7 @@ async function main(): Promise<void> {
 
 /** RSS of a process that holds only the applied 100k policy, as the agent would. */
 async function rss(): Promise<void> {
-  const log = createLogger({ name: 'bench', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const log = silentLogger();
   const fw = new Firewall({ nft: nftCli(run), openNetlink: openNftNetlink, log });
   await fw.applyPolicy(policy('rss'));
   await fw.watch();

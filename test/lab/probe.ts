@@ -2,6 +2,7 @@
 // say whether a connection connects, is refused, or times out; ICMP echo with
 // ping. Each probe is a short process inside the source namespace.
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { waitFor } from './exec.js';
 import type { LabProcess, Netns } from './lab.js';
@@ -65,3 +66,13 @@ export async function waitForProbe(
   return Date.now() - started;
 }
 
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers a test starts by port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -10,7 +10,7 @@ import {
 import type { FirewallDelta } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { Action, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { type AppliedState, type Transaction, diff, snapshot } from './diff.js';
-import { FAMILY, type FirewallModel, TABLE, buildModel, objectSetName } from './model.js';
+import { type FirewallModel, TABLE, buildModel, objectSetName } from './model.js';
 import type { NftEvent, ElementOp } from './nfnetlink.js';
 import type { NftCli } from './nft-cli.js';
 import type { NftNetlink, NftNetlinkHandlers } from './nft-netlink.js';
@@ -352,5 +352,3 @@ export function mergeDelta(policy: FirewallPolicy, delta: FirewallDelta): Firewa
     hostAddresses: delta.hostAddresses.length > 0 ? delta.hostAddresses : policy.hostAddresses,
   });
 }
-
-export { FAMILY, TABLE };

@@ -67,7 +67,7 @@ function addrBytes(family: Family, addr: bigint): Buffer {
   return b;
 }
 
-function message(type: number, flags: number, seq: number, resId: number, payload: Buffer[]): Buffer {
+function message(type: number, flags: number, seq: number, resId: number, payload: Buffer[], family = NFPROTO_INET): Buffer {
   const body = Buffer.concat(payload);
   const hdr = Buffer.alloc(20);
   hdr.writeUInt32LE(20 + body.length, 0);
@@ -76,7 +76,7 @@ function message(type: number, flags: number, seq: number, resId: number, payloa
   hdr.writeUInt32LE(seq, 8);
   hdr.writeUInt32LE(0, 12);
   // nfgenmsg: family, version 0, res_id (big endian)
-  hdr.writeUInt8(NFPROTO_INET, 16);
+  hdr.writeUInt8(family, 16);
   hdr.writeUInt8(0, 17);
   hdr.writeUInt16BE(resId, 18);
   return Buffer.concat([hdr, body]);
@@ -129,6 +129,19 @@ export function elementBatch(ops: readonly ElementOp[], firstSeq: number): Batch
   for (const op of ops) emit(op, NftMsg.NEWSETELEM, op.add);
   msgs.push(message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq++, NFNL_SUBSYS_NFTABLES, []));
   return { bytes: Buffer.concat(msgs), seqs, describe };
+}
+
+const NFT_MSG_GETGEN = 16;
+const NFPROTO_UNSPEC = 0;
+
+/** The request for the ruleset generation id (NFT_MSG_GETGEN); the answer is a NEWGEN message. */
+export function generationRequest(seq: number): Buffer {
+  return message((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN, NLM_F_REQUEST, seq, 0, [], NFPROTO_UNSPEC);
+}
+
+/** The generation id in the payload of a NEWGEN answer; undefined when it carries none. */
+export function parseGeneration(payload: Buffer): number | undefined {
+  return payload.length < 4 ? undefined : attrs(payload.subarray(4)).get(NFTA_GEN_ID)?.readUInt32BE(0);
 }
 
 /** One parsed netlink message. */

@@ -5,8 +5,8 @@ import { constants as osConstants } from 'node:os';
 import { RawNetlinkSocket } from 'netlink';
 import type { ElementOp } from './nfnetlink.js';
 import {
-  NETLINK_NETFILTER, NFNLGRP_NFTABLES, NLMSG_ERROR, NftMsg, type NftEvent,
-  elementBatch, parseError, parseEvent, parseMessages,
+  NETLINK_NETFILTER, NFNLGRP_NFTABLES, NLMSG_ERROR, type NftEvent,
+  elementBatch, generationRequest, parseError, parseEvent, parseGeneration, parseMessages,
 } from './nfnetlink.js';
 
 const errnoNames = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
@@ -37,8 +37,6 @@ export interface NftNetlinkHandlers {
 }
 
 const TIMEOUT_MS = 5000;
-const NFT_MSG_GETGEN = 16;
-const NFTA_GEN_ID = 1;
 
 /** Opens the two sockets. Throws when netlink is unavailable (no CAP_NET_ADMIN is only seen on use). */
 export function openNftNetlink(handlers: NftNetlinkHandlers): NftNetlink {
@@ -117,21 +115,13 @@ export function openNftNetlink(handlers: NftNetlinkHandlers): NftNetlink {
     },
     async generation() {
       const s = seq++;
-      const hdr = Buffer.alloc(20);
-      hdr.writeUInt32LE(20, 0);
-      hdr.writeUInt16LE((10 << 8) | NFT_MSG_GETGEN, 4);
-      hdr.writeUInt16LE(0x1, 6);
-      hdr.writeUInt32LE(s, 8);
       const reply = waitFor(s, 'read generation');
       cmd.ref();
       try {
-        await send(hdr);
-        const payload = await reply;
-        if (!payload || payload.length < 12) throw new NetlinkError('read generation: empty answer', 0);
-        // payload: nfgenmsg (4 bytes), then attributes; NFTA_GEN_ID comes first.
-        const type = payload.readUInt16LE(6);
-        if (type !== NFTA_GEN_ID) throw new NetlinkError('read generation: unexpected answer', 0);
-        return payload.readUInt32BE(8);
+        await send(generationRequest(s));
+        const id = parseGeneration((await reply) ?? Buffer.alloc(0));
+        if (id === undefined) throw new NetlinkError('read generation: no generation id in the answer', 0);
+        return id;
       } finally {
         cmd.unref();
       }
@@ -155,5 +145,3 @@ export function openNftNetlink(handlers: NftNetlinkHandlers): NftNetlink {
     },
   };
 }
-
-export { NftMsg };

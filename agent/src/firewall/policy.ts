@@ -1,7 +1,7 @@
 // Validation of a FirewallPolicy before anything is compiled or applied.
 // Every problem is a PolicyError naming the field ("rules[3].ports[0]"), so
 // a bad policy is refused as a whole and the running ruleset stays.
-import { type Family, PrefixError, parseCanonical, parseV4Prefix } from '../../../common/prefix.js';
+import { PrefixError, parseCanonical, parseV4Prefix } from '../../../common/prefix.js';
 import type { PrefixList } from './prefix-set.js';
 import { Action, Protocol, type PortRange } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import type { FirewallPolicy } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
@@ -216,5 +216,3 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
     },
   };
 }
-
-export const familyOf = (prefix: string): Family => (prefix.includes(':') ? 6 : 4);

@@ -7,7 +7,7 @@ import { HostnetError, alreadyExists, notFound, permissionDenied } from '../../.
 import type { ServiceImpl } from '../../../proto/grpc/server.js';
 import type { CallContext } from '../../../proto/grpc/server.js';
 import type { AdminService } from '../../../proto/gen/hostnet/v1/admin_pb.js';
-import type { Acl, Host, NetworkCatalog, NetworkObject, Subnet, Tenant } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import type { Acl, Host, NetworkObject, Subnet, Tenant } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { type HostOptions, putHost } from '../hosts.js';
 import type { Kind, Reader, ResourceOf, Store, Tx } from '../store/store.js';
 import {
@@ -49,8 +49,6 @@ function visible(store: Reader, caller: Caller, kind: Kind, value: ResourceOf<Ki
 
 interface KindSpec<K extends Kind> {
   readonly kind: K;
-  /** The resource's key field, for messages. */
-  readonly keyOf: (v: ResourceOf<K>) => string;
   /** Validates and stores; `replace` distinguishes update from create. */
   readonly put: (tx: Tx, v: ResourceOf<K>, caller: Caller, replace: boolean) => ResourceOf<K>;
   readonly deletable?: 'tenant' | 'subnet' | 'catalog' | 'object' | 'host';
@@ -82,13 +80,13 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   }
 
   const specs = {
-    tenant: { kind: 'tenant', keyOf: (v: Tenant) => v.id, put: simplePut('tenant', (v, _tx, c) => validateTenant(v, c), (v) => v.id), deletable: 'tenant' },
-    subnet: { kind: 'subnet', keyOf: (v: Subnet) => v.id, put: simplePut('subnet', (v, tx, c) => validateSubnet(v, tx, c), (v) => v.id), deletable: 'subnet' },
-    catalog: { kind: 'catalog', keyOf: (v: NetworkCatalog) => v.name, put: simplePut('catalog', (v, _tx, c) => validateCatalog(v, c), (v) => v.name), deletable: 'catalog' },
-    object: { kind: 'object', keyOf: (v: NetworkObject) => v.id, put: simplePut('object', (v, tx, c) => validateObject(v, tx, c), (v) => v.id), deletable: 'object' },
-    acl: { kind: 'acl', keyOf: (v: Acl) => v.subnetId, put: simplePut('acl', (v, tx, c) => validateAcl(v, tx, c), (v) => v.subnetId) },
+    tenant: { kind: 'tenant', put: simplePut('tenant', (v, _tx, c) => validateTenant(v, c), (v) => v.id), deletable: 'tenant' },
+    subnet: { kind: 'subnet', put: simplePut('subnet', (v, tx, c) => validateSubnet(v, tx, c), (v) => v.id), deletable: 'subnet' },
+    catalog: { kind: 'catalog', put: simplePut('catalog', (v, _tx, c) => validateCatalog(v, c), (v) => v.name), deletable: 'catalog' },
+    object: { kind: 'object', put: simplePut('object', (v, tx, c) => validateObject(v, tx, c), (v) => v.id), deletable: 'object' },
+    acl: { kind: 'acl', put: simplePut('acl', (v, tx, c) => validateAcl(v, tx, c), (v) => v.subnetId) },
     host: {
-      kind: 'host', keyOf: (v: Host) => v.id, deletable: 'host',
+      kind: 'host', deletable: 'host',
       put: (tx: Tx, v: Host, c: Caller, replace: boolean): Host => {
         if (replace && !tx.get('host', v.id)) throw notFound(`host/${v.id}`);
         return putHost(tx, v, c, replace, deps.hosts);

@@ -68,6 +68,10 @@ export interface AgentsDeps {
 }
 
 const versionOf = (fw: FirewallPolicy, rt: RoutingIntent): string => `${fw.version}.${rt.version}`;
+
+const unknownHost = (hostId: string, field: string): HostnetError => new HostnetError(Status.NOT_FOUND, {
+  reason: 'NOT_FOUND', resource: `host/${hostId}`, field, message: `host/${hostId} is not known to this controller`,
+});
 /** Firewall versions kept per host as delta bases (besides the one a connected agent has). */
 const HISTORY = 8;
 
@@ -261,7 +265,7 @@ export class Agents {
         if (peer !== undefined && peer !== hostId) {
           throw permissionDenied(`certificate is for ${peer}, not ${hostId}`, `host/${hostId}`, 'hello.host_id');
         }
-        if (!this.deps.store.get('host', hostId)) throw new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource: `host/${hostId}`, field: 'hello.host_id', message: `host/${hostId} is not known to this controller` });
+        if (!this.deps.store.get('host', hostId)) throw unknownHost(hostId, 'hello.host_id');
         const old = this.sessions.get(hostId);
         if (old) this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
         const session: Session = {
@@ -300,7 +304,7 @@ export class Agents {
         if (peer !== undefined && peer !== report.hostId) {
           throw permissionDenied(`certificate is for ${peer}, not ${report.hostId}`, `host/${report.hostId}`, 'report.host_id');
         }
-        if (!this.deps.store.get('host', report.hostId)) throw new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource: `host/${report.hostId}`, field: 'report.host_id', message: `host/${report.hostId} is not known` });
+        if (!this.deps.store.get('host', report.hostId)) throw unknownHost(report.hostId, 'report.host_id');
         this.health.set(report.hostId, { report, received: new Date() });
         return { heartbeatSeconds: this.deps.heartbeatSeconds ?? 30 };
       },

@@ -3,13 +3,11 @@
 // refusal, the applied state saved, reconnect after the controller restarts.
 import t from 'tap';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
-import { createLogger } from '../../../common/log.js';
+import { silentLogger } from '../../../common/log.js';
 import { addService } from '../../../proto/grpc/index.js';
 import { AgentService, type Delta, type Snapshot, SnapshotSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
@@ -17,19 +15,12 @@ import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { type Applier, SyncClient, type SyncState } from '../../../agent/src/sync/client.js';
 import { loadState, saveState } from '../../../agent/src/sync/state-file.js';
-import { waitFor } from '../../lab/index.js';
+import { freePort, waitFor } from '../../lab/index.js';
 import { seed } from '../../fixtures/controller-seed.js';
+import { bind } from '../../../controller/src/server.js';
 
-const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = silentLogger();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 class RecordingApplier implements Applier {
   snapshot = create(SnapshotSchema, {});
@@ -63,7 +54,7 @@ void t.test('the agent sync client against the controller', async (t) => {
   const serve = async (): Promise<Server> => {
     const server = new Server();
     addService(server, AgentService, agents.service(), log);
-    await new Promise<void>((res, rej) => server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    await bind(server, `127.0.0.1:${port}`, ServerCredentials.createInsecure());
     return server;
   };
   let server = await serve();

@@ -3,9 +3,8 @@
 // wrong token, each against a freshly seeded store; a refused call stores
 // nothing.
 import t from 'tap';
-import { Writable } from 'node:stream';
 import { Metadata, Server, ServerCredentials, credentials, status as Status } from '@grpc/grpc-js';
-import { createLogger } from '../../../common/log.js';
+import { silentLogger } from '../../../common/log.js';
 import { HostnetError, addService, createClient, type ServiceClient } from '../../../proto/grpc/index.js';
 import { AdminService } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import { Action, BgpListen, Multipath, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
@@ -13,13 +12,14 @@ import { adminService } from '../../../controller/src/admin/service.js';
 import { Tokens } from '../../../controller/src/admin/tokens.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { PUBLIC_POOL, dump, seed } from '../../fixtures/controller-seed.js';
+import { bind } from '../../../controller/src/server.js';
 
 type Client = ServiceClient<typeof AdminService extends { method: infer M } ? M : never>;
 const TOKENS = { operator: 'operator-token-0123456789', a: 'tenant-a-token-0123456789', b: 'tenant-b-token-0123456789' };
 const callers = ['operator', 'a', 'b', 'none', 'wrong'] as const;
 type Who = typeof callers[number];
 
-const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = silentLogger();
 
 async function serve(): Promise<{ client: Client; close(): void; state(): string }> {
   const store = openSqliteStore(':memory:');
@@ -31,7 +31,7 @@ async function serve(): Promise<{ client: Client; close(): void; state(): string
   ]);
   const server = new Server();
   addService(server, AdminService, adminService({ store, tokens, hosts: { publicPool: PUBLIC_POOL }, rollout: () => [] }), log);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AdminService, `127.0.0.1:${port}`, credentials.createInsecure()) as Client;
   return { client, close: () => { client.close(); server.forceShutdown(); store.close(); }, state: () => dump(store) };
 }

@@ -4,25 +4,17 @@
 import t from 'tap';
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../lab/index.js';
 
 const CONTROLLER = fileURLToPath(new URL('../../../controller/src/main.ts', import.meta.url));
 const CTL = fileURLToPath(new URL('../../../controller/src/hostnetctl.ts', import.meta.url));
 const OPERATOR = 'operator-token-0123456789';
 const TENANT_A = 'tenant-a-token-0123456789';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 function ctl(port: number, token: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

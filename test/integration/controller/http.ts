@@ -2,11 +2,10 @@
 // real health reports: host status ok / degraded / stale / unknown, rollout,
 // /healthz, /metrics, 404s.
 import t from 'tap';
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
-import { createLogger } from '../../../common/log.js';
+import { silentLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { HealthStatus } from '../../../proto/gen/hostnet/v1/health_pb.js';
@@ -14,8 +13,9 @@ import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { httpServer } from '../../../controller/src/http.js';
 import { seed } from '../../fixtures/controller-seed.js';
+import { bind } from '../../../controller/src/server.js';
 
-const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = silentLogger();
 
 void t.test('dashboard API', async (t) => {
   const store = openSqliteStore(':memory:');
@@ -27,7 +27,7 @@ void t.test('dashboard API', async (t) => {
   const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const grpc = new Server();
   addService(grpc, AgentService, agents.service(), log);
-  const port = await new Promise<number>((res, rej) => grpc.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await bind(grpc, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
   t.teardown(() => { client.close(); grpc.forceShutdown(); http.close(); agents.close(); store.close(); });
   const get = async (path: string) => { const r = await fetch(`${base}${path}`); return { status: r.status, type: r.headers.get('content-type'), body: await r.text() }; };

@@ -6,10 +6,9 @@ import t from 'tap';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
-import { createLogger } from '../../../common/log.js';
+import { silentLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { HostSchema, NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
@@ -17,8 +16,9 @@ import { putHost } from '../../../controller/src/hosts.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { OPERATOR, seed } from '../../fixtures/controller-seed.js';
+import { bind } from '../../../controller/src/server.js';
 
-const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = silentLogger();
 
 async function setup() {
   const store = openSqliteStore(':memory:');
@@ -26,7 +26,7 @@ async function setup() {
   const agents = new Agents({ store, log, debounceMs: 30 });
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
   const setPrefixes = (prefixes: string[]): void => {
     store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes })));
@@ -151,7 +151,7 @@ void t.test('rollout state survives a controller restart (persisted in batches)'
   const agents = new Agents({ store, log, rolloutFlushMs: 50 });
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
   const a = open(client);
   const first = await a.waitFor(1);

@@ -2,10 +2,9 @@
 // as the host its certificate names, never as another; no certificate, no
 // connection.
 import t from 'tap';
-import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials, status as Status } from '@grpc/grpc-js';
-import { createLogger } from '../../../common/log.js';
+import { silentLogger } from '../../../common/log.js';
 import { HostnetError, addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
@@ -13,8 +12,9 @@ import { Agents } from '../../../controller/src/sync/agents.js';
 import { hostIdFromCertificate } from '../../../controller/src/tls-identity.js';
 import { makePki } from '../../fixtures/certs.js';
 import { seed } from '../../fixtures/controller-seed.js';
+import { bind } from '../../../controller/src/server.js';
 
-const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = silentLogger();
 
 void t.test('host identity from the client certificate', async (t) => {
   const pki = await makePki();
@@ -24,7 +24,7 @@ void t.test('host identity from the client certificate', async (t) => {
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
   const creds = ServerCredentials.createSsl(pki.ca, [{ cert_chain: pki.server.cert, private_key: pki.server.key }], true);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? rej(e) : res(p))));
+  const port = await bind(server, '127.0.0.1:0', creds);
   t.teardown(() => { server.forceShutdown(); agents.close(); store.close(); });
   const clientFor = async (hostId: string | null) => {
     const c = hostId ? await pki.client(hostId) : undefined;

@@ -1,9 +1,8 @@
 // The Firewall service over fake seams: which transaction goes where, state
 // kept on rejection, drift notifications lead to one atomic repair.
 import t from 'tap';
-import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
-import { createLogger } from '../../../common/log.js';
+import { silentLogger } from '../../../common/log.js';
 import { Firewall, type FirewallEvent } from '../../../agent/src/firewall/firewall.js';
 import { NftRejectedError, type NftCli } from '../../../agent/src/firewall/nft-cli.js';
 import type { NftNetlink, NftNetlinkHandlers } from '../../../agent/src/firewall/nft-netlink.js';
@@ -37,7 +36,7 @@ function harness() {
     listen(on) { listening.push(on); },
     close() { /* nothing */ },
   };
-  const log = createLogger({ name: 't', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const log = silentLogger();
   const fw = new Firewall({
     nft, log, onEvent: (e) => events.push(e),
     openNetlink: (h) => { handlers = h; return netlink; },
