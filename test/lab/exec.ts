@@ -1,4 +1,5 @@
 // Running commands in lab namespaces (on top of common/run.ts) and polling.
+import { fileURLToPath } from 'node:url';
 import { run as runProcess, type RunOptions as BaseRunOptions, type RunResult } from '../../common/run.js';
 
 export { CommandError, type RunResult } from '../../common/run.js';
@@ -39,4 +40,13 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));
   }
+}
+
+/**
+ * A file of the source tree relative to module `base` (import.meta.url),
+ * also when that module runs compiled from dist/ (data files and plain JS
+ * helpers are not copied there).
+ */
+export function sourcePath(rel: string, base: string): string {
+  return fileURLToPath(new URL(rel, base)).replace(/\/dist\/test\//, '/test/');
 }

@@ -1,14 +1,12 @@
 // Real traffic between lab namespaces: TCP and UDP listeners and probes that
 // say whether a connection connects, is refused, or times out; ICMP echo with
 // ping. Each probe is a short process inside the source namespace.
-import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { waitFor } from './exec.js';
+import { sourcePath, waitFor } from './exec.js';
 import type { LabProcess, Netns } from './lab.js';
 
-const HELPER = fileURLToPath(new URL('./probe-helper.mjs', import.meta.url))
-  .replace(/\/dist\/test\/lab\//, '/test/lab/');
+const HELPER = sourcePath('./probe-helper.mjs', import.meta.url);
 
 export type Transport = 'tcp' | 'udp';
 export type ProbeResult = 'connected' | 'refused' | 'timeout' | 'error';
