@@ -20,10 +20,21 @@ export interface AgentConfig {
   readonly managementPrefixes: readonly string[];
   /** Link kind of the loopbacks: dummy in production, bridge where the kernel lacks dummy. */
   readonly loopbackKind: 'dummy' | 'bridge';
+  /** FRR's files: frr.conf (and vtysh.conf), the daemons' pid files, the vty sockets. */
+  readonly frr: { readonly confDir: string; readonly runDir: string; readonly vtySocket: string };
+  /** How often health reports go out when nothing changes. */
   readonly heartbeatMs: number;
+  /** How often the health checks run (a change is reported at once). */
+  readonly checkIntervalMs: number;
+  /** How often FRR's running configuration is compared with the applied one. */
+  readonly frrDriftCheckMs: number;
+  /** Metrics (/metrics) and the status (/status) `hostnet-agent status` reads; keep it on localhost. */
   readonly metricsListen: string;
   readonly logLevel: LevelWithSilent;
 }
+
+/** A controller replica: host:port, or a unix socket (a controller on the same machine, as in the lab). */
+const CONTROLLER_ADDRESS = new RegExp(`${HOST_PORT.source}|^unix:/\\S+$`);
 
 const HOST_ID = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 
@@ -32,10 +43,11 @@ export function compileAgentConfig(root: Fields): AgentConfig {
   const controller = root.object('controller');
   const tls = controller.object('tls');
   const log = root.object('log');
+  const frr = root.object('frr');
   const config: AgentConfig = {
     hostId: root.string('hostId', { pattern: HOST_ID, hint: 'a lower-case hostname' }),
     controller: {
-      addresses: controller.stringList('addresses', { nonEmpty: true, pattern: HOST_PORT, hint: 'host:port' }),
+      addresses: controller.stringList('addresses', { nonEmpty: true, pattern: CONTROLLER_ADDRESS, hint: 'host:port or unix:/path' }),
       caFile: tls.has('caFile') ? tls.string('caFile') : undefined,
       certFile: tls.has('certFile') ? tls.string('certFile') : undefined,
       keyFile: tls.has('keyFile') ? tls.string('keyFile') : undefined,
@@ -43,13 +55,18 @@ export function compileAgentConfig(root: Fields): AgentConfig {
     stateDir: root.string('stateDir', { default: '/var/lib/hostnet' }),
     managementPrefixes: root.prefixList('managementPrefixes'),
     loopbackKind: root.oneOf('loopbackKind', ['dummy', 'bridge'] as const, 'dummy'),
+    frr: {
+      confDir: frr.string('confDir', { default: '/etc/frr' }),
+      runDir: frr.string('runDir', { default: '/var/run/frr' }),
+      vtySocket: frr.string('vtySocket', { default: '/var/run/frr' }),
+    },
     heartbeatMs: root.durationMs('heartbeat', '30s'),
+    checkIntervalMs: root.durationMs('checkInterval', '5s'),
+    frrDriftCheckMs: root.durationMs('frrDriftCheck', '60s'),
     metricsListen: root.string('metricsListen', { default: '127.0.0.1:9464', pattern: HOST_PORT, hint: 'host:port' }),
     logLevel: log.oneOf('level', LOG_LEVELS, 'info'),
   };
-  tls.done();
-  controller.done();
-  log.done();
+  for (const f of [tls, controller, log, frr]) f.done();
   return config;
 }
 

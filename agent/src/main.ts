@@ -4,16 +4,23 @@
 // semi-spaces alone would add some 30 MB of RSS on every host.
 // hostnet-agent: the host daemon and its one-shot commands. Composition root:
 // the only agent module that builds real adapters.
-import { type Cli, type Command, UsageError, notYet, requireString, runCli } from '../../common/cli.js';
+import { readFile } from 'node:fs/promises';
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
+import { type Cli, type Command, UsageError, requireString, runCli } from '../../common/cli.js';
+import { ConfigError } from '../../common/config.js';
 import { createLogger } from '../../common/log.js';
 import { run } from '../../common/run.js';
 import { VERSION } from '../../common/version.js';
-import { loadAgentConfig } from './config.js';
+import { type AgentConfig, loadAgentConfig } from './config.js';
+import { Agent } from './daemon/agent.js';
+import { systemdNotifier } from './daemon/notify.js';
+import { type StatusView, formatStatus } from './daemon/status-view.js';
 import { Firewall } from './firewall/firewall.js';
 import { NftRejectedError, nftCli } from './firewall/nft-cli.js';
 import { NetlinkError, openNftNetlink } from './firewall/nft-netlink.js';
 import { readPolicyFile } from './firewall/policy-file.js';
 import { PolicyError } from './firewall/policy.js';
+import { BgpReader } from './routing/bgp-state.js';
 import { FrrApplier, FrrApplyError } from './routing/frr-apply.js';
 import { IntentError } from './routing/intent.js';
 import { readIntentFile } from './routing/intent-file.js';
@@ -137,7 +144,71 @@ const firewallCommands: Command[] = [
   },
 ];
 
-const ISSUE_DAEMON = 'issue #6, agent daemon';
+/** Runs the daemon until SIGTERM/SIGINT; never flushes rules or withdraws routes on the way out. */
+async function runDaemon(configPath: string): Promise<number> {
+  const config = await loadAgentConfig(configPath);
+  const log = createLogger({ name: 'hostnet-agent', level: config.logLevel });
+  // The firewall and routing report events to the agent, which is built from them.
+  const sink: { agent?: Agent } = {};
+  const onEvent = (e: { kind: string; detail: string; time: Date }): void => sink.agent?.event(e);
+  const firewall = new Firewall({
+    nft: nftCli(run), openNetlink: openNftNetlink, log, managementPrefixes: config.managementPrefixes, onEvent,
+  });
+  const routing = new Routing({
+    rt: openRtLinks(),
+    frr: new FrrApplier(run, config.frr),
+    loopbackKind: config.loopbackKind,
+    onEvent: (e) => {
+      log.warn({ event: e.kind }, e.detail);
+      onEvent(e);
+    },
+  });
+  const agent = new Agent({
+    config, version: VERSION, log, firewall, routing,
+    bgp: new BgpReader(run, config.frr.vtySocket),
+    notify: systemdNotifier((why) => log.error(why)),
+    credentials: await channelCredentials(config),
+  });
+  sink.agent = agent;
+  await agent.start();
+  log.info({ hostId: config.hostId, controllers: config.controller.addresses }, 'agent running');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('stopping; rules, loopbacks and FRR stay as they are');
+  await agent.stop();
+  return 0;
+}
+
+/** TLS with this host's client certificate when configured; plaintext otherwise (the lab's unix socket). */
+async function channelCredentials(config: AgentConfig): Promise<ChannelCredentials> {
+  const { caFile, certFile, keyFile } = config.controller;
+  if (!caFile && !certFile && !keyFile) return credentials.createInsecure();
+  if (!caFile || !certFile || !keyFile) {
+    throw new ConfigError('controller.tls', 'caFile, certFile and keyFile go together');
+  }
+  const [ca, cert, key] = await Promise.all([readFile(caFile), readFile(certFile), readFile(keyFile)]);
+  return credentials.createSsl(ca, key, cert);
+}
+
+const DEFAULT_CONFIG = '/etc/hostnet/agent.yaml';
+
+/** Reads the running daemon's /status and prints it. */
+async function printStatus(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const configPath = typeof values.config === 'string' ? values.config : DEFAULT_CONFIG;
+  const config = await loadAgentConfig(configPath);
+  const url = `http://${config.metricsListen}/status`;
+  let body: StatusView;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    body = await res.json() as StatusView;
+  } catch (err) {
+    return fail(1, `no agent answers at ${url} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}); is hostnet-agent running?`);
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(body, null, 2)}\n` : formatStatus(body));
+  return body.status === 'ok' ? 0 : 4;
+}
 
 const cli: Cli = {
   name: 'hostnet-agent',
@@ -155,9 +226,20 @@ const cli: Cli = {
         return 0;
       },
     },
-    notYet('run', 'run the daemon: sync with the controller, apply, repair, report health', '--config FILE',
-      { config: { type: 'string' } }, ISSUE_DAEMON),
-    notYet('status', 'print this host\'s versions, checks and sessions', '', {}, ISSUE_DAEMON),
+    {
+      name: 'run',
+      summary: 'run the daemon: sync with the controller, apply, repair, report health',
+      usage: '--config FILE',
+      options: { config: { type: 'string' } },
+      run: (values) => runDaemon(requireString(values, 'config')),
+    },
+    {
+      name: 'status',
+      summary: 'print this host\'s versions, checks and sessions (exit 0 ok, 4 degraded or failed)',
+      usage: `[--config FILE (default ${DEFAULT_CONFIG})] [--json]`,
+      options: { config: { type: 'string' }, json: { type: 'boolean' } },
+      run: printStatus,
+    },
     ...firewallCommands,
     ...routingCommands,
   ],

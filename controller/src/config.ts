@@ -19,6 +19,12 @@ export interface ControllerConfig {
     /** CA that signs agent certificates; when set, agents must present one. */
     readonly clientCaFile: string | undefined;
     readonly maxMessageBytes: number;
+    /**
+     * A unix socket also served, without TLS, for agents on the same machine
+     * (the lab's agents live in other network namespaces, where the TCP
+     * address is unreachable; a socket file is not tied to a namespace).
+     */
+    readonly localSocket: string | undefined;
   };
   readonly http: { readonly listen: string };
   /** The pool public /32s are allocated from (hosts whose catalog has a public network). */
@@ -47,6 +53,7 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
       keyFile: grpc.has('keyFile') ? grpc.string('keyFile') : undefined,
       clientCaFile: grpc.has('clientCaFile') ? grpc.string('clientCaFile') : undefined,
       maxMessageBytes: grpc.int('maxMessageBytes', { min: 1024, max: 64 << 20, default: 4 << 20 }),
+      localSocket: grpc.has('localSocket') ? grpc.string('localSocket', { pattern: /^\/\S+$/, hint: 'an absolute path' }) : undefined,
     },
     http: { listen: http.string('listen', { default: '127.0.0.1:8080', pattern: HOST_PORT, hint: 'host:port' }) },
     publicPool: root.has('publicPool') ? root.prefix('publicPool') : undefined,

@@ -3,6 +3,7 @@
 // hosts, their rollout and their latest health report); no request reads the
 // database. The paths and fields are a public contract: docs/controller-api.md.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { HealthStatus } from '../../proto/gen/hostnet/v1/health_pb.js';
 import type { Agents } from './sync/agents.js';
@@ -21,6 +22,8 @@ export interface HostView {
   appliedVersion: string;
   nack: { version: string; reason: string; message: string } | null;
   checks: { name: string; status: HostStatus; reason: string }[];
+  /** The agent's recent events (drift repaired, update refused, ...), oldest first, as last reported. */
+  events: { kind: string; detail: string; time: string | null }[];
   repairsTotal: number;
 }
 
@@ -57,6 +60,7 @@ export function hostViews(deps: HttpDeps): HostView[] {
       appliedVersion: r?.appliedVersion ?? '',
       nack: r?.nackedVersion ? { version: r.nackedVersion, reason: r.nackError?.reason ?? '', message: r.nackError?.message ?? '' } : null,
       checks: (health?.report.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason })),
+      events: (health?.report.events ?? []).map((e) => ({ kind: e.kind, detail: e.detail, time: e.time ? timestampDate(e.time).toISOString() : null })),
       repairsTotal: Number(health?.report.repairsTotal ?? 0n),
     };
   });

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // hostnet-controller: the POD's network controller. Composition root: the
 // only controller module that builds real adapters.
-import { readFile } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
+import { ServerCredentials } from '@grpc/grpc-js';
 import { type Cli, requireString, runCli } from '../../common/cli.js';
 import { createLogger } from '../../common/log.js';
 import { VERSION } from '../../common/version.js';
@@ -52,6 +53,12 @@ async function runController(configPath: string): Promise<number> {
     rollout: () => agents.rolloutState(),
   }), log);
   const port = await bind(server, config.grpc.listen, await serverCredentials(config));
+  if (config.grpc.localSocket) {
+    // A stale socket of a previous run would make the bind fail.
+    await unlink(config.grpc.localSocket).catch(() => undefined);
+    await bind(server, `unix:${config.grpc.localSocket}`, ServerCredentials.createInsecure());
+    log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
+  }
   const http = httpServer({ agents, revision: () => revision, heartbeatSeconds: 30 });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {

@@ -212,8 +212,8 @@ export class Firewall {
 
   /** Starts drift detection: nf_tables notifications, and a one-time look for foreign drop chains. */
   async watch(): Promise<void> {
-    this.watching = true;
     this.netlink.listen(true);
+    this.watching = true;
     for (const c of await this.deps.nft.listChains()) {
       if (c.table !== TABLE && c.hook === 'input' && c.policy === 'drop') {
         this.warn(`${String(c.family)} ${String(c.table)} ${String(c.name)}`);
@@ -245,6 +245,11 @@ export class Firewall {
     if (this.warned.has(chain)) return;
     this.warned.add(chain);
     this.emit('foreign-drop-chain', `another table has an input chain with policy drop (${chain}); it drops what hostnet allows`);
+  }
+
+  /** True while a drift repair keeps failing (the table is not as applied). */
+  get repairFailing(): boolean {
+    return this.repairFailures > 0;
   }
 
   /** Coexistence warnings seen so far. */

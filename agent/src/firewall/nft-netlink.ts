@@ -128,7 +128,7 @@ export function openNftNetlink(handlers: NftNetlinkHandlers): NftNetlink {
     },
     listen(on) {
       if (on === listening) return;
-      listening = on;
+      // Joining needs CAP_NET_ADMIN; the state changes only once the kernel agreed.
       if (on) {
         mon.addMembership(NFNLGRP_NFTABLES);
         mon.ref();
@@ -136,6 +136,7 @@ export function openNftNetlink(handlers: NftNetlinkHandlers): NftNetlink {
         mon.dropMembership(NFNLGRP_NFTABLES);
         mon.unref();
       }
+      listening = on;
     },
     close() {
       for (const p of pending.values()) p.reject(new NetlinkError('socket closed', 0));

@@ -93,6 +93,30 @@ export class Loopbacks {
     return changes;
   }
 
+  /**
+   * What differs between the loopbacks as intended and as they are, one
+   * sentence per difference; empty when they are correct. Changes nothing.
+   */
+  async problems(): Promise<string[]> {
+    const out: string[] = [];
+    // One dump at a time: the replies of two dumps on one socket would interleave.
+    const links = await this.rt.links();
+    const addrs = await this.rt.addresses();
+    for (const spec of this.desired) {
+      const link = links.find((l) => l.name === spec.name);
+      if (!link) {
+        out.push(`${spec.name} is missing`);
+        continue;
+      }
+      if (!link.up) out.push(`${spec.name} is down`);
+      const have = new Set(addrs.filter((a) => a.index === link.index && a.scope !== SCOPE_LINK).map((a) => a.address));
+      const want = new Set(spec.addresses.map((a) => parseCanonical(a).text));
+      for (const a of want) if (!have.has(a)) out.push(`${spec.name} lacks ${a}`);
+      for (const a of have) if (!want.has(a)) out.push(`${spec.name} carries ${a}, which is not intended`);
+    }
+    return out;
+  }
+
   /** Starts restoring the loopbacks on every link or address change. */
   watch(): void {
     this.rt.watch(() => {

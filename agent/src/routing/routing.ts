@@ -77,6 +77,16 @@ export class Routing {
     return { version: valid.version, frr, loopbacks, ms: performance.now() - started };
   }
 
+  /** The intent in force (validated), if any. */
+  get intent(): ValidIntent | undefined {
+    return this.applied?.intent;
+  }
+
+  /** Differences between the loopbacks as applied and as they are now (empty: correct). */
+  loopbackProblems(): Promise<string[]> {
+    return this.loopbacks.problems();
+  }
+
   /** Keeps the loopbacks as applied from now on. */
   watchLoopbacks(): void {
     this.loopbacks.watch();

@@ -7,11 +7,13 @@
 import { create } from '@bufbuild/protobuf';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
-import { HostnetError, createClient } from '../../../proto/grpc/index.js';
+import { HostnetError, type ServiceClient, createClient } from '../../../proto/grpc/index.js';
 import {
-  AgentService, type Delta, type Snapshot, SnapshotSchema, SyncRequestSchema, type SyncResponse,
+  AgentService, type Delta, type ReportHealthResponse, type Snapshot, SnapshotSchema,
+  SyncRequestSchema, type SyncResponse,
 } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
+import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
 import { backoffMs } from './backoff.js';
 
 /** Applies what the controller sends; the composition root wires Firewall and Routing in. */
@@ -39,14 +41,18 @@ export interface SyncClientOptions {
   readonly save: (s: Snapshot) => Promise<void>;
   readonly random?: () => number;
   readonly onState?: (s: SyncState, detail: string) => void;
+  /** Called after each update: applied (error undefined) or refused. */
+  readonly onUpdate?: (u: { version: string; kind: 'snapshot' | 'delta'; ms: number; error: Error | undefined }) => void;
 }
+
+type AgentClient = ServiceClient<typeof AgentService.method>;
 
 export class SyncClient {
   private state: SyncState = 'stopped';
   private attempt = 0;
   private index: number;
   private stopRequested = false;
-  private current: { cancel(): void; close(): void } | undefined;
+  private current: { cancel(): void; close(): void; client: AgentClient } | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Updates applied and refused since start. */
   acked = 0;
@@ -82,7 +88,7 @@ export class SyncClient {
       'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1,
     });
     const call = client.sync();
-    const mine = { cancel: () => call.cancel(), close: () => client.close() };
+    const mine = { cancel: () => call.cancel(), close: () => client.close(), client };
     this.current = mine;
     const v = this.o.applier.versions();
     call.write(create(SyncRequestSchema, { message: { case: 'hello', value: {
@@ -115,20 +121,34 @@ export class SyncClient {
   }
 
   private async handle(m: SyncResponse, send: (msg: ReturnType<typeof create<typeof SyncRequestSchema>>) => void): Promise<void> {
+    const started = performance.now();
+    const kind = m.update.case === 'delta' ? 'delta' : 'snapshot';
     try {
       if (m.update.case === 'snapshot') await this.o.applier.applySnapshot(m.update.value);
       else if (m.update.case === 'delta') await this.o.applier.applyDelta(m.update.value);
       await this.o.save(create(SnapshotSchema, this.o.applier.current()));
       this.acked++;
+      this.o.onUpdate?.({ version: m.version, kind, ms: performance.now() - started, error: undefined });
       send(create(SyncRequestSchema, { message: { case: 'ack', value: { version: m.version } } }));
     } catch (err) {
       const e = err as Error & { field?: string };
       this.nacked++;
       this.o.log.warn({ version: m.version, err: e.message }, 'refusing an update');
+      this.o.onUpdate?.({ version: m.version, kind, ms: performance.now() - started, error: e });
       send(create(SyncRequestSchema, { message: { case: 'nack', value: {
         version: m.version, error: create(ErrorDetailSchema, { reason: e.name || 'APPLY_FAILED', field: e.field ?? '', message: e.message }),
       } } }));
     }
+  }
+
+  /**
+   * Sends a health report to the controller the stream is open to. Throws
+   * when no stream is open (the caller reports again once it is).
+   */
+  async report(report: HealthReport): Promise<ReportHealthResponse> {
+    const c = this.current;
+    if (!c || this.state !== 'streaming') throw new Error('not connected to a controller');
+    return c.client.reportHealth({ report }, { timeoutMs: 10_000 });
   }
 
   /** Stops the loop and closes the stream. Never touches what is applied. */

@@ -1,0 +1,220 @@
+// The agent's health: what the checks observed, turned into one status per
+// check with a reason, an overall status (the worst check), and the
+// HealthReport the controller stores. evaluate() is pure; HealthTracker
+// remembers since when each check has had its status and the recent events,
+// and says when the picture changed (a report goes out at once) — otherwise
+// reports go out as heartbeats.
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import {
+  type HealthReport, HealthReportSchema, HealthStatus,
+} from '../../../proto/gen/hostnet/v1/health_pb.js';
+import type { BgpSession } from '../routing/bgp-state.js';
+import type { ValidIntent } from '../routing/intent.js';
+
+export type Level = 'ok' | 'degraded' | 'failed';
+
+export interface Check {
+  readonly name: string;
+  readonly status: Level;
+  readonly reason: string;
+}
+
+export interface Observations {
+  readonly firewall: {
+    /** The applied policy version; undefined when none is in force. */
+    readonly version: string | undefined;
+    readonly repairFailing: boolean;
+    readonly repairs: number;
+    readonly warnings: readonly string[];
+  };
+  readonly routing: {
+    readonly intent: ValidIntent | undefined;
+    /** Why the last routing apply failed, while it stays failed. */
+    readonly applyError: string | undefined;
+  };
+  /** FRR's sessions, or the error reading them (FRR not answering). */
+  readonly sessions: readonly BgpSession[] | Error;
+  /** Prefixes advertised per uplink (only uplinks with an Established session). */
+  readonly advertised: ReadonlyMap<string, readonly string[]>;
+  /** Loopback differences (empty: correct), or the error reading them. */
+  readonly loopbacks: readonly string[] | Error;
+  readonly controller: {
+    readonly connected: boolean;
+    readonly detail: string;
+    /** The last update the agent refused, while no later one was applied. */
+    readonly refused: string | undefined;
+  };
+}
+
+const RANK: Record<Level, number> = { ok: 0, degraded: 1, failed: 2 };
+
+/** The worst of the checks' statuses (ok when there are none). */
+export function overall(checks: readonly Check[]): Level {
+  return checks.reduce<Level>((worst, c) => (RANK[c.status] > RANK[worst] ? c.status : worst), 'ok');
+}
+
+const check = (name: string, status: Level, reason: string): Check => ({ name, status, reason });
+
+function firewallChecks(o: Observations['firewall']): Check[] {
+  const out: Check[] = [];
+  if (o.version === undefined) out.push(check('firewall', 'failed', 'no policy applied yet: the host is not protected'));
+  else if (o.repairFailing) out.push(check('firewall', 'failed', `table inet hostnet differs from ${o.version} and cannot be restored`));
+  else out.push(check('firewall', 'ok', `policy ${o.version} in force; ${o.repairs} drift repairs since start`));
+  out.push(o.warnings.length > 0
+    ? check('firewall-coexistence', 'degraded', `other tables drop input hostnet allows: ${o.warnings.join('; ')}`)
+    : check('firewall-coexistence', 'ok', 'no other table drops input'));
+  return out;
+}
+
+/** The /32s and /128s a network's loopback carries, as FRR prints prefixes. */
+const asPrefixes = (addresses: readonly string[]): string[] =>
+  addresses.map((a) => (a.includes('/') ? a : `${a}/${a.includes(':') ? 128 : 32}`));
+
+function routingChecks(o: Observations): Check[] {
+  const intent = o.routing.intent;
+  if (o.routing.applyError !== undefined) {
+    return [check('routing', 'failed', `routing intent not applied: ${o.routing.applyError}`)];
+  }
+  if (!intent) return [check('routing', 'failed', 'no routing intent applied yet')];
+  const out: Check[] = [];
+  if (o.sessions instanceof Error) {
+    out.push(check('frr', 'failed', `FRR does not answer: ${o.sessions.message}`));
+  } else {
+    out.push(check('frr', 'ok', `zebra and bgpd answer; ${o.sessions.length} sessions`));
+    const uplinks = [...new Set(intent.networks.flatMap((n) => n.uplinks))];
+    const up = uplinks.filter((u) => (o.sessions as readonly BgpSession[]).some((s) => s.peer === u && s.state === 'Established'));
+    for (const u of uplinks) {
+      const s = o.sessions.find((x) => x.peer === u);
+      if (s?.state === 'Established') out.push(check(`bgp:${u}`, 'ok', `Established with AS ${s.remoteAs}`));
+      else {
+        // Every uplink down: the host is cut off; one of several: it runs without redundancy.
+        out.push(check(`bgp:${u}`, up.length === 0 ? 'failed' : 'degraded', s ? `session is ${s.state}` : 'no session configured in FRR'));
+      }
+    }
+    const wrong: string[] = [];
+    for (const u of up) {
+      const want = intent.networks.filter((n) => n.uplinks.includes(u)).flatMap((n) => asPrefixes([...n.v4, ...n.v6])).sort();
+      const have = [...(o.advertised.get(u) ?? [])].sort();
+      if (want.join(',') !== have.join(',')) wrong.push(`${u} advertises [${have.join(', ')}], intended [${want.join(', ')}]`);
+    }
+    out.push(wrong.length > 0 ? check('bgp-advertised', 'degraded', wrong.join('; '))
+      : check('bgp-advertised', 'ok', up.length > 0 ? 'each uplink advertises exactly the own addresses' : 'no session to advertise on'));
+  }
+  if (o.loopbacks instanceof Error) out.push(check('loopbacks', 'failed', `cannot read the loopbacks: ${o.loopbacks.message}`));
+  else if (o.loopbacks.length > 0) out.push(check('loopbacks', 'degraded', o.loopbacks.join('; ')));
+  else out.push(check('loopbacks', 'ok', intent.networks.map((n) => `${n.loopback} carries ${[...n.v4, ...n.v6].join(', ') || 'nothing'}`).join('; ')));
+  return out;
+}
+
+function controllerCheck(o: Observations['controller']): Check {
+  if (o.refused !== undefined) return check('controller', 'degraded', `refused the controller's last update: ${o.refused}`);
+  return o.connected ? check('controller', 'ok', `connected to ${o.detail}`)
+    : check('controller', 'degraded', `not connected (${o.detail}); the applied state stays in force`);
+}
+
+/** Every check from one round of observations. Pure. */
+export function evaluate(o: Observations): Check[] {
+  return [...firewallChecks(o.firewall), ...routingChecks(o), controllerCheck(o.controller)];
+}
+
+export interface AgentEvent {
+  readonly kind: string;
+  readonly detail: string;
+  readonly time: Date;
+}
+
+const STATUS_OF: Record<Level, HealthStatus> = {
+  ok: HealthStatus.OK, degraded: HealthStatus.DEGRADED, failed: HealthStatus.FAILED,
+};
+
+export interface TrackerOptions {
+  /** Events kept and sent with every report. */
+  readonly maxEvents?: number;
+  /** Events older than this are dropped. */
+  readonly eventTtlMs?: number;
+  readonly now?: () => Date;
+}
+
+/** The checks over time: since when, recent events, and whether anything changed since the last report. */
+export class HealthTracker {
+  private checks: readonly Check[] = [];
+  private readonly since = new Map<string, { status: Level; since: Date }>();
+  private events: AgentEvent[] = [];
+  private reportedKey = '';
+
+  constructor(private readonly o: TrackerOptions = {}) {}
+
+  private now(): Date {
+    return this.o.now?.() ?? new Date();
+  }
+
+  /** Records one round of checks. */
+  update(checks: readonly Check[]): void {
+    const now = this.now();
+    for (const c of checks) {
+      const prev = this.since.get(c.name);
+      if (prev?.status !== c.status) this.since.set(c.name, { status: c.status, since: now });
+    }
+    for (const name of [...this.since.keys()]) if (!checks.some((c) => c.name === name)) this.since.delete(name);
+    this.checks = checks;
+  }
+
+  addEvent(e: AgentEvent): void {
+    this.events.push(e);
+    this.prune();
+  }
+
+  private prune(): void {
+    const oldest = this.now().getTime() - (this.o.eventTtlMs ?? 3_600_000);
+    this.events = this.events.filter((e) => e.time.getTime() >= oldest).slice(-(this.o.maxEvents ?? 20));
+  }
+
+  get status(): Level {
+    return overall(this.checks);
+  }
+
+  current(): { status: Level; checks: (Check & { since: Date })[]; events: AgentEvent[] } {
+    this.prune();
+    return {
+      status: this.status,
+      checks: this.checks.map((c) => ({ ...c, since: this.since.get(c.name)?.since ?? this.now() })),
+      events: [...this.events],
+    };
+  }
+
+  /** What identifies the picture: a different key means a report is due now. */
+  private key(): string {
+    return JSON.stringify([this.checks.map((c) => [c.name, c.status, c.reason]), this.events.map((e) => [e.kind, e.time.getTime()])]);
+  }
+
+  /** True when the checks or events changed since the last report(). */
+  get changed(): boolean {
+    return this.key() !== this.reportedKey;
+  }
+
+  /** The last report did not arrive: the picture counts as changed again. */
+  unreported(): void {
+    this.reportedKey = '';
+  }
+
+  /** The report to send now; marks the picture as reported. */
+  report(fields: {
+    hostId: string; agentVersion: string; firewallVersion: string; routingVersion: string; repairsTotal: number; heartbeatMs: number;
+  }): HealthReport {
+    const c = this.current();
+    this.reportedKey = this.key();
+    return create(HealthReportSchema, {
+      hostId: fields.hostId,
+      status: STATUS_OF[c.status],
+      checks: c.checks.map((x) => ({ name: x.name, status: STATUS_OF[x.status], reason: x.reason, since: timestampFromDate(x.since) })),
+      events: c.events.map((e) => ({ kind: e.kind, detail: e.detail, time: timestampFromDate(e.time) })),
+      firewallVersion: fields.firewallVersion,
+      routingVersion: fields.routingVersion,
+      agentVersion: fields.agentVersion,
+      observedAt: timestampFromDate(this.now()),
+      repairsTotal: BigInt(fields.repairsTotal),
+      heartbeatSeconds: Math.max(1, Math.round(fields.heartbeatMs / 1000)),
+    });
+  }
+}

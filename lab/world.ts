@@ -1,0 +1,350 @@
+// The whole system on one machine, on a netns Lab: a controller on its
+// embedded SQLite store with the demo data (demo-world.yaml), two ToR
+// namespaces running FRR whose per-port filters accept only each host's own
+// /32, three host namespaces each with its own FRR and a hostnet-agent
+// process, and a client namespace behind both ToRs. `npm run lab` keeps one
+// running; the e2e tests build their own.
+//
+// The controller runs in the root namespace (gRPC and HTTP on 127.0.0.1 for
+// operators) and also serves a unix socket: the agents live in the host
+// namespaces, where 127.0.0.1 is their own, and a socket file is not tied to
+// a namespace. On a real server the agent reaches the controller over TCP.
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Metadata, credentials } from '@grpc/grpc-js';
+import { type ServiceClient, createClient } from '../proto/grpc/index.js';
+import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
+import {
+  Frr, type Lab, type LabProcess, type Netns, fibRoute, run, torConfig, waitFor, waitForRoute,
+} from '../test/lab/index.js';
+
+const compiled = import.meta.url.endsWith('.js');
+const ROOT = fileURLToPath(new URL(compiled ? '../../' : '../', import.meta.url));
+
+/** argv running one of our programs: compiled from dist/ (npm run lab), or the sources through tsx (tests). */
+export function program(name: 'agent' | 'controller' | 'hostnetctl'): string[] {
+  const rel = { agent: 'agent/src/main', controller: 'controller/src/main', hostnetctl: 'controller/src/hostnetctl' }[name];
+  // The agent's shebang flag (a small young generation) is kept here too.
+  const flags = name === 'agent' ? ['--max-semi-space-size=2'] : [];
+  return compiled ? [process.execPath, ...flags, join(ROOT, 'dist', `${rel}.js`)]
+    : [process.execPath, ...flags, '--import=tsx', join(ROOT, `${rel}.ts`)];
+}
+
+export const DEMO_WORLD = join(ROOT, 'lab', 'demo-world.yaml');
+export const CLIENT_ADDRESS = '10.200.0.1';
+const CLIENT_PORT = 'swp9';
+const TOR_ASNS = [65001, 65002] as const;
+/** Ports the demo listeners serve on each host, by subnet. */
+export const LISTEN_PORTS: Record<string, number[]> = { 'a-web': [443, 8080], 'b-db': [5432] };
+
+export interface WorldOptions {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** The agents' heartbeat (a host is stale after three); short in the lab. */
+  readonly heartbeat?: string;
+  readonly checkInterval?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface LabHost {
+  readonly id: string;
+  readonly tenant: string;
+  readonly subnet: string;
+  readonly asn: number;
+  readonly addresses: readonly string[];
+  /** The host's /32 without the length. */
+  readonly address: string;
+  readonly ns: Netns;
+  readonly frr: Frr;
+  /** The ToR port (swpN on both ToRs). */
+  readonly torPort: string;
+  readonly configPath: string;
+  readonly stateDir: string;
+  agent: LabProcess | undefined;
+}
+
+export interface Topology {
+  readonly controller: {
+    readonly grpc: string;
+    readonly http: string;
+    readonly agentSocket: string;
+    readonly adminToken: string;
+    readonly tenantTokens: Record<string, string>;
+    readonly log: string;
+  };
+  readonly tors: { readonly name: string; readonly namespace: string; readonly asn: number; readonly vtySocket: string }[];
+  readonly client: { readonly namespace: string; readonly address: string };
+  readonly hosts: {
+    readonly id: string; readonly tenant: string; readonly subnet: string; readonly namespace: string;
+    readonly addresses: readonly string[]; readonly asn: number; readonly uplinks: Record<string, string>;
+    readonly agentConfig: string; readonly vtySocket: string;
+  }[];
+  readonly dir: string;
+}
+
+export class World {
+  controller: LabProcess | undefined;
+  readonly hosts = new Map<string, LabHost>();
+  readonly tors: Netns[] = [];
+  readonly torFrr: Frr[] = [];
+  client!: Netns;
+  private readonly listeners: LabProcess[] = [];
+  readonly adminToken = `lab-admin-${randomBytes(12).toString('hex')}`;
+  readonly tenantTokens: Record<string, string> = {
+    'tenant-a': `lab-tenant-a-${randomBytes(12).toString('hex')}`,
+    'tenant-b': `lab-tenant-b-${randomBytes(12).toString('hex')}`,
+  };
+  private adminClient: ServiceClient<typeof AdminService.method> | undefined;
+
+  private constructor(readonly lab: Lab, readonly o: WorldOptions) {}
+
+  private get controllerDir(): string {
+    return join(this.lab.dir, 'controller');
+  }
+
+  get agentSocket(): string {
+    return join(this.lab.dir, 'controller.sock');
+  }
+
+  get grpcAddress(): string {
+    return `127.0.0.1:${this.o.grpcPort}`;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.o.httpPort}`;
+  }
+
+  private say(line: string): void {
+    this.o.log?.(line);
+  }
+
+  /** Builds and starts everything; resolves once every agent reports ok. */
+  static async build(lab: Lab, o: WorldOptions): Promise<World> {
+    const w = new World(lab, o);
+    await w.writeControllerConfig();
+    w.say('starting the controller');
+    await w.startController();
+    w.say('loading the demo data with hostnetctl');
+    await w.hostnetctl(['apply', '-f', DEMO_WORLD]);
+    w.say('creating namespaces and links');
+    await w.buildFabric();
+    w.say('starting FRR on the ToRs, the client and the hosts');
+    await w.startFrr();
+    w.say('starting the agents');
+    for (const h of w.hosts.values()) await w.startAgent(h.id);
+    await w.startListeners();
+    w.say('waiting for every host to report ok');
+    await w.waitAllOk(90_000);
+    await w.waitConverged();
+    return w;
+  }
+
+  /** Waits until the client reaches every host over both ToRs, and every host the client and each other. */
+  async waitConverged(timeoutMs = 30_000): Promise<void> {
+    const hosts = [...this.hosts.values()];
+    await Promise.all([
+      ...hosts.map((h) => waitFor(`the client's ECMP route to ${h.id}`, async () => {
+        const r = await fibRoute(this.client, `${h.address}/32`);
+        return r && r.nexthops.length === 2 ? true : undefined;
+      }, { timeoutMs, intervalMs: 100 })),
+      ...hosts.flatMap((h) => [`${CLIENT_ADDRESS}/32`, ...hosts.filter((o) => o !== h).map((o) => `${o.address}/32`)]
+        .map((dst) => waitForRoute(h.ns, dst, { protocol: 'bgp', timeoutMs }))),
+    ]);
+  }
+
+  private async writeControllerConfig(): Promise<void> {
+    const dir = this.controllerDir;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tokens = [
+      `  - { name: lab-admin, token: ${this.adminToken}, role: operator }`,
+      ...Object.entries(this.tenantTokens).map(([t, tok]) => `  - { name: lab-${t}, token: ${tok}, role: tenant-admin, tenant: ${t} }`),
+    ];
+    await writeFile(join(dir, 'tokens.yaml'), `tokens:\n${tokens.join('\n')}\n`, { mode: 0o600 });
+    await writeFile(join(dir, 'controller.yaml'), [
+      `store: { engine: sqlite, path: ${join(dir, 'hostnet.db')} }`,
+      `grpc: { listen: "${this.grpcAddress}", localSocket: ${this.agentSocket} }`,
+      `http: { listen: "127.0.0.1:${this.o.httpPort}" }`,
+      `tokensFile: ${join(dir, 'tokens.yaml')}`,
+      'log: { level: info }',
+      '',
+    ].join('\n'), { mode: 0o600 });
+  }
+
+  /** Starts the controller (again); resolves once /healthz answers. */
+  async startController(): Promise<void> {
+    this.controller = this.lab.spawnProcess('controller', [...program('controller'), 'run', '--config', join(this.controllerDir, 'controller.yaml')]);
+    const proc = this.controller;
+    await waitFor('the controller\'s /healthz', async () => {
+      if (proc.child.exitCode !== null) throw new Error(`the controller exited (${proc.child.exitCode}); see ${this.lab.dir}/controller.log`);
+      const res = await fetch(`${this.httpUrl}/healthz`).catch(() => undefined);
+      return res?.ok ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+  }
+
+  /** Stops the controller (SIGTERM, graceful). */
+  async stopController(): Promise<void> {
+    this.adminClient?.close();
+    this.adminClient = undefined;
+    await this.controller?.stop();
+    this.controller = undefined;
+  }
+
+  /** Runs hostnetctl as the lab operator; throws with its stderr on failure. */
+  async hostnetctl(args: readonly string[], token = this.adminToken): Promise<string> {
+    const r = await run([...program('hostnetctl'), ...args, '--server', this.grpcAddress, '--token', token], { allowFail: true, timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`hostnetctl ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  /** An AdminService client with the operator token; `metadata` goes with every call. */
+  admin(): { client: ServiceClient<typeof AdminService.method>; metadata: Metadata } {
+    this.adminClient ??= createClient(AdminService, this.grpcAddress, credentials.createInsecure());
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${this.adminToken}`);
+    return { client: this.adminClient, metadata };
+  }
+
+  private async buildFabric(): Promise<void> {
+    const { client: admin, metadata } = this.admin();
+    const [{ hosts }, { subnets }] = await Promise.all([admin.listHosts({}, { metadata }), admin.listSubnets({}, { metadata })]);
+    for (const name of ['tor1', 'tor2']) this.tors.push(await this.lab.netns(name));
+    this.client = await this.lab.netns('client');
+    await this.lab.link(this.client, 'eth0', this.tors[0] as Netns, CLIENT_PORT);
+    await this.lab.link(this.client, 'eth1', this.tors[1] as Netns, CLIENT_PORT);
+    await this.client.addAddress('lo', `${CLIENT_ADDRESS}/32`);
+    let port = 1;
+    for (const h of hosts) {
+      const ns = await this.lab.netns(h.id);
+      const torPort = `swp${port++}`;
+      await this.lab.link(ns, 'eth0', this.tors[0] as Netns, torPort);
+      await this.lab.link(ns, 'eth1', this.tors[1] as Netns, torPort);
+      const dir = join(this.lab.dir, `agent-${h.id}`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const address = h.addresses.find((a) => !a.includes(':'))?.split('/')[0];
+      if (!address) throw new Error(`host ${h.id} has no IPv4 address`);
+      this.hosts.set(h.id, {
+        id: h.id, tenant: subnets.find((s) => s.id === h.subnetId)?.tenantId ?? '', subnet: h.subnetId, asn: h.asn,
+        addresses: [...h.addresses], address, ns, torPort, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
+        frr: undefined as unknown as Frr, agent: undefined,
+      });
+    }
+  }
+
+  private async startFrr(): Promise<void> {
+    const allow: Record<string, string[]> = { [CLIENT_PORT]: ['0.0.0.0/0 le 32'] };
+    for (const h of this.hosts.values()) allow[h.torPort] = h.addresses.filter((a) => !a.includes(':'));
+    const ports = [...[...this.hosts.values()].map((h) => h.torPort), CLIENT_PORT];
+    const starts = this.tors.map((ns, i) => Frr.start(ns, {
+      config: torConfig({ hostname: ns.short, asn: TOR_ASNS[i] as number, routerId: `10.255.0.${i + 1}`, ports, allowFromPort: allow }),
+    }));
+    starts.push(Frr.start(this.client, {
+      config: torConfig({ hostname: 'client', asn: 65200, routerId: CLIENT_ADDRESS, ports: ['eth0', 'eth1'], networks: [`${CLIENT_ADDRESS}/32`], multipathRelax: true }),
+    }));
+    const hostStarts = [...this.hosts.values()].map(async (h) => {
+      const frr = await Frr.start(h.ns, { config: 'frr defaults datacenter\n' });
+      // frr-reload.py reads vtysh.conf from the config directory.
+      await writeFile(join(frr.dir, 'vtysh.conf'), '');
+      (h as { frr: Frr }).frr = frr;
+    });
+    const [tor1, tor2] = await Promise.all(starts);
+    this.torFrr.push(tor1 as Frr, tor2 as Frr);
+    await Promise.all(hostStarts);
+  }
+
+  /** Writes the host's agent.yaml and starts its agent; `wrap` prefixes the command (e.g. setpriv). */
+  async startAgent(id: string, wrap: readonly string[] = []): Promise<LabProcess> {
+    const h = this.host(id);
+    await writeFile(h.configPath, [
+      `hostId: ${h.id}`,
+      `controller: { addresses: ["unix:${this.agentSocket}"] }`,
+      `stateDir: ${h.stateDir}`,
+      'loopbackKind: bridge',
+      `frr: { confDir: ${h.frr.dir}, runDir: ${h.frr.dir}, vtySocket: ${h.frr.dir} }`,
+      `heartbeat: ${this.o.heartbeat ?? '2s'}`,
+      `checkInterval: ${this.o.checkInterval ?? '1s'}`,
+      'frrDriftCheck: 10s',
+      'metricsListen: "127.0.0.1:9464"',
+      'log: { level: info }',
+      '',
+    ].join('\n'));
+    h.agent = h.ns.spawn('agent', [...wrap, ...program('agent'), 'run', '--config', h.configPath]);
+    return h.agent;
+  }
+
+  /** Stops a host's agent: SIGTERM (graceful) or SIGKILL (a crash). Nothing it applied is touched. */
+  async stopAgent(id: string, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const h = this.host(id);
+    const agent = h.agent;
+    if (!agent) return;
+    if (signal === 'SIGKILL') {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    }
+    await agent.stop();
+    h.agent = undefined;
+  }
+
+  private async startListeners(): Promise<void> {
+    const helper = join(ROOT, 'test', 'lab', 'probe-helper.mjs');
+    for (const h of this.hosts.values()) {
+      for (const port of LISTEN_PORTS[h.subnet] ?? []) {
+        this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, helper, 'listen', 'tcp', '0.0.0.0', String(port)]));
+      }
+    }
+  }
+
+  host(id: string): LabHost {
+    const h = this.hosts.get(id);
+    if (!h) throw new Error(`no lab host ${id}`);
+    return h;
+  }
+
+  /** GET a controller JSON path. */
+  async api<T>(path: string): Promise<T> {
+    const res = await fetch(`${this.httpUrl}${path}`);
+    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+    return await res.json() as T;
+  }
+
+  /** The agent's own /status, read inside its namespace with `hostnet-agent status --json`. */
+  async agentStatus(id: string): Promise<{ ready: string; status: string; checks: { name: string; status: string }[] } & Record<string, unknown>> {
+    const h = this.host(id);
+    const r = await h.ns.exec([...program('agent'), 'status', '--config', h.configPath, '--json'], { allowFail: true, timeoutMs: 20_000 });
+    if (!r.stdout.trim()) throw new Error(`hostnet-agent status on ${id}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout) as { ready: string; status: string; checks: { name: string; status: string }[] };
+  }
+
+  /** Waits until the controller shows every host with `status` (from its agent's reports). */
+  async waitAllOk(timeoutMs: number): Promise<void> {
+    await waitFor('every lab host to report ok', async () => {
+      const hosts = await this.api<{ id: string; status: string; checks: { name: string; status: string; reason: string }[] }[]>('/api/v1/hosts');
+      const notOk = hosts.filter((h) => h.status !== 'ok');
+      if (notOk.length === 0 && hosts.length === this.hosts.size) return true;
+      throw new Error(notOk.map((h) => `${h.id} ${h.status} ${h.checks.filter((c) => c.status !== 'ok').map((c) => `${c.name}: ${c.reason}`).join('; ')}`).join(' | '));
+    }, { timeoutMs, intervalMs: 250 });
+  }
+
+  topology(): Topology {
+    return {
+      controller: {
+        grpc: this.grpcAddress, http: this.httpUrl, agentSocket: this.agentSocket,
+        adminToken: this.adminToken, tenantTokens: { ...this.tenantTokens }, log: join(this.lab.dir, 'controller.log'),
+      },
+      tors: this.tors.map((ns, i) => ({ name: ns.short, namespace: ns.name, asn: TOR_ASNS[i] as number, vtySocket: this.torFrr[i]?.dir ?? '' })),
+      client: { namespace: this.client.name, address: CLIENT_ADDRESS },
+      hosts: [...this.hosts.values()].map((h) => ({
+        id: h.id, tenant: h.tenant, subnet: h.subnet, namespace: h.ns.name, addresses: h.addresses, asn: h.asn,
+        uplinks: { eth0: `${this.tors[0]?.short ?? ''} ${h.torPort}`, eth1: `${this.tors[1]?.short ?? ''} ${h.torPort}` },
+        agentConfig: h.configPath, vtySocket: h.frr.dir,
+      })),
+      dir: this.lab.dir,
+    };
+  }
+
+  /** Closes the admin client; the Lab's teardown stops the processes and removes the namespaces. */
+  close(): void {
+    this.adminClient?.close();
+  }
+}
