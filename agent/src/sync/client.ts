@@ -45,6 +45,9 @@ export interface SyncClientOptions {
   readonly onUpdate?: (u: { version: string; kind: 'snapshot' | 'delta'; ms: number; error: Error | undefined }) => void;
 }
 
+/** A stream open this long counts as a success for the reconnect backoff. */
+const STABLE_MS = 10_000;
+
 type AgentClient = ServiceClient<typeof AgentService.method>;
 
 export class SyncClient {
@@ -95,11 +98,17 @@ export class SyncClient {
       hostId: this.o.hostId, agentVersion: this.o.agentVersion, firewallVersion: v.firewall, routingVersion: v.routing,
     } } }));
     let queue = Promise.resolve();
+    // The controller answers an accepted Hello with response headers (an up-to-date agent gets no update).
+    let streamingSince = 0;
+    const accepted = (): void => {
+      if (this.current !== mine || this.state === 'streaming') return;
+      streamingSince = Date.now();
+      this.setState('streaming', address);
+    };
+    call.on('metadata', accepted);
     call.on('data', (m: SyncResponse) => {
-      if (this.state !== 'streaming') {
-        this.attempt = 0;
-        this.setState('streaming', address);
-      }
+      accepted();
+      this.attempt = 0;
       // Updates are applied one at a time, in order.
       queue = queue.then(() => this.handle(m, (msg) => { call.write(msg); }));
     });
@@ -112,6 +121,8 @@ export class SyncClient {
         this.setState('stopped', why);
         return;
       }
+      // A stream that lasted a while was a success: start the backoff over.
+      if (streamingSince && Date.now() - streamingSince > STABLE_MS) this.attempt = 0;
       const delay = backoffMs(this.attempt++, this.o.random);
       this.setState('backoff', `${why}; retrying in ${delay} ms`);
       this.timer = setTimeout(() => this.connect(), delay);

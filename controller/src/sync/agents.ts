@@ -5,7 +5,7 @@
 // snapshots otherwise, and the rollout state per host (sent, applied,
 // refused with the agent's error). Identical updates are encoded once.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { status as Status } from '@grpc/grpc-js';
+import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import { HostnetError, invalidArgument, permissionDenied } from '../../../proto/grpc/errors.js';
 import { PreEncoded } from '../../../proto/grpc/definition.js';
@@ -276,6 +276,8 @@ export class Agents {
           inFlight: undefined,
         };
         this.sessions.set(hostId, session);
+        // The response headers tell the agent its Hello was accepted, also when it is up to date and no update follows.
+        stream.sendMetadata(new Metadata());
         const r = this.track(hostId);
         r.connected = true;
         r.updatedAt = new Date();

@@ -1,0 +1,97 @@
+// The lab end to end when things fail: the controller stopped and an agent
+// killed and restarted (rules and routes stay in force the whole time; the
+// agent comes back from its cached state), the controller restarted (agents
+// resync, nothing flips), an uplink cut (degraded, then ok), an agent
+// stopped for good (stale).
+import t from 'tap';
+import { Lab, freePort, probe, waitFor, type ProbeResult } from '../lab/index.js';
+import { World } from '../../lab/world.js';
+
+interface HostView { id: string; status: string; connected: boolean; appliedVersion: string; desiredVersion: string; checks: { name: string; status: string; reason: string }[] }
+
+/** Probes in a loop until stopped; every result that differs from the expected one is kept. */
+function probeLoop(world: World, checks: { from: string; to: string; port: number; want: ProbeResult }[]) {
+  const flips: string[] = [];
+  let rounds = 0;
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      await Promise.all(checks.map(async (c) => {
+        const src = c.from === 'client' ? world.client : world.host(c.from).ns;
+        const got = await probe(src, 'tcp', world.host(c.to).address, c.port, { timeoutMs: 500 });
+        if (got !== c.want) flips.push(`${new Date().toISOString()} ${c.from} -> ${c.to}:${c.port} ${got}, expected ${c.want}`);
+      }));
+      rounds++;
+    }
+  })();
+  return { flips, rounds: () => rounds, stop: async () => { running = false; await done; } };
+}
+
+void t.test('the lab when things fail', async (t) => {
+  const lab = await Lab.create();
+  t.teardown(() => lab.teardown());
+  const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), log: (l) => t.comment(l) });
+  t.teardown(() => world.close());
+  const hosts = () => world.api<HostView[]>('/api/v1/hosts');
+  const view = async (id: string) => (await hosts()).find((h) => h.id === id);
+
+  await t.test('controller stopped, an agent killed and restarted: nothing flips; the agent starts from its cache', async (t) => {
+    const loop = probeLoop(world, [
+      { from: 'client', to: 'h1', port: 443, want: 'connected' },
+      { from: 'client', to: 'h1', port: 8080, want: 'timeout' },
+      { from: 'client', to: 'h2', port: 443, want: 'connected' },
+    ]);
+    await world.stopController();
+    await world.stopAgent('h1', 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    t.match((await world.host('h1').ns.exec(['nft', 'list', 'tables'])).stdout, /inet hostnet/, 'the killed agent\'s rules are still there');
+    await world.startAgent('h1');
+    const status = await waitFor('h1 ready', async () => {
+      const s = await world.agentStatus('h1').catch(() => undefined);
+      return s?.ready.startsWith('yes') ? s : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    t.equal(status.ready, 'yes (first state from the cache)', 'ready from the cached state, the controller being down');
+    t.match(status.checks.find((c) => c.name === 'controller'), { status: 'degraded' }, 'and says it is not connected');
+    t.match(status.checks.find((c) => c.name === 'firewall'), { status: 'ok' });
+    await new Promise((r) => setTimeout(r, 2000));
+
+    await t.test('controller restarted: agents resync, nothing flips', async (t) => {
+      await world.startController();
+      await waitFor('every agent connected and up to date', async () => {
+        const all = await hosts();
+        return all.length === 3 && all.every((h) => h.connected && h.appliedVersion && h.appliedVersion === h.desiredVersion) ? true : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 200 });
+      await world.waitAllOk(30_000);
+      t.pass('all three hosts connected, applied what the controller wants, and ok');
+    });
+    await loop.stop();
+    t.ok(loop.rounds() > 10, `${loop.rounds()} probe rounds ran`);
+    t.same(loop.flips, [], 'no probe flipped the whole time');
+  });
+
+  await t.test('an uplink cut: degraded, then ok when restored', async (t) => {
+    const h2 = world.host('h2');
+    await h2.ns.down('eth0');
+    const degraded = await waitFor('h2 degraded', async () => {
+      const v = await view('h2');
+      return v?.status === 'degraded' ? v : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 200 });
+    t.match(degraded.checks.find((c) => c.name === 'bgp:eth0'), { status: 'degraded' }, `bgp:eth0: ${degraded.checks.find((c) => c.name === 'bgp:eth0')?.reason ?? ''}`);
+    t.match(degraded.checks.find((c) => c.name === 'bgp:eth1'), { status: 'ok' }, 'the other uplink is fine');
+    t.equal(await probe(world.client, 'tcp', h2.address, 443, { timeoutMs: 1000 }), 'connected', 'traffic goes over the other ToR');
+    await h2.ns.up('eth0');
+    await waitFor('h2 ok again', async () => ((await view('h2'))?.status === 'ok' ? true : undefined), { timeoutMs: 40_000, intervalMs: 200 });
+    t.pass('h2 is ok again');
+  });
+
+  await t.test('an agent stopped for good turns stale; its rules stay', async (t) => {
+    await world.stopAgent('h3');
+    const started = Date.now();
+    await waitFor('h3 stale', async () => ((await view('h3'))?.status === 'stale' ? true : undefined), { timeoutMs: 20_000, intervalMs: 200 });
+    t.comment(`stale after ${Date.now() - started} ms (heartbeat 2 s)`);
+    t.match(await view('h1'), { status: 'ok' }, 'the others stay ok');
+    t.match((await world.host('h3').ns.exec(['nft', 'list', 'tables'])).stdout, /inet hostnet/, 'the stopped agent\'s rules are still there');
+    t.equal(await probe(world.host('h1').ns, 'tcp', world.host('h3').address, 5432, { timeoutMs: 1000, source: world.host('h1').address }), 'connected',
+      'and its routes: h1 still reaches it');
+  });
+});
