@@ -33,6 +33,8 @@ export function program(name: 'agent' | 'controller' | 'hostnetctl'): string[] {
 }
 
 export const DEMO_WORLD = join(ROOT, 'lab', 'demo-world.yaml');
+/** The probe/listener helper (plain JS, runs inside namespaces). */
+export const PROBE_HELPER = join(ROOT, 'test', 'lab', 'probe-helper.mjs');
 export const CLIENT_ADDRESS = '10.200.0.1';
 const CLIENT_PORT = 'swp9';
 const TOR_ASNS = [65001, 65002] as const;
@@ -287,10 +289,9 @@ export class World {
   }
 
   private async startListeners(): Promise<void> {
-    const helper = join(ROOT, 'test', 'lab', 'probe-helper.mjs');
     for (const h of this.hosts.values()) {
       for (const port of LISTEN_PORTS[h.subnet] ?? []) {
-        this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, helper, 'listen', 'tcp', '0.0.0.0', String(port)]));
+        this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, PROBE_HELPER, 'listen', 'tcp', '0.0.0.0', String(port)]));
       }
     }
   }

@@ -1,0 +1,215 @@
+// `npm run lab` (scripts/lab): brings the lab up, prints where to look, and
+// returns; `npm run lab -- down` removes all of it; `npm run lab -- status`
+// prints the same overview with every host's health. Idempotent: a lab that
+// is up is left as it is.
+//
+// The namespaces and processes belong to a supervisor (`serve`), started
+// detached, that builds the World and tears it down on SIGTERM. Its pid,
+// log and the topology live in /run/hostnet-lab.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Lab, sweep, waitFor } from '../test/lab/index.js';
+import { PROBE_HELPER, type Topology, World, program } from './world.js';
+
+// A second lab (the e2e test of this command) sets all four: its own
+// directory, ports, and namespace letter (sweeps only touch their own letter).
+const RUN_DIR = process.env.HOSTNET_LAB_DIR ?? '/run/hostnet-lab';
+const GRPC_PORT = Number(process.env.HOSTNET_LAB_GRPC_PORT ?? 17443);
+const HTTP_PORT = Number(process.env.HOSTNET_LAB_HTTP_PORT ?? 18080);
+const KIND = process.env.HOSTNET_LAB_KIND ?? 'l';
+const TOPOLOGY = join(RUN_DIR, 'topology.json');
+const PID_FILE = join(RUN_DIR, 'supervisor.pid');
+const LOG_FILE = join(RUN_DIR, 'supervisor.log');
+const BIN_DIR = join(RUN_DIR, 'bin');
+
+const out = (line = ''): void => { process.stdout.write(`${line}\n`); };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function supervisorPid(): Promise<number | undefined> {
+  const pid = Number((await readFile(PID_FILE, 'utf8').catch(() => '')).trim());
+  return pid > 0 && alive(pid) ? pid : undefined;
+}
+
+async function readTopology(): Promise<Topology | undefined> {
+  const text = await readFile(TOPOLOGY, 'utf8').catch(() => undefined);
+  return text ? JSON.parse(text) as Topology : undefined;
+}
+
+async function tail(file: string, lines = 30): Promise<string> {
+  return (await readFile(file, 'utf8').catch(() => '')).split('\n').slice(-lines).join('\n');
+}
+
+async function portTaken(port: number): Promise<boolean> {
+  const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) }).catch((err: Error) => err);
+  return !(res instanceof Error && /ECONNREFUSED/.test(String((res.cause as Error | undefined)?.message ?? res.message)));
+}
+
+async function up(): Promise<number> {
+  if (await supervisorPid()) {
+    const topo = await waitFor('the lab to finish starting', readTopology, { timeoutMs: 180_000, intervalMs: 500 });
+    out('The lab is already up; nothing changed.');
+    printOverview(topo);
+    return 0;
+  }
+  // Leftovers of a lab whose supervisor died.
+  await sweep({ kind: KIND, baseDir: RUN_DIR });
+  await rm(RUN_DIR, { recursive: true, force: true });
+  for (const port of [GRPC_PORT, HTTP_PORT]) {
+    if (await portTaken(port)) {
+      process.stderr.write(`lab: port ${port} on 127.0.0.1 is in use by another program; the lab's controller needs it\n`);
+      return 1;
+    }
+  }
+  await mkdir(RUN_DIR, { recursive: true, mode: 0o755 });
+  const log = openSync(LOG_FILE, 'a');
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'serve'], { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  child.unref();
+  await writeFile(PID_FILE, `${child.pid}\n`);
+  out(`Starting the lab (log: ${LOG_FILE}) ...`);
+  let topo: Topology;
+  try {
+    topo = await waitFor('the lab to start', async () => {
+      if (child.pid === undefined || !alive(child.pid)) throw new Error('the lab supervisor exited');
+      return readTopology();
+    }, { timeoutMs: 240_000, intervalMs: 500 });
+  } catch (err) {
+    process.stderr.write(`lab: ${(err as Error).message}\n--- ${LOG_FILE} ---\n${await tail(LOG_FILE)}\n`);
+    await down(true);
+    return 1;
+  }
+  printOverview(topo);
+  return 0;
+}
+
+async function down(quiet = false): Promise<number> {
+  const pid = await supervisorPid();
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    await waitFor('the lab supervisor to stop', async () => (alive(pid) ? undefined : true), { timeoutMs: 60_000, intervalMs: 200 })
+      .catch(() => { process.kill(pid, 'SIGKILL'); });
+  }
+  const swept = await sweep({ kind: KIND, baseDir: RUN_DIR });
+  await rm(RUN_DIR, { recursive: true, force: true });
+  if (!quiet) out(pid || swept.length > 0 ? 'The lab is down: namespaces, processes and files removed.' : 'No lab was running.');
+  return 0;
+}
+
+async function status(): Promise<number> {
+  const topo = await readTopology();
+  if (!topo || !(await supervisorPid())) {
+    out('The lab is not running; start it with `npm run lab`.');
+    return 1;
+  }
+  printOverview(topo);
+  const hosts = await fetch(`${topo.controller.http}/api/v1/hosts`).then((r) => r.json() as Promise<{ id: string; status: string; appliedVersion: string }[]>)
+    .catch(() => undefined);
+  out('Hosts (from the controller):');
+  if (!hosts) out('  the controller does not answer');
+  for (const h of hosts ?? []) out(`  ${h.id.padEnd(6)}${h.status.padEnd(10)}applied ${h.appliedVersion || '-'}`);
+  return 0;
+}
+
+function printOverview(t: Topology): void {
+  const host = (id: string) => t.hosts.find((h) => h.id === id);
+  const h1 = host('h1');
+  const h2 = host('h2');
+  out();
+  out(`hostnet lab: a controller, ${t.tors.length} ToRs, ${t.hosts.length} hosts with agents, a client (files and logs: ${t.dir})`);
+  out();
+  out(`  Dashboard API   ${t.controller.http}/api/v1/hosts`);
+  out(`  gRPC (admin)    ${t.controller.grpc}`);
+  out(`  Admin token     ${t.controller.adminToken}`);
+  out(`  Topology        ${TOPOLOGY}`);
+  out();
+  for (const h of t.hosts) out(`  ${h.id}  ${h.tenant}/${h.subnet}  ${h.addresses.join(', ')}  namespace ${h.namespace}`);
+  out(`  client  ${t.client.address}  namespace ${t.client.namespace}`);
+  out();
+  out('Try:');
+  out(`  export PATH=${BIN_DIR}:$PATH HOSTNET_SERVER=${t.controller.grpc} HOSTNET_TOKEN=${t.controller.adminToken}`);
+  out('  hostnetctl get hosts');
+  out(`  curl -s ${t.controller.http}/api/v1/hosts | python3 -m json.tool`);
+  out('  lab-probe client h1 443          # connected: a-web allows 443 from a-clients');
+  out('  lab-probe client h1 8080         # timeout: nothing allows 8080 (default deny)');
+  out('  hostnetctl apply -f lab/examples/a-web-allow-8080.yaml');
+  out('  lab-probe client h1 8080         # connected, a second later');
+  if (h2) out(`  ip netns exec ${h2.namespace} nft flush ruleset; sleep 1; curl -s ${t.controller.http}/api/v1/hosts/h2   # repaired; see "events"`);
+  if (h1) out(`  ip netns exec ${h1.namespace} hostnet-agent status --config ${h1.agentConfig}`);
+  out('  npm run lab -- status            # this overview and every host\'s health');
+  out('  npm run lab -- down              # remove everything');
+  out();
+}
+
+/** The wrappers the overview's commands use, in /run/hostnet-lab/bin. */
+async function writeBin(t: Topology): Promise<void> {
+  await mkdir(BIN_DIR, { recursive: true });
+  const sh = (argv: string[]) => `#!/bin/sh\nexec ${argv.map((a) => `'${a}'`).join(' ')} "$@"\n`;
+  const cases = [...t.hosts.map((h) => `  ${h.id}) ns=${h.namespace}; addr=${h.addresses[0]?.split('/')[0] ?? ''} ;;`),
+    `  client) ns=${t.client.namespace}; addr=${t.client.address} ;;`];
+  const files: Record<string, string> = {
+    hostnetctl: sh(program('hostnetctl')),
+    'hostnet-agent': sh(program('agent')),
+    'lab-probe': [
+      '#!/bin/sh',
+      '# lab-probe FROM TO PORT: a TCP connect from one lab namespace to another host\'s address.',
+      '[ $# -eq 3 ] || { echo "usage: lab-probe FROM TO PORT (names: client, h1, h2, h3)" >&2; exit 2; }',
+      'resolve() { case "$1" in', ...cases, '  *) echo "lab-probe: no lab node $1" >&2; exit 2 ;;', 'esac; }',
+      'resolve "$1"; from=$ns', 'resolve "$2"; to=$addr',
+      `exec ip netns exec "$from" '${process.execPath}' '${PROBE_HELPER}' connect tcp "$to" "$3" 1000`,
+      '',
+    ].join('\n'),
+  };
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(BIN_DIR, name), text);
+    await chmod(join(BIN_DIR, name), 0o755);
+  }
+}
+
+/** The supervisor: builds the world, writes the topology, tears down on SIGTERM. */
+async function serve(): Promise<number> {
+  const lab = await Lab.create({ kind: KIND, id: 'main', baseDir: RUN_DIR });
+  let world: World | undefined;
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  try {
+    world = await World.build(lab, {
+      grpcPort: GRPC_PORT, httpPort: HTTP_PORT, heartbeat: '5s', checkInterval: '2s',
+      log: (l) => out(`${new Date().toISOString()} ${l}`),
+    });
+    const topo = world.topology();
+    await writeBin(topo);
+    await writeFile(`${TOPOLOGY}.tmp`, `${JSON.stringify(topo, null, 2)}\n`);
+    await rename(`${TOPOLOGY}.tmp`, TOPOLOGY);
+    out(`${new Date().toISOString()} the lab is up`);
+    await stop;
+  } catch (err) {
+    out(`${new Date().toISOString()} the lab failed to start: ${(err as Error).stack ?? String(err)}`);
+  }
+  out(`${new Date().toISOString()} tearing down`);
+  world?.close();
+  await rm(TOPOLOGY, { force: true });
+  await lab.teardown();
+  return 0;
+}
+
+const command = process.argv[2] ?? 'up';
+const commands: Record<string, () => Promise<number>> = { up, down: () => down(), status, serve };
+const fn = commands[command];
+if (!fn) {
+  process.stderr.write(`usage: npm run lab [-- up|down|status]   (unknown command "${command}")\n`);
+  process.exitCode = 2;
+} else {
+  process.exitCode = await fn();
+}

@@ -1,0 +1,68 @@
+// `npm run lab` as a newcomer uses it (its node part, lab/main.ts; the shell
+// wrapper only installs packages and builds): up prints where to look and
+// writes the documented topology.json; up again changes nothing; the printed
+// commands work; down removes every namespace, process and file. Runs as a
+// second lab (own directory, ports and namespace letter) so that a lab a
+// developer keeps running on the same machine is never touched.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, run } from '../lab/index.js';
+import type { Topology } from '../../lab/world.js';
+
+const MAIN = fileURLToPath(new URL('../../lab/main.ts', import.meta.url));
+
+void t.test('npm run lab: up, up again, use, down', async (t) => {
+  const dir = join(tmpdir(), `hostnet-lab-cmd-${process.pid}`);
+  const env = {
+    ...process.env, HOSTNET_LAB_DIR: dir, HOSTNET_LAB_KIND: 'm',
+    HOSTNET_LAB_GRPC_PORT: String(await freePort()), HOSTNET_LAB_HTTP_PORT: String(await freePort()),
+  };
+  const lab = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import=tsx', MAIN, ...args], { env, timeout: 300_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+  t.teardown(async () => { await lab('down'); });
+
+  const up = await lab();
+  t.equal(up.code, 0, `up exits 0 ${up.stderr}`);
+  const topo = JSON.parse(await readFile(join(dir, 'topology.json'), 'utf8')) as Topology;
+  t.match(up.stdout, new RegExp(`Dashboard API\\s+${topo.controller.http}/api/v1/hosts`), 'prints the API URL');
+  t.match(up.stdout, new RegExp(`Admin token\\s+${topo.controller.adminToken}`), 'prints the admin token');
+  t.match(up.stdout, /hostnetctl apply -f lab\/examples\/a-web-allow-8080\.yaml/, 'prints commands to try');
+  t.match(topo, {
+    controller: { grpc: /^127\.0\.0\.1:\d+$/, http: /^http:\/\/127\.0\.0\.1:\d+$/, adminToken: /^lab-admin-/ },
+    tors: [{ name: 'tor1', namespace: 'hnmmain-tor1' }, { name: 'tor2', namespace: 'hnmmain-tor2' }],
+    client: { namespace: 'hnmmain-client', address: '10.200.0.1' },
+    hosts: [
+      { id: 'h1', tenant: 'tenant-a', subnet: 'a-web', namespace: 'hnmmain-h1', addresses: ['10.1.0.1/32'] },
+      { id: 'h2', tenant: 'tenant-a', subnet: 'a-web', namespace: 'hnmmain-h2', addresses: ['10.1.0.2/32'] },
+      { id: 'h3', tenant: 'tenant-b', subnet: 'b-db', namespace: 'hnmmain-h3', addresses: ['10.2.0.1/32'] },
+    ],
+  }, 'topology.json as documented');
+
+  const again = await lab('up');
+  t.equal(again.code, 0);
+  t.match(again.stdout, /already up; nothing changed/, 'up again leaves the running lab alone');
+  t.equal((JSON.parse(await readFile(join(dir, 'topology.json'), 'utf8')) as Topology).controller.adminToken, topo.controller.adminToken, 'same token');
+
+  const bin = join(dir, 'bin');
+  const ctl = await run([join(bin, 'hostnetctl'), 'get', 'hosts', '--server', topo.controller.grpc, '--token', topo.controller.adminToken]);
+  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32$/m, 'the printed hostnetctl works with the printed token');
+  t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '443'])).stdout, /"connected"/, 'lab-probe client h1 443 connects');
+  t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '8080'])).stdout, /"timeout"/, 'lab-probe client h1 8080 times out');
+  const status = await run([join(bin, 'hostnet-agent'), 'status', '--config', topo.hosts[0]?.agentConfig ?? ''], { netns: 'hnmmain-h1', allowFail: true });
+  t.match(status.stdout, /^host h1: OK/, 'hostnet-agent status inside the host namespace');
+  t.match((await lab('status')).stdout, /h3\s+ok/, 'lab status lists every host\'s health');
+
+  const down = await lab('down');
+  t.match(down.stdout, /The lab is down/);
+  t.notMatch((await run(['ip', 'netns', 'list'])).stdout, /hnmmain-/, 'no namespace left');
+  t.equal((await run(['pgrep', '-f', dir], { allowFail: true })).stdout, '', 'no process left');
+  t.equal(await stat(dir).then(() => 'exists', () => 'gone'), 'gone', 'the lab directory is gone');
+  t.match((await lab('down')).stdout, /No lab was running/, 'down again is harmless');
+});
