@@ -93,17 +93,6 @@ export async function runCli(cli: Cli, argv: readonly string[], io: Io = process
   }
 }
 
-/** A command whose issue is still open: it exists, has --help, and says so. */
-export function notYet(name: string, summary: string, usage: string, options: Options, issue: string, io: Io = processIo): Command {
-  return {
-    name, summary, usage, options,
-    run: () => {
-      io.err(`${name}: not implemented yet (${issue})\n`);
-      return Promise.resolve(3);
-    },
-  };
-}
-
 export function requireString(values: Record<string, string | boolean | undefined>, key: string): string {
   const v = values[key];
   if (typeof v !== 'string' || v === '') throw new UsageError(`--${key} is required`);

@@ -46,10 +46,14 @@ void t.test('usage errors exit 2 and say what is wrong', async (t) => {
   t.match(badFlag.stderr, /Unknown option '--nope'/);
 });
 
-void t.test('commands of open issues say so and exit 3', async (t) => {
-  const r = await runBin(sourceOf('hostnet-agent'), ['status']);
-  t.equal(r.code, 3);
-  t.match(r.stderr, /not implemented yet \(issue #6/);
+void t.test('hostnet-agent status without a running agent says so', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-cli-'));
+  const path = join(dir, 'agent.yaml');
+  // A port nobody listens on: the agent's /status is not there.
+  await writeFile(path, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\nmetricsListen: "127.0.0.1:1"\n');
+  const r = await runBin(sourceOf('hostnet-agent'), ['status', '--config', path]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /no agent answers at http:\/\/127\.0\.0\.1:1\/status \(.*\); is hostnet-agent running\?/);
   const help = await runBin(sourceOf('hostnet-agent'), ['firewall', 'render', '--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /Usage: hostnet-agent firewall render --policy FILE/);

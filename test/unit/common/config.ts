@@ -32,6 +32,11 @@ void t.test('agent config compiles into a frozen, normalised value', async (t) =
   t.equal(c.heartbeatMs, 10_000, 'durations become milliseconds');
   t.equal(c.loopbackKind, 'dummy', 'production default loopback kind');
   t.equal(c.logLevel, 'debug');
+  t.same(c.frr, { confDir: '/etc/frr', runDir: '/var/run/frr', vtySocket: '/var/run/frr' }, 'FRR in its Debian places');
+  t.equal(c.checkIntervalMs, 5000);
+  t.equal(c.metricsListen, '127.0.0.1:9464', 'metrics and status on localhost');
+  t.same(parseAgentConfig(AGENT.replace('"ctl1.pod1:7443", ', '"unix:/run/hostnet/controller.sock", ')).controller.addresses,
+    ['unix:/run/hostnet/controller.sock', '[fd00::1]:7443'], 'a controller on a unix socket');
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.controller) && Object.isFrozen(c.controller.addresses), 'deeply frozen');
 });
 
@@ -47,6 +52,9 @@ void t.test('every bad field is named', async (t) => {
     [AGENT.replace('hostId: host-a1', ''), 'hostId'],
     [AGENT.replace('addresses: ["ctl1.pod1:7443", "[fd00::1]:7443"]', 'addresses: []'), 'controller.addresses'],
     [AGENT.replace('controller:', 'controller:\n  tls: { caFile: 7 }'), 'controller.tls.caFile'],
+    [`${AGENT}\nfrr: { confdir: /etc/frr }\n`, 'frr.confdir'],
+    [`${AGENT}\ncheckInterval: often\n`, 'checkInterval'],
+    [AGENT.replace('"ctl1.pod1:7443"', '"unix:relative.sock"'), 'controller.addresses[0]'],
   ];
   for (const [text, field] of cases) t.equal(fieldOf(() => parseAgentConfig(text)), field, field);
 });
@@ -69,6 +77,8 @@ void t.test('controller config defaults and cross-field checks', async (t) => {
   t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd }')), 'store.endpoints');
   t.equal(fieldOf(() => parseControllerConfig('grpc: { maxMessageBytes: 10 }')), 'grpc.maxMessageBytes');
   t.equal(fieldOf(() => parseControllerConfig('http: { listen: 8080 }')), 'http.listen');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { localSocket: relative.sock }')), 'grpc.localSocket');
+  t.equal(parseControllerConfig('grpc: { localSocket: /run/hostnet/controller.sock }').grpc.localSocket, '/run/hostnet/controller.sock');
 });
 
 void t.test('loading a file', async (t) => {
