@@ -255,8 +255,11 @@ export class World {
     await Promise.all(hostStarts);
   }
 
-  /** Writes the host's agent.yaml and starts its agent; `wrap` prefixes the command (e.g. setpriv). */
-  async startAgent(id: string, wrap: readonly string[] = []): Promise<LabProcess> {
+  /**
+   * Writes the host's agent.yaml and starts its agent; `wrap` prefixes the
+   * command (e.g. setpriv), `env` adds to its environment (e.g. NOTIFY_SOCKET).
+   */
+  async startAgent(id: string, o: { wrap?: readonly string[]; env?: Record<string, string> } = {}): Promise<LabProcess> {
     const h = this.host(id);
     await writeFile(h.configPath, [
       `hostId: ${h.id}`,
@@ -271,7 +274,8 @@ export class World {
       'log: { level: info }',
       '',
     ].join('\n'));
-    h.agent = h.ns.spawn('agent', [...wrap, ...program('agent'), 'run', '--config', h.configPath]);
+    h.agent = h.ns.spawn('agent', [...(o.wrap ?? []), ...program('agent'), 'run', '--config', h.configPath],
+      o.env ? { env: { ...process.env, ...o.env } } : {});
     return h.agent;
   }
 

@@ -10,6 +10,7 @@ PACKAGES=(
   frr-pythontools   # frr-reload.py, used by the agent's routing apply
   iproute2          # ip netns / link / route in the lab
   iputils-ping      # ICMP probes
+  python3           # the sd_notify stand-in of the tests (test/lab/notify-listener.py)
   procps            # pgrep / pkill for lab teardown checks
   libsystemd-dev    # sd-notify's native addon builds against it
   git               # the generated-code check diffs proto/gen

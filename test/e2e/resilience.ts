@@ -4,7 +4,7 @@
 // resync, nothing flips), an uplink cut (degraded, then ok), an agent
 // stopped for good (stale).
 import t from 'tap';
-import { Lab, freePort, probe, waitFor, type ProbeResult } from '../lab/index.js';
+import { Lab, freePort, notifySocket, probe, waitFor, type ProbeResult } from '../lab/index.js';
 import { World } from '../../lab/world.js';
 
 interface HostView { id: string; status: string; connected: boolean; appliedVersion: string; desiredVersion: string; checks: { name: string; status: string; reason: string }[] }
@@ -34,6 +34,31 @@ void t.test('the lab when things fail', async (t) => {
   t.teardown(() => world.close());
   const hosts = () => world.api<HostView[]>('/api/v1/hosts');
   const view = async (id: string) => (await hosts()).find((h) => h.id === id);
+
+  await t.test('systemd: READY once the state is in force, STATUS lines, WATCHDOG pings only while the loop runs', async (t) => {
+    const sock = await notifySocket(lab, 'h1');
+    await world.stopAgent('h1');
+    const agent = await world.startAgent('h1', { env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '1500000' } });
+    await waitFor('READY=1', async () => (sock.having('READY=1').length > 0 ? true : undefined), { timeoutMs: 20_000, intervalMs: 50 });
+    t.equal(sock.having('READY=1').length, 1, 'READY=1 once');
+    await waitFor('an ok STATUS line', async () => (sock.having('STATUS=').some((m) => m.fields.some((f) => f.startsWith('STATUS=ok;'))) ? true : undefined),
+      { timeoutMs: 10_000, intervalMs: 50 });
+    t.match(sock.having('STATUS=').at(-1)?.fields, [/^STATUS=ok; firewall [0-9a-f]{16}, routing [0-9a-f]{16}; controller streaming$/], 'STATUS says what is in force');
+    await new Promise((r) => setTimeout(r, 2000));
+    const pings = () => sock.having('WATCHDOG=1').length;
+    t.ok(pings() >= 3, `${pings()} WATCHDOG=1 pings in 2 s (WatchdogSec 1.5 s)`);
+    agent.child.kill('SIGSTOP');
+    const stopped = pings();
+    await new Promise((r) => setTimeout(r, 2000));
+    t.equal(pings(), stopped, 'a stopped agent sends no pings (systemd would restart it)');
+    agent.child.kill('SIGCONT');
+    await waitFor('pings again', async () => (pings() > stopped ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    await world.stopAgent('h1');
+    t.equal(sock.having('STOPPING=1').length, 1, 'STOPPING=1 on SIGTERM');
+    await sock.process.stop();
+    await world.startAgent('h1');
+    await world.waitAllOk(30_000);
+  });
 
   await t.test('controller stopped, an agent killed and restarted: nothing flips; the agent starts from its cache', async (t) => {
     const loop = probeLoop(world, [

@@ -96,7 +96,7 @@ void t.test('the lab: ACLs, objects, drift and refusals with real traffic', asyn
     // No valid policy is refused by this kernel (nft 1.0.6 takes all the compiler emits), so the
     // refusal is the production one: an agent whose container lacks CAP_NET_ADMIN.
     await world.stopAgent('h3');
-    await world.startAgent('h3', ['setpriv', '--bounding-set', '-net_admin']);
+    await world.startAgent('h3', { wrap: ['setpriv', '--bounding-set', '-net_admin'] });
     // Stateless: the counters move with every packet.
     const ruleset = async () => (await h3.ns.exec(['nft', '-s', 'list', 'ruleset'])).stdout;
     const before = await ruleset();

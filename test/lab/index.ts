@@ -6,3 +6,4 @@ export { bgpPeers, parseBgpSummary, waitEstablished, type PeerState } from './bg
 export { fibRoute, waitForRoute, type FibRoute } from './fib.js';
 export { freePort, listen, ping, probe, waitForProbe, type Listener, type ProbeResult, type Transport } from './probe.js';
 export { torConfig, type TorConfig } from './tor.js';
+export { notifySocket, type NotifyMessage, type NotifySocket } from './notify.js';

@@ -99,9 +99,7 @@ export class Loopbacks {
    */
   async problems(): Promise<string[]> {
     const out: string[] = [];
-    // One dump at a time: the replies of two dumps on one socket would interleave.
-    const links = await this.rt.links();
-    const addrs = await this.rt.addresses();
+    const [links, addrs] = await Promise.all([this.rt.links(), this.rt.addresses()]);
     for (const spec of this.desired) {
       const link = links.find((l) => l.name === spec.name);
       if (!link) {

@@ -63,45 +63,54 @@ function bytesToPrefix(bytes: Buffer, len: number): string {
   return formatPrefix({ family: bytes.length === 4 ? 4 : 6, addr: v, len });
 }
 
-/** Opens an rtnetlink socket in the current network namespace. */
+/**
+ * Opens rtnetlink in the current network namespace: one socket for requests,
+ * one at a time (the replies of two dumps on one socket interleave: "Multipart
+ * message not terminated properly"), and another for notifications, so they
+ * never land in the middle of a dump.
+ */
 export function openRtLinks(): RtLinks {
   const rt = createRtNetlink();
   rt.socket.socket.unref();
+  let mon: ReturnType<typeof createRtNetlink> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
   return {
-    async links() {
-      return (await rt.getLinks()).map((l) => ({
-        index: l.data.index ?? 0, name: l.attrs.ifname ?? '', up: Boolean(l.data.flags?.up),
-      }));
-    },
-    async addresses() {
-      return (await rt.getAddresses()).flatMap((a) => {
-        const raw = a.attrs.local ?? a.attrs.address;
-        if (!raw) return [];
-        return [{ index: a.data.index ?? 0, address: bytesToPrefix(raw, a.data.prefixlen ?? 0), scope: a.data.scope ?? 0 }];
-      });
-    },
-    async createLink(name, kind) {
+    links: () => serial(async () => (await rt.getLinks()).map((l) => ({
+      index: l.data.index ?? 0, name: l.attrs.ifname ?? '', up: Boolean(l.data.flags?.up),
+    }))),
+    addresses: () => serial(async () => (await rt.getAddresses()).flatMap((a) => {
+      const raw = a.attrs.local ?? a.attrs.address;
+      if (!raw) return [];
+      return [{ index: a.data.index ?? 0, address: bytesToPrefix(raw, a.data.prefixlen ?? 0), scope: a.data.scope ?? 0 }];
+    })),
+    createLink: (name, kind) => serial(async () => {
       await rt.newLink({}, { ifname: name, linkinfo: linkInfoKind(kind) }, { flags: NLM_F_CREATE | NLM_F_EXCL });
-    },
-    async setUp(index) {
+    }),
+    setUp: (index) => serial(async () => {
       await rt.setLink({ index, flags: { up: true }, change: { up: true } });
-    },
-    async addAddress(index, address) {
+    }),
+    addAddress: (index, address) => serial(async () => {
       const { family, bytes, len } = addrBytes(address);
       await rt.newAddress({ family, prefixlen: len, index }, family === 2 ? { address: bytes, local: bytes } : { address: bytes },
         { flags: NLM_F_CREATE | NLM_F_EXCL });
-    },
-    async delAddress(index, address) {
+    }),
+    delAddress: (index, address) => serial(async () => {
       const { family, bytes, len } = addrBytes(address);
       await rt.delAddress({ family, prefixlen: len, index }, family === 2 ? { address: bytes, local: bytes } : { address: bytes });
-    },
+    }),
     watch(on) {
-      for (const g of [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR]) rt.addMembership(g);
-      rt.on('message', () => on());
-      rt.socket.socket.ref();
+      mon ??= createRtNetlink();
+      for (const g of [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR]) mon.addMembership(g);
+      mon.on('message', () => on());
     },
     close() {
       rt.socket.close();
+      mon?.socket.close();
     },
   };
 }
