@@ -3,7 +3,7 @@
 // whose configuration did not change are never reset. Nothing to change, no
 // reload. The file FRR boots from is replaced (write, fsync, rename) only
 // after a successful apply.
-import { open, rename, unlink, writeFile } from 'node:fs/promises';
+import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../../../common/run.js';
 
@@ -93,6 +93,11 @@ export class FrrApplier implements FrrConfigurer {
    * `previous` (when given) and throws FrrApplyError.
    */
   async apply(text: string, previous?: string): Promise<ReloadDiff> {
+    if (!(await this.running())) {
+      // FRR not started yet (the agent starts first at boot): it will read the file.
+      await this.persist(text);
+      return { add: text.split('\n').filter((l) => l.trim() && !l.startsWith('!')), remove: [] };
+    }
     const d = await this.diff(text);
     if (isEmptyDiff(d)) {
       await this.persist(text);
@@ -123,14 +128,25 @@ export class FrrApplier implements FrrConfigurer {
     }
   }
 
-  /** frr.conf for the next FRR start: written, fsynced, renamed into place. */
+  /** Whether zebra and bgpd run: both vty sockets exist. */
+  private async running(): Promise<boolean> {
+    const has = (name: string) => stat(join(this.paths.vtySocket, name)).then(() => true, () => false);
+    return (await has('zebra.vty')) && (await has('bgpd.vty'));
+  }
+
+  /**
+   * frr.conf for the next FRR start: written, fsynced, renamed into place,
+   * owned like its directory (FRR's daemons run as frr and read it at start).
+   */
   private async persist(text: string): Promise<void> {
     const target = join(this.paths.confDir, 'frr.conf');
     const tmp = `${target}.hostnet-tmp`;
+    const owner = await stat(this.paths.confDir);
     const fh = await open(tmp, 'w', 0o640);
     try {
       await fh.writeFile(text);
       await fh.sync();
+      await fh.chown(owner.uid, owner.gid);
     } finally {
       await fh.close();
     }

@@ -10,8 +10,10 @@ import type { RunOptions, RunResult } from '../../../common/run.js';
 const DIFF = '\nLines To Delete\n===============\n\nLines To Add\n============\nip prefix-list X seq 5 permit 10.0.0.0/8\n';
 const NONE = '\nLines To Delete\n===============\nno hostname vm\n\nLines To Add\n============\n';
 
-async function setup(script: (argv: readonly string[], stdinFile: string) => RunResult) {
+async function setup(script: (argv: readonly string[], stdinFile: string) => RunResult, running = true) {
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-frr-'));
+  // FRR counts as running when both vty sockets exist.
+  if (running) for (const s of ['zebra.vty', 'bgpd.vty']) await writeFile(join(dir, s), '');
   const calls: string[] = [];
   const fake = async (argv: readonly string[], _o?: RunOptions): Promise<RunResult> => {
     const file = argv[argv.length - 1] ?? '';
@@ -44,4 +46,12 @@ void t.test('a failed reload restores the previous configuration and reports', a
   t.match((err as Error).message, /FRR did not take the configuration: ERROR: "router bgp 1" we failed to apply/);
   t.same(calls, ['--test NEW', '--reload NEW', '--reload OLD'], 'tested, tried, then the previous one re-applied');
   t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'OLD\n', 'frr.conf still the previous one');
+});
+
+void t.test('FRR not running yet: the file is written for its start, nothing is run', async (t) => {
+  const { dir, calls, applier } = await setup(() => ({ code: 1, stdout: '', stderr: 'no' }), false);
+  const d = await applier.apply('frr defaults datacenter\n!\nrouter bgp 65101\n');
+  t.same(calls, [], 'no frr-reload');
+  t.same(d, { add: ['frr defaults datacenter', 'router bgp 65101'], remove: [] });
+  t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'frr defaults datacenter\n!\nrouter bgp 65101\n');
 });
