@@ -48,6 +48,11 @@ export interface WorldOptions {
   readonly heartbeat?: string;
   readonly checkInterval?: string;
   readonly log?: (line: string) => void;
+  /**
+   * Hosts whose FRR and agent run elsewhere (the container image booted into
+   * the host's namespace); the world builds their namespace and links only.
+   */
+  readonly external?: readonly string[];
 }
 
 export interface LabHost {
@@ -59,7 +64,8 @@ export interface LabHost {
   /** The host's /32 without the length. */
   readonly address: string;
   readonly ns: Netns;
-  readonly frr: Frr;
+  /** The host's FRR (undefined for an external host). */
+  readonly frr: Frr | undefined;
   /** The ToR port (swpN on both ToRs). */
   readonly torPort: string;
   readonly configPath: string;
@@ -102,6 +108,10 @@ export class World {
 
   private constructor(readonly lab: Lab, readonly o: WorldOptions) {}
 
+  isExternal(id: string): boolean {
+    return (this.o.external ?? []).includes(id);
+  }
+
   private get controllerDir(): string {
     return join(this.lab.dir, 'controller');
   }
@@ -135,8 +145,9 @@ export class World {
     w.say('starting FRR on the ToRs, the client and the hosts');
     await w.startFrr();
     w.say('starting the agents');
-    for (const h of w.hosts.values()) await w.startAgent(h.id);
+    for (const h of w.hosts.values()) if (!w.isExternal(h.id)) await w.startAgent(h.id);
     await w.startListeners();
+    if ((o.external ?? []).length > 0) return w;
     w.say('waiting for every host to report ok');
     await w.waitAllOk(90_000);
     await w.waitConverged();
@@ -229,7 +240,7 @@ export class World {
       this.hosts.set(h.id, {
         id: h.id, tenant: subnets.find((s) => s.id === h.subnetId)?.tenantId ?? '', subnet: h.subnetId, asn: h.asn,
         addresses: [...h.addresses], address, ns, torPort, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
-        frr: undefined as unknown as Frr, agent: undefined,
+        frr: undefined, agent: undefined,
       });
     }
   }
@@ -244,11 +255,11 @@ export class World {
     starts.push(Frr.start(this.client, {
       config: torConfig({ hostname: 'client', asn: 65200, routerId: CLIENT_ADDRESS, ports: ['eth0', 'eth1'], networks: [`${CLIENT_ADDRESS}/32`], multipathRelax: true }),
     }));
-    const hostStarts = [...this.hosts.values()].map(async (h) => {
+    const hostStarts = [...this.hosts.values()].filter((h) => !this.isExternal(h.id)).map(async (h) => {
       const frr = await Frr.start(h.ns, { config: 'frr defaults datacenter\n' });
       // frr-reload.py reads vtysh.conf from the config directory.
       await writeFile(join(frr.dir, 'vtysh.conf'), '');
-      (h as { frr: Frr }).frr = frr;
+      (h as { frr: Frr | undefined }).frr = frr;
     });
     const [tor1, tor2] = await Promise.all(starts);
     this.torFrr.push(tor1 as Frr, tor2 as Frr);
@@ -261,22 +272,31 @@ export class World {
    */
   async startAgent(id: string, o: { wrap?: readonly string[]; env?: Record<string, string> } = {}): Promise<LabProcess> {
     const h = this.host(id);
-    await writeFile(h.configPath, [
-      `hostId: ${h.id}`,
-      `controller: { addresses: ["unix:${this.agentSocket}"] }`,
-      `stateDir: ${h.stateDir}`,
+    const frr = h.frr?.dir;
+    if (!frr) throw new Error(`${id} is external: its agent runs elsewhere`);
+    await writeFile(h.configPath, this.agentConfig(id, {
+      socket: this.agentSocket, stateDir: h.stateDir, frr: { confDir: frr, runDir: frr, vtySocket: frr },
+    }));
+    h.agent = h.ns.spawn('agent', [...(o.wrap ?? []), ...program('agent'), 'run', '--config', h.configPath],
+      o.env ? { env: { ...process.env, ...o.env } } : {});
+    return h.agent;
+  }
+
+  /** The agent.yaml of a lab host; `frr` omitted: FRR's Debian places (the container). */
+  agentConfig(id: string, o: { socket: string; stateDir: string; frr?: { confDir: string; runDir: string; vtySocket: string } }): string {
+    return [
+      `hostId: ${id}`,
+      `controller: { addresses: ["unix:${o.socket}"] }`,
+      `stateDir: ${o.stateDir}`,
       'loopbackKind: bridge',
-      `frr: { confDir: ${h.frr.dir}, runDir: ${h.frr.dir}, vtySocket: ${h.frr.dir} }`,
+      ...(o.frr ? [`frr: { confDir: ${o.frr.confDir}, runDir: ${o.frr.runDir}, vtySocket: ${o.frr.vtySocket} }`] : []),
       `heartbeat: ${this.o.heartbeat ?? '2s'}`,
       `checkInterval: ${this.o.checkInterval ?? '1s'}`,
       'frrDriftCheck: 10s',
       'metricsListen: "127.0.0.1:9464"',
       'log: { level: info }',
       '',
-    ].join('\n'));
-    h.agent = h.ns.spawn('agent', [...(o.wrap ?? []), ...program('agent'), 'run', '--config', h.configPath],
-      o.env ? { env: { ...process.env, ...o.env } } : {});
-    return h.agent;
+    ].join('\n');
   }
 
   /** Stops a host's agent: SIGTERM (graceful) or SIGKILL (a crash). Nothing it applied is touched. */
@@ -342,7 +362,7 @@ export class World {
       hosts: [...this.hosts.values()].map((h) => ({
         id: h.id, tenant: h.tenant, subnet: h.subnet, namespace: h.ns.name, addresses: h.addresses, asn: h.asn,
         uplinks: { eth0: `${this.tors[0]?.short ?? ''} ${h.torPort}`, eth1: `${this.tors[1]?.short ?? ''} ${h.torPort}` },
-        agentConfig: h.configPath, vtySocket: h.frr.dir,
+        agentConfig: h.configPath, vtySocket: h.frr?.dir ?? '',
       })),
       dir: this.lab.dir,
     };

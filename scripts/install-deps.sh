@@ -13,6 +13,8 @@ PACKAGES=(
   python3           # the sd_notify stand-in of the tests (test/lab/notify-listener.py)
   procps            # pgrep / pkill for lab teardown checks
   libsystemd-dev    # sd-notify's native addon builds against it
+  debootstrap       # packaging/build-image: the agent's Debian trixie image
+  systemd-container # systemd-nspawn: the image booted in a lab host (test/e2e/container.ts)
   git               # the generated-code check diffs proto/gen
   ca-certificates
 )
