@@ -82,7 +82,9 @@ export class Container {
   /** Runs argv inside the container (all its namespaces). */
   async exec(argv: readonly string[], options: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
     const pid = await this.initPid();
-    return run(['nsenter', '--target', String(pid), '--mount', '--uts', '--ipc', '--pid', '--net', '--cgroup', '--', ...argv], options);
+    // A clean environment: the caller's (a test runner's NODE_OPTIONS, say) means nothing inside.
+    return run(['nsenter', '--target', String(pid), '--mount', '--uts', '--ipc', '--pid', '--net', '--cgroup', '--',
+      'env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...argv], options);
   }
 
   private async waitRunning(): Promise<string> {

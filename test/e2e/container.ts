@@ -3,18 +3,24 @@
 // settings of nspawn/hostnet.nspawn; systemd inside reaches running,
 // hostnet-agent.service becomes active through READY, the agent syncs with
 // the lab controller, and the firewall and BGP work from inside the
-// container. A hung agent (SIGSTOP) is restarted by systemd's watchdog.
+// container. A hung agent (SIGSTOP) is restarted by systemd's watchdog. The
+// deploy-time installer (packaging/install-agent) installs it (under a test
+// root: this machine's PID 1 is not systemd, so the container is booted by
+// hand with the installed settings), refuses bad arguments, changes nothing
+// the second time, and upgrades to a rebuilt image and back while probes run:
+// no probe fails and no BGP session drops.
 import t from 'tap';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Frr, Lab, freePort, probe, run, waitFor, waitEstablished } from '../lab/index.js';
+import { type Frr, Lab, freePort, probe, probeLoop, run, waitFor, waitEstablished } from '../lab/index.js';
 import { World } from '../../lab/world.js';
 import { Container } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 interface HostView { id: string; status: string; connected: boolean; appliedVersion: string; desiredVersion: string }
+
 
 void t.test('the agent container image in a lab host', async (t) => {
   const built = Date.now();
@@ -35,15 +41,57 @@ void t.test('the agent container image in a lab host', async (t) => {
   });
   t.teardown(() => world.close());
   const h1 = world.host('h1');
-  const etc = join(lab.dir, 'c-etc-hostnet');
-  const state = join(lab.dir, 'c-var-lib-hostnet');
-  await mkdir(etc, { recursive: true });
-  await mkdir(state, { recursive: true, mode: 0o700 });
-  await writeFile(join(etc, 'agent.yaml'), world.agentConfig('h1', { socket: '/run/hostnet-lab/controller.sock', stateDir: '/var/lib/hostnet' }));
+  const installer = join(REPO, 'packaging/install-agent');
+  const root = join(lab.dir, 'server');
+  const SOCKET = '/run/hostnet-lab/controller.sock';
+  const install = (args: string[], env: Record<string, string> = {}) =>
+    run(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '/bin/bash', installer, ...args], { allowFail: true, timeoutMs: 300_000 });
+  const baseArgs = ['--image', image, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'];
+
+  await t.test('the installer refuses bad arguments, naming them, and installs nothing', async (t) => {
+    const cases: [string[], RegExp][] = [
+      [['--host-id', 'h1', '--controller', 'c:7443'], /--image is required/],
+      [['--image', image, '--controller', 'c:7443'], /--host-id is required/],
+      [['--image', image, '--host-id', 'H_1', '--controller', 'c:7443'], /--host-id "H_1" is not a lower-case hostname/],
+      [['--image', image, '--host-id', 'h1'], /--controller is required/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'nope'], /--controller "nope" is not host:port/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443'], /--ca is required \(TLS to the controller\)/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443', '--enrollment-token', 'x'], /enrollment does not exist yet/],
+      [['--image', '/nonexistent.tar.gz', '--host-id', 'h1', '--controller', 'c:7443', '--ca', image, '--cert', image, '--key', image], /--image \/nonexistent\.tar\.gz: no such readable file/],
+      [['--frobnicate'], /unknown argument "--frobnicate"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await install([...args, '--root', root, '--no-start']);
+      t.equal(r.code, 2, args.join(' '));
+      t.match(r.stderr, message);
+    }
+    const noNspawn = join(lab.dir, 'path-without-nspawn');
+    await mkdir(noNspawn, { recursive: true });
+    await run(['ln', '-sf', '/usr/bin/id', join(noNspawn, 'id')]);
+    const r = await install([...baseArgs.filter((a) => a !== '--no-start')], { PATH: noNspawn });
+    t.equal(r.code, 1);
+    t.match(r.stderr, /systemd-nspawn is not installed \(Debian: apt-get install systemd-container\)/);
+    t.equal(await stat(root).then(() => 'exists', () => 'absent'), 'absent', 'nothing was installed');
+  });
+
+  const first = await install(baseArgs);
+  t.equal(first.code, 0, `install ${first.stderr}`);
+  t.match(first.stdout, /installed image hostnet-agent-/);
+  const machine = join(root, 'var/lib/machines/hostnet');
+  t.equal((await readFile(join(machine, 'etc/hostnet-image'), 'utf8')).trim(), basename(image, '.tar.gz'), 'the image is /var/lib/machines/hostnet');
+  t.equal(await readFile(join(root, 'etc/systemd/nspawn/hostnet.nspawn'), 'utf8'), await readFile(join(REPO, 'nspawn/hostnet.nspawn'), 'utf8'), 'the settings');
+  t.match(await readFile(join(root, 'etc/hostnet/agent.yaml'), 'utf8'), `hostId: h1\ncontroller:\n  addresses: ["unix:${SOCKET}"]\nstateDir: /var/lib/hostnet\n`, 'agent.yaml');
+  const second = await install(baseArgs);
+  t.equal(second.code, 0);
+  t.match(second.stdout, /already installed[\s\S]*nothing changed/, 'installing again changes nothing');
+
+  // The agent's own options the lab needs (bridge loopbacks, short heartbeat), written as the installer would.
+  await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { socket: SOCKET, stateDir: '/var/lib/hostnet' }));
   const unpacking = Date.now();
   const container = await Container.boot(lab, h1.ns, {
-    image,
-    binds: { [etc]: '/etc/hostnet', [state]: '/var/lib/hostnet', [world.agentSocket]: '/run/hostnet-lab/controller.sock' },
+    image, rootDir: machine,
+    // The Bind= lines of hostnet.nspawn, from the test root instead of /.
+    binds: { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET },
     // A short watchdog, so the SIGSTOP case below does not wait 20 s.
     files: { 'etc/systemd/system/hostnet-agent.service.d/lab.conf': '[Service]\nWatchdogSec=4s\n' },
   });
@@ -84,6 +132,46 @@ void t.test('the agent container image in a lab host', async (t) => {
     t.match(journal, /[Ww]atchdog timeout/, 'systemd says why');
     t.equal(await probe(world.client, 'tcp', h1.address, 443, { timeoutMs: 1000 }), 'connected', 'the rules stayed in force');
     t.equal(await probe(world.client, 'tcp', h1.address, 8080, { timeoutMs: 1000 }), 'timeout');
+  });
+
+  await t.test('upgrade to a rebuilt image and back while probes run: no probe fails, no session drops', async (t) => {
+    const rebuilt = (await run(['bash', join(REPO, 'packaging/build-image'), '--version', '0.1.0-upgrade.1'], { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
+    t.match(rebuilt, /hostnet-agent-0\.1\.0-upgrade\.1-[0-9a-f]{16}\.tar\.gz$/, 'a rebuilt image with a new version');
+    const sessions = async () => Promise.all(world.torFrr.map(async (frr) => {
+      const n = await frr.vtyshJson<Record<string, { connectionsEstablished?: number; connectionsDropped?: number; bgpState?: string }>>(`show bgp neighbors ${h1.torPort} json`);
+      return n[h1.torPort];
+    }));
+    const before = await sessions();
+    const loop = probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
+    t.teardown(() => loop.stop());
+    const exec = `nsenter --target ${await container.initPid()} --mount --uts --ipc --pid --net --cgroup --`;
+    const mainPid = (await container.unit('hostnet-agent.service', ['MainPID'])).MainPID;
+    const up = await install(['--image', rebuilt, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
+    t.equal(up.code, 0, `upgrade ${up.stderr}`);
+    t.match(up.stdout, /agent replaced in the running container; hostnet-agent\.service restarted, FRR untouched/);
+    const upgraded = await waitFor('the new agent active', async () => {
+      const u = await container.unit('hostnet-agent.service', ['MainPID', 'ActiveState']);
+      return u.ActiveState === 'active' && u.MainPID !== mainPid ? u : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    t.ok(upgraded, 'a new agent process is active (READY)');
+    t.match((await container.exec(['hostnet-agent', '--version'])).stdout, /0\.1\.0-upgrade\.1/, 'running the new version');
+    await world.waitAllOk(30_000);
+    const back = await install(['--rollback', '--root', root], { HOSTNET_CONTAINER_EXEC: exec });
+    t.equal(back.code, 0, `rollback ${back.stderr}`);
+    t.match(back.stdout, /rolling back to hostnet-agent-0\.1\.0-[0-9a-f]{16}/);
+    await waitFor('the previous agent active', async () => {
+      const v = await container.exec(['hostnet-agent', '--version'], { allowFail: true });
+      const u = await container.unit('hostnet-agent.service', ['ActiveState']);
+      return /^0\.1\.0\s*$/.test(v.stdout) && u.ActiveState === 'active' ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await world.waitAllOk(30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    await loop.stop();
+    const after = await sessions();
+    t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds during upgrade and rollback`);
+    t.same(loop.flips, [], 'no probe failed');
+    t.same(after.map((n) => [n?.bgpState, n?.connectionsEstablished, n?.connectionsDropped]),
+      before.map((n) => [n?.bgpState, n?.connectionsEstablished, n?.connectionsDropped]), 'both ToR sessions stayed up: no drop, no re-establishment');
   });
 
   const unpacked = (await run(['du', '-sm', container.root])).stdout.split('\t')[0] ?? '?';

@@ -4,28 +4,11 @@
 // resync, nothing flips), an uplink cut (degraded, then ok), an agent
 // stopped for good (stale).
 import t from 'tap';
-import { Lab, freePort, notifySocket, probe, waitFor, type ProbeResult } from '../lab/index.js';
+import { Lab, freePort, notifySocket, probe, probeLoop, waitFor } from '../lab/index.js';
 import { World } from '../../lab/world.js';
 
 interface HostView { id: string; status: string; connected: boolean; appliedVersion: string; desiredVersion: string; checks: { name: string; status: string; reason: string }[] }
 
-/** Probes in a loop until stopped; every result that differs from the expected one is kept. */
-function probeLoop(world: World, checks: { from: string; to: string; port: number; want: ProbeResult }[]) {
-  const flips: string[] = [];
-  let rounds = 0;
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      await Promise.all(checks.map(async (c) => {
-        const src = c.from === 'client' ? world.client : world.host(c.from).ns;
-        const got = await probe(src, 'tcp', world.host(c.to).address, c.port, { timeoutMs: 500 });
-        if (got !== c.want) flips.push(`${new Date().toISOString()} ${c.from} -> ${c.to}:${c.port} ${got}, expected ${c.want}`);
-      }));
-      rounds++;
-    }
-  })();
-  return { flips, rounds: () => rounds, stop: async () => { running = false; await done; } };
-}
 
 void t.test('the lab when things fail', async (t) => {
   const lab = await Lab.create();
@@ -61,10 +44,10 @@ void t.test('the lab when things fail', async (t) => {
   });
 
   await t.test('controller stopped, an agent killed and restarted: nothing flips; the agent starts from its cache', async (t) => {
-    const loop = probeLoop(world, [
-      { from: 'client', to: 'h1', port: 443, want: 'connected' },
-      { from: 'client', to: 'h1', port: 8080, want: 'timeout' },
-      { from: 'client', to: 'h2', port: 443, want: 'connected' },
+    const loop = probeLoop([
+      { from: world.client, addr: world.host('h1').address, port: 443, want: 'connected' },
+      { from: world.client, addr: world.host('h1').address, port: 8080, want: 'timeout' },
+      { from: world.client, addr: world.host('h2').address, port: 443, want: 'connected' },
     ]);
     await world.stopController();
     await world.stopAgent('h1', 'SIGKILL');

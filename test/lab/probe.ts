@@ -74,3 +74,30 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+export interface ProbeLoop {
+  /** Every probe whose result differed from the expected one, with when. */
+  readonly flips: string[];
+  rounds(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Probes in rounds until stopped (each round runs every check once, in
+ * parallel); for "nothing flipped while X happened" assertions.
+ */
+export function probeLoop(checks: readonly { from: Netns; addr: string; port: number; want: ProbeResult; source?: string }[]): ProbeLoop {
+  const flips: string[] = [];
+  let rounds = 0;
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      await Promise.all(checks.map(async (c) => {
+        const got = await probe(c.from, 'tcp', c.addr, c.port, { timeoutMs: 500, ...(c.source ? { source: c.source } : {}) });
+        if (got !== c.want) flips.push(`${new Date().toISOString()} ${c.from.short} -> ${c.addr}:${c.port} ${got}, expected ${c.want}`);
+      }));
+      rounds++;
+    }
+  })();
+  return { flips, rounds: () => rounds, stop: async () => { running = false; await done; } };
+}

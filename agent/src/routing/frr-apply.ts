@@ -31,8 +31,11 @@ export class FrrApplyError extends Error {
   }
 }
 
-/** Lines that are FRR's own business, not the agent's: the hostname comes from the machine. */
-const NOT_OURS = /^(no )?hostname |^frr version /;
+/**
+ * Lines that are not the agent's business: the hostname comes from the
+ * machine, forwarding is the host's (the rendered text follows the kernel).
+ */
+const NOT_OURS = /^(no )?hostname |^frr version |^(no )?ip(v6)? forwarding$/;
 
 /** Parses `frr-reload.py --test` output. Pure. */
 export function parseReloadTest(stdout: string): ReloadDiff {

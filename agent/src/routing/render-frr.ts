@@ -90,14 +90,23 @@ function sourceMap(intent: ValidIntent, v6: boolean): string[] {
   return lines;
 }
 
-/** The whole frr.conf for `intent`. Pure; deterministic. */
-export function renderFrr(intent: ValidIntent): string {
+/** The kernel's forwarding switches, as FRR shows them in its configuration. */
+export interface Forwarding {
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
+}
+
+/**
+ * The whole frr.conf for `intent`. Pure; deterministic. Forwarding is the
+ * host's (and inside the container /proc/sys is read-only): the text states
+ * it as it is, so that frr-reload never tries to change it.
+ */
+export function renderFrr(intent: ValidIntent, forwarding: Forwarding = { ipv4: false, ipv6: false }): string {
   const lines: string[] = [
     'frr defaults datacenter',
     'log syslog informational',
-    // A tenant's server is an endpoint, not a router.
-    'no ip forwarding',
-    'no ipv6 forwarding',
+    ...(forwarding.ipv4 ? [] : ['no ip forwarding']),
+    ...(forwarding.ipv6 ? [] : ['no ipv6 forwarding']),
     // Route-map changes take effect at once instead of after the default 5 s
     // (which also holds back the first advertisement after start).
     'bgp route-map delay-timer 0',

@@ -3,11 +3,12 @@
 // does not exist yet). Re-applying the same intent touches nothing. Drift in
 // FRR's running configuration is found by comparing it with the last applied
 // text and repaired the same way.
+import { readFile } from 'node:fs/promises';
 import type { RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import { type FrrConfigurer, type ReloadDiff, isEmptyDiff } from './frr-apply.js';
 import { type ValidIntent, validateIntent } from './intent.js';
 import { type LoopbackChanges, type LoopbackEvent, type LoopbackSpec, Loopbacks } from './loopbacks.js';
-import { renderFrr } from './render-frr.js';
+import { type Forwarding, renderFrr } from './render-frr.js';
 import type { RtLinks } from './rtnl.js';
 
 export interface RoutingEvent {
@@ -29,6 +30,14 @@ export interface RoutingDeps {
   readonly frr: FrrConfigurer;
   readonly loopbackKind: 'dummy' | 'bridge';
   readonly onEvent?: (e: RoutingEvent) => void;
+  /** The kernel's forwarding switches (default: read from /proc/sys). */
+  readonly forwarding?: () => Promise<Forwarding>;
+}
+
+/** Reads net.ipv4.ip_forward and net.ipv6.conf.all.forwarding. */
+export async function kernelForwarding(): Promise<Forwarding> {
+  const on = async (path: string) => (await readFile(path, 'utf8').catch(() => '0')).trim() === '1';
+  return { ipv4: await on('/proc/sys/net/ipv4/ip_forward'), ipv6: await on('/proc/sys/net/ipv6/conf/all/forwarding') };
 }
 
 export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
@@ -54,7 +63,7 @@ export class Routing {
 
   /** The frr.conf an intent renders to, validated against this host's interfaces. Throws IntentError. */
   async render(intent: RoutingIntent): Promise<string> {
-    return renderFrr(validateIntent(intent, await this.interfaceNames()));
+    return renderFrr(validateIntent(intent, await this.interfaceNames()), await (this.deps.forwarding ?? kernelForwarding)());
   }
 
   private async interfaceNames(): Promise<Set<string>> {
@@ -69,7 +78,7 @@ export class Routing {
   async apply(intent: RoutingIntent): Promise<RoutingApplyResult> {
     const started = performance.now();
     const valid = validateIntent(intent, await this.interfaceNames());
-    const text = renderFrr(valid);
+    const text = renderFrr(valid, await (this.deps.forwarding ?? kernelForwarding)());
     const loopbacks = await this.loopbacks.ensure(loopbackSpecs(valid));
     // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
     const frr = text === this.applied?.text ? { add: [], remove: [] } : await this.deps.frr.apply(text, this.applied?.text);

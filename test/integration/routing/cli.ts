@@ -20,8 +20,14 @@ void t.test('hostnet-agent routing render / apply', async (t) => {
   await lab.link(host, 'eth1', peer, 'p1');
   const intent = join(INTENT_DIR, 'ecmp.json');
 
+  // The goldens are for a server with forwarding off (Linux's default); the lab turns it on.
+  await host.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0']);
   const render = await host.exec(agent('routing', 'render', '--intent', intent));
   t.equal(render.stdout, readFileSync(frrGoldenPath('ecmp'), 'utf8'), 'render prints the golden frr.conf');
+  await host.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  t.notMatch((await host.exec(agent('routing', 'render', '--intent', intent))).stdout, /^no ip forwarding$/m,
+    'with forwarding on, the text leaves it on: forwarding is the host\'s, never changed through FRR');
+  await host.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=0']);
 
   const frr = await Frr.start(host, { config: 'frr defaults datacenter\n', bgpPort: 0 });
   await writeFile(join(frr.dir, 'vtysh.conf'), '');

@@ -61,4 +61,6 @@ void t.test('frr-reload --test output', async (t) => {
     add: ['ip prefix-list X seq 5 permit 10.0.0.0/8'],
   }, 'hostname lines are FRR\'s own and ignored');
   t.same(parseReloadTest('2026 INFO: Loading\n'), { add: [], remove: [] });
+  t.same(parseReloadTest('Lines To Delete\n===============\nno ip forwarding\n\nLines To Add\n============\nno ipv6 forwarding\n'), { add: [], remove: [] },
+    'forwarding lines are the host\'s and ignored');
 });

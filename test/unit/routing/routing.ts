@@ -46,6 +46,18 @@ void t.test('loopbacks first, then FRR; the same intent again skips FRR', async 
   t.same(again.frr, { add: [], remove: [] });
 });
 
+void t.test('forwarding is rendered as the kernel has it, never changed', async (t) => {
+  const f = fakes();
+  let kernel = { ipv4: false, ipv6: false };
+  const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'bridge', forwarding: async () => kernel });
+  const off = await routing.render(loadIntent('ecmp'));
+  t.match(off, /^no ip forwarding\nno ipv6 forwarding$/m, 'off: FRR shows "no ... forwarding"; so does the text');
+  kernel = { ipv4: true, ipv6: false };
+  const on = await routing.render(loadIntent('ecmp'));
+  t.notMatch(on, /^no ip forwarding$/m, 'IPv4 on: no line that would turn it off');
+  t.match(on, /^no ipv6 forwarding$/m);
+});
+
 void t.test('a refused intent touches nothing', async (t) => {
   const f = fakes();
   const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'dummy' });
