@@ -15,6 +15,8 @@ PACKAGES=(
   libsystemd-dev    # sd-notify's native addon builds against it
   debootstrap       # packaging/build-image: the agent's Debian trixie image
   systemd-container # systemd-nspawn: the image booted in a lab host (test/e2e/container.ts)
+  systemd           # systemd-analyze verify of the controller unit
+  util-linux        # nsenter (into the booted container), setpriv
   git               # the generated-code check diffs proto/gen
   ca-certificates
 )
