@@ -16,6 +16,10 @@ export interface ContainerOptions {
   readonly files?: Readonly<Record<string, string>>;
   /** Where to unpack (default: a fresh directory in the lab). */
   readonly rootDir?: string;
+  /** Arguments for the container's systemd (e.g. systemd.mask=UNIT). */
+  readonly initArgs?: readonly string[];
+  /** Wait until systemd inside reports running (default true). */
+  readonly waitRunning?: boolean;
 }
 
 /** The settings of nspawn/hostnet.nspawn as command-line options (Bind= aside, which the caller maps to lab paths). */
@@ -56,11 +60,12 @@ export class Container {
       'systemd-nspawn', '--directory', root, '--machine', `hostnet-${ns.short}`, ...settings,
       '--register=no', '--keep-unit', `--network-namespace-path=/run/netns/${ns.name}`, '--console=read-only',
       ...Object.entries(o.binds).map(([from, to]) => `--bind=${from}:${to}`),
+      ...(o.initArgs?.length ? ['--', ...o.initArgs] : []),
     ];
     // systemd-nspawn itself runs in the root namespace; the container joins ns by path.
     const proc = lab.spawnProcess(`nspawn-${ns.short}`, argv);
     const c = new Container(ns, root, proc);
-    await c.waitRunning();
+    if (o.waitRunning !== false) await c.waitRunning();
     return c;
   }
 

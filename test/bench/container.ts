@@ -1,0 +1,64 @@
+// The agent's container image: its size, and how long from systemd-nspawn's
+// start until hostnet-agent.service is active (READY: a firewall policy in
+// force) — on a first boot (the policy comes from the controller) and on a
+// reboot (from the cached state) — against the same image booted with the
+// agent masked (systemd alone reaching running), in the same run.
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lab, freePort, run, waitFor } from '../lab/index.js';
+import { World } from '../../lab/world.js';
+import { Container } from '../../lab/container.js';
+
+const REPO = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../../' : '../../', import.meta.url));
+
+export interface ContainerResult {
+  imageMb: number;
+  unpackedMb: number;
+  firstBootMs: number[];
+  rebootMs: number[];
+  systemdAloneMs: number[];
+}
+
+export async function containerBench(rounds: number): Promise<ContainerResult> {
+  const image = (await run(['bash', join(REPO, 'packaging/build-image')], { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
+  const lab = await Lab.create({ kind: 'b' });
+  try {
+    const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), external: ['h1'] });
+    const h1 = world.host('h1');
+    const etc = join(lab.dir, 'etc-hostnet');
+    await mkdir(etc, { recursive: true });
+    await writeFile(join(etc, 'agent.yaml'), world.agentConfig('h1', { socket: '/run/hostnet-lab/controller.sock', stateDir: '/var/lib/hostnet' }));
+    const root = join(lab.dir, 'rootfs');
+    await mkdir(root, { recursive: true });
+    await run(['tar', '-C', root, '--numeric-owner', '-xzf', image], { timeoutMs: 120_000 });
+    const unpackedMb = Number((await run(['du', '-sm', root])).stdout.split('\t')[0]);
+    const boot = async (state: string, until: (c: Container) => Promise<boolean>, initArgs: string[] = []): Promise<number> => {
+      await mkdir(state, { recursive: true, mode: 0o700 });
+      const c = await Container.boot(lab, h1.ns, {
+        image, rootDir: root, initArgs, waitRunning: false,
+        binds: { [etc]: '/etc/hostnet', [state]: '/var/lib/hostnet', [world.agentSocket]: '/run/hostnet-lab/controller.sock' },
+      });
+      try {
+        await waitFor('the container to be ready', async () => ((await until(c).catch(() => false)) ? true : undefined), { timeoutMs: 120_000, intervalMs: 20 });
+        return Date.now() - c.startedAt;
+      } finally {
+        await c.stop();
+      }
+    };
+    const agentActive = async (c: Container) => (await c.unit('hostnet-agent.service', ['ActiveState'])).ActiveState === 'active';
+    const systemdUp = async (c: Container) => /^(running|degraded)$/.test((await c.exec(['systemctl', 'is-system-running'], { allowFail: true })).stdout.trim());
+    const out: ContainerResult = { imageMb: (await stat(image)).size / 1e6, unpackedMb, firstBootMs: [], rebootMs: [], systemdAloneMs: [] };
+    for (let i = 0; i < rounds; i++) {
+      const state = join(lab.dir, `state-${i}`);
+      out.systemdAloneMs.push(await boot(join(lab.dir, `state-masked-${i}`), systemdUp, ['systemd.mask=hostnet-agent.service', 'systemd.mask=frr.service']));
+      out.firstBootMs.push(await boot(state, agentActive));
+      out.rebootMs.push(await boot(state, agentActive));
+      await rm(state, { recursive: true, force: true });
+    }
+    world.close();
+    return out;
+  } finally {
+    await lab.teardown();
+  }
+}
