@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // hostnet-controller: the POD's network controller. Composition root: the
 // only controller module that builds real adapters.
-import { readFile, unlink } from 'node:fs/promises';
+import { chmod, readFile, unlink } from 'node:fs/promises';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { type Cli, requireString, runCli } from '../../common/cli.js';
 import { createLogger } from '../../common/log.js';
@@ -57,6 +57,8 @@ async function runController(configPath: string): Promise<number> {
     // A stale socket of a previous run would make the bind fail.
     await unlink(config.grpc.localSocket).catch(() => undefined);
     await bind(server, `unix:${config.grpc.localSocket}`, ServerCredentials.createInsecure());
+    // No TLS on it: only root may connect.
+    await chmod(config.grpc.localSocket, 0o600);
     log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
   }
   const http = httpServer({ agents, revision: () => revision, heartbeatSeconds: 30 });
