@@ -175,8 +175,10 @@ export class Lab {
       stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       ...(options.env ? { env: options.env } : {}),
     });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    // Both streams into one file: neither may end it while the other still writes.
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    child.once('close', () => log.end());
     const exited = new Promise<number | string>((resolve) => {
       child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
       child.once('error', () => resolve(-1));
