@@ -175,6 +175,41 @@ void t.test('the agent container image in a lab host', async (t) => {
   });
 
   const unpacked = (await run(['du', '-sm', container.root])).stdout.split('\t')[0] ?? '?';
+
+  await t.test('a new Debian base: the container restarts, FRR with graceful restart: no probe fails', async (t) => {
+    const newBase = (await run(['bash', join(REPO, 'packaging/build-image'), '--version', '0.2.0-newbase.1', '--extra-packages', 'less'],
+      { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
+    const sessions = async () => Promise.all(world.torFrr.map(async (frr) =>
+      (await frr.vtyshJson<Record<string, { connectionsEstablished?: number }>>(`show bgp neighbors ${h1.torPort} json`))[h1.torPort]));
+    const before = await sessions();
+    const loop = probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
+    t.teardown(() => loop.stop());
+    const exec = `nsenter --target ${await container.initPid()} --mount --uts --ipc --pid --net --cgroup --`;
+    const up = await install(['--image', newBase, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
+    t.equal(up.code, 0, `install ${up.stderr}`);
+    t.match(up.stdout, /new Debian base: stopping FRR without withdrawing routes/);
+    // What systemd-nspawn@hostnet's restart does: power off, boot the new tree.
+    await container.stop();
+    const next = await Container.boot(lab, h1.ns, {
+      image: newBase, rootDir: machine,
+      binds: { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET },
+    });
+    t.teardown(() => next.stop());
+    await waitFor('the new agent active', async () => ((await next.unit('hostnet-agent.service', ['ActiveState'])).ActiveState === 'active' ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 200 });
+    t.match((await next.exec(['hostnet-agent', '--version'])).stdout, /0\.2\.0-newbase\.1/, 'the new image runs');
+    await waitFor('both sessions re-established', async () => {
+      const now = await sessions();
+      return now.every((n, i) => (n?.connectionsEstablished ?? 0) > (before[i]?.connectionsEstablished ?? 0)) ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await waitEstablished(world.torFrr[0] as Frr, [h1.torPort]);
+    await waitEstablished(world.torFrr[1] as Frr, [h1.torPort]);
+    await world.waitAllOk(60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    await loop.stop();
+    t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds through the restart`);
+    t.same(loop.flips, [], 'no probe failed: the ToRs kept the host\'s route (graceful restart) and zebra the host\'s routes while FRR restarted');
+  });
   t.comment(`image ${(size / 1e6).toFixed(0)} MB compressed, ${unpacked} MB unpacked (first install-agent run ${installMs} ms); `
     + `systemd-nspawn start to hostnet-agent.service active (READY) ${readyMs} ms`);
 });

@@ -110,6 +110,9 @@ export function renderFrr(intent: ValidIntent, forwarding: Forwarding = { ipv4: 
     // Route-map changes take effect at once instead of after the default 5 s
     // (which also holds back the first advertisement after start).
     'bgp route-map delay-timer 0',
+    // Routes with their next hops inline, not in kernel nexthop objects: a
+    // restarting zebra (-K) reads them back whole and keeps them working.
+    'no zebra nexthop kernel enable',
     '!',
   ];
   // Router advertisements every second on the uplinks: an unnumbered session
@@ -123,7 +126,9 @@ export function renderFrr(intent: ValidIntent, forwarding: Forwarding = { ipv4: 
     ' coalesce-time 50',
   );
   if (intent.multipath === 'ecmp') lines.push(' bgp bestpath as-path multipath-relax');
-  lines.push(' bgp graceful-restart');
+  // Graceful restart with forwarding preserved: when FRR restarts (a new
+  // container image), the ToRs keep the host's /32 while the session comes back.
+  lines.push(' bgp graceful-restart', ' bgp graceful-restart preserve-fw-state');
   for (const n of intent.networks) {
     lines.push(` neighbor ${n.name} peer-group`, ` neighbor ${n.name} remote-as external`);
     if (intent.bfd) lines.push(` neighbor ${n.name} bfd`);
