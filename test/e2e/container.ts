@@ -177,7 +177,7 @@ void t.test('the agent container image in a lab host', async (t) => {
   const unpacked = (await run(['du', '-sm', container.root])).stdout.split('\t')[0] ?? '?';
 
   await t.test('a new Debian base: the container restarts, FRR with graceful restart: no probe fails', async (t) => {
-    const newBase = (await run(['bash', join(REPO, 'packaging/build-image'), '--version', '0.2.0-newbase.1', '--extra-packages', 'less'],
+    const newBase = (await run(['bash', join(REPO, 'packaging/build-image'), '--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container'],
       { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
     const sessions = async () => Promise.all(world.torFrr.map(async (frr) =>
       (await frr.vtyshJson<Record<string, { connectionsEstablished?: number }>>(`show bgp neighbors ${h1.torPort} json`))[h1.torPort]));
