@@ -5,7 +5,16 @@
 // lab machine has no systemd-machined to register with).
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Lab, type LabProcess, type Netns, type RunResult, run, waitFor } from '../test/lab/index.js';
+
+const REPO = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../' : '../', import.meta.url));
+
+/** Runs packaging/build-image with `args`: the artifact's path, and what the script said (its stderr). */
+export async function buildImage(...args: string[]): Promise<{ path: string; log: string }> {
+  const r = await run(['bash', join(REPO, 'packaging/build-image'), ...args], { timeoutMs: 900_000 });
+  return { path: r.stdout.trim().split('\n').pop() ?? '', log: r.stderr };
+}
 
 export interface ContainerOptions {
   /** The image tarball. */
@@ -69,11 +78,13 @@ export class Container {
     return c;
   }
 
-  /** PID (in the root pid namespace) of the container's init. */
+  private init: number | undefined;
+
+  /** PID (in the root pid namespace) of the container's init; found once, it stays for the container's life. */
   async initPid(): Promise<number> {
     const pid = this.process.child.pid;
     if (!pid) throw new Error('systemd-nspawn has no pid');
-    return waitFor('the container\'s init', async () => {
+    this.init ??= await waitFor('the container\'s init', async () => {
       const { stdout } = await run(['pgrep', '-P', String(pid)], { allowFail: true });
       for (const child of stdout.split('\n').filter(Boolean)) {
         const status = await readFile(`/proc/${child}/status`, 'utf8').catch(() => '');
@@ -82,14 +93,18 @@ export class Container {
       }
       return undefined;
     }, { timeoutMs: 30_000, intervalMs: 100 });
+    return this.init;
+  }
+
+  /** The command prefix that runs a command in the container's namespaces (what `machinectl shell` would). */
+  async nsenter(): Promise<string[]> {
+    return ['nsenter', '--target', String(await this.initPid()), '--mount', '--uts', '--ipc', '--pid', '--net', '--cgroup', '--'];
   }
 
   /** Runs argv inside the container (all its namespaces). */
   async exec(argv: readonly string[], options: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
-    const pid = await this.initPid();
     // A clean environment: the caller's (a test runner's NODE_OPTIONS, say) means nothing inside.
-    return run(['nsenter', '--target', String(pid), '--mount', '--uts', '--ipc', '--pid', '--net', '--cgroup', '--',
-      'env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...argv], options);
+    return run([...await this.nsenter(), 'env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...argv], options);
   }
 
   private async waitRunning(): Promise<string> {

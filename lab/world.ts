@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Metadata, credentials } from '@grpc/grpc-js';
 import { type ServiceClient, createClient } from '../proto/grpc/index.js';
 import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
+import type { HostView } from '../controller/src/http.js';
 import {
   Frr, type Lab, type LabProcess, type Netns, fibRoute, run, torConfig, waitFor, waitForRoute,
 } from '../test/lab/index.js';
@@ -64,8 +65,8 @@ export interface LabHost {
   /** The host's /32 without the length. */
   readonly address: string;
   readonly ns: Netns;
-  /** The host's FRR (undefined for an external host). */
-  readonly frr: Frr | undefined;
+  /** The host's FRR (set once started; undefined for an external host). */
+  frr: Frr | undefined;
   /** The ToR port (swpN on both ToRs). */
   readonly torPort: string;
   readonly configPath: string;
@@ -259,7 +260,7 @@ export class World {
       const frr = await Frr.start(h.ns, { config: 'frr defaults datacenter\n' });
       // frr-reload.py reads vtysh.conf from the config directory.
       await writeFile(join(frr.dir, 'vtysh.conf'), '');
-      (h as { frr: Frr | undefined }).frr = frr;
+      h.frr = frr;
     });
     const [tor1, tor2] = await Promise.all(starts);
     this.torFrr.push(tor1 as Frr, tor2 as Frr);
@@ -344,7 +345,7 @@ export class World {
   /** Waits until the controller shows every host with `status` (from its agent's reports). */
   async waitAllOk(timeoutMs: number): Promise<void> {
     await waitFor('every lab host to report ok', async () => {
-      const hosts = await this.api<{ id: string; status: string; checks: { name: string; status: string; reason: string }[] }[]>('/api/v1/hosts');
+      const hosts = await this.api<HostView[]>('/api/v1/hosts');
       const notOk = hosts.filter((h) => h.status !== 'ok');
       if (notOk.length === 0 && hosts.length === this.hosts.size) return true;
       throw new Error(notOk.map((h) => `${h.id} ${h.status} ${h.checks.filter((c) => c.status !== 'ok').map((c) => `${c.name}: ${c.reason}`).join('; ')}`).join(' | '));

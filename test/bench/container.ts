@@ -5,12 +5,9 @@
 // agent masked (systemd alone reaching running), in the same run.
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Lab, freePort, run, waitFor } from '../lab/index.js';
 import { World } from '../../lab/world.js';
-import { Container } from '../../lab/container.js';
-
-const REPO = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../../' : '../../', import.meta.url));
+import { Container, buildImage } from '../../lab/container.js';
 
 export interface ContainerResult {
   imageMb: number;
@@ -21,7 +18,7 @@ export interface ContainerResult {
 }
 
 export async function containerBench(rounds: number): Promise<ContainerResult> {
-  const image = (await run(['bash', join(REPO, 'packaging/build-image')], { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
+  const image = (await buildImage()).path;
   const lab = await Lab.create({ kind: 'b' });
   try {
     const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), external: ['h1'] });

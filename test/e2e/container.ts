@@ -14,23 +14,24 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Frr, Lab, freePort, probe, probeLoop, run, waitFor, waitEstablished } from '../lab/index.js';
+import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
-import { Container } from '../../lab/container.js';
+import { Container, buildImage } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
-interface HostView { id: string; status: string; connected: boolean; appliedVersion: string; desiredVersion: string }
-
+/** The ToRs' view of their session with `port`: state and how often it was established and dropped. */
+const torSessions = (world: World, port: string) => Promise.all(world.torFrr.map(async (frr) =>
+  (await frr.vtyshJson<Record<string, { connectionsEstablished?: number; connectionsDropped?: number; bgpState?: string }>>(`show bgp neighbors ${port} json`))[port]));
 
 void t.test('the agent container image in a lab host', async (t) => {
   const built = Date.now();
-  const { stdout, stderr } = await run(['bash', join(REPO, 'packaging/build-image')], { timeoutMs: 900_000 });
-  const image = stdout.trim().split('\n').pop() ?? '';
-  t.comment(`image ${image} (${Math.round((Date.now() - built) / 1000)} s; ${stderr.includes('cached:') ? 'cached' : 'built'})`);
+  const { path: image, log } = await buildImage();
+  t.comment(`image ${image} (${Math.round((Date.now() - built) / 1000)} s; ${log.includes('cached:') ? 'cached' : 'built'})`);
   t.match(image, /hostnet-agent-[\w.+-]+-[0-9a-f]{16}\.tar\.gz$/, 'a versioned artifact');
-  const again = await run(['bash', join(REPO, 'packaging/build-image')], { timeoutMs: 300_000 });
-  t.match(again.stderr, /cached: .* \(inputs unchanged\)/, 'a second build with the same inputs is skipped');
-  t.equal(again.stdout.trim().split('\n').pop(), image, 'and names the same artifact');
+  const again = await buildImage();
+  t.match(again.log, /cached: .* \(inputs unchanged\)/, 'a second build with the same inputs is skipped');
+  t.equal(again.path, image, 'and names the same artifact');
   t.match((await run(['bash', '-c', 'cd "$(dirname "$1")" && sha256sum -c "$(basename "$1").sha256"', '-', image])).stdout, /OK/, 'with a checksum that verifies');
   const size = (await stat(image)).size;
 
@@ -89,10 +90,11 @@ void t.test('the agent container image in a lab host', async (t) => {
 
   // The agent's own options the lab needs (bridge loopbacks, short heartbeat), written as the installer would.
   await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { socket: SOCKET, stateDir: '/var/lib/hostnet' }));
+  // The Bind= lines of hostnet.nspawn, from the test root instead of /.
+  const binds = { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET };
+  const probes = () => probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
   const container = await Container.boot(lab, h1.ns, {
-    image, rootDir: machine,
-    // The Bind= lines of hostnet.nspawn, from the test root instead of /.
-    binds: { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET },
+    image, rootDir: machine, binds,
     // A short watchdog, so the SIGSTOP case below does not wait 20 s.
     files: { 'etc/systemd/system/hostnet-agent.service.d/lab.conf': '[Service]\nWatchdogSec=4s\n' },
   });
@@ -135,16 +137,12 @@ void t.test('the agent container image in a lab host', async (t) => {
   });
 
   await t.test('upgrade to a rebuilt image and back while probes run: no probe fails, no session drops', async (t) => {
-    const rebuilt = (await run(['bash', join(REPO, 'packaging/build-image'), '--version', '0.1.0-upgrade.1'], { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
+    const rebuilt = (await buildImage('--version', '0.1.0-upgrade.1')).path;
     t.match(rebuilt, /hostnet-agent-0\.1\.0-upgrade\.1-[0-9a-f]{16}\.tar\.gz$/, 'a rebuilt image with a new version');
-    const sessions = async () => Promise.all(world.torFrr.map(async (frr) => {
-      const n = await frr.vtyshJson<Record<string, { connectionsEstablished?: number; connectionsDropped?: number; bgpState?: string }>>(`show bgp neighbors ${h1.torPort} json`);
-      return n[h1.torPort];
-    }));
-    const before = await sessions();
-    const loop = probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
+    const before = await torSessions(world, h1.torPort);
+    const loop = probes();
     t.teardown(() => loop.stop());
-    const exec = `nsenter --target ${await container.initPid()} --mount --uts --ipc --pid --net --cgroup --`;
+    const exec = (await container.nsenter()).join(' ');
     const mainPid = (await container.unit('hostnet-agent.service', ['MainPID'])).MainPID;
     const up = await install(['--image', rebuilt, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
     t.equal(up.code, 0, `upgrade ${up.stderr}`);
@@ -167,7 +165,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     await world.waitAllOk(30_000);
     await new Promise((r) => setTimeout(r, 1000));
     await loop.stop();
-    const after = await sessions();
+    const after = await torSessions(world, h1.torPort);
     t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds during upgrade and rollback`);
     t.same(loop.flips, [], 'no probe failed');
     t.same(after.map((n) => [n?.bgpState, n?.connectionsEstablished, n?.connectionsDropped]),
@@ -177,29 +175,23 @@ void t.test('the agent container image in a lab host', async (t) => {
   const unpacked = (await run(['du', '-sm', container.root])).stdout.split('\t')[0] ?? '?';
 
   await t.test('a new Debian base: the container restarts, FRR with graceful restart: no probe fails', async (t) => {
-    const newBase = (await run(['bash', join(REPO, 'packaging/build-image'), '--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container'],
-      { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
-    const sessions = async () => Promise.all(world.torFrr.map(async (frr) =>
-      (await frr.vtyshJson<Record<string, { connectionsEstablished?: number }>>(`show bgp neighbors ${h1.torPort} json`))[h1.torPort]));
-    const before = await sessions();
-    const loop = probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
+    const newBase = (await buildImage('--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container')).path;
+    const before = await torSessions(world, h1.torPort);
+    const loop = probes();
     t.teardown(() => loop.stop());
-    const exec = `nsenter --target ${await container.initPid()} --mount --uts --ipc --pid --net --cgroup --`;
+    const exec = (await container.nsenter()).join(' ');
     const up = await install(['--image', newBase, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
     t.equal(up.code, 0, `install ${up.stderr}`);
     t.match(up.stdout, /new Debian base: stopping FRR without withdrawing routes/);
     // What systemd-nspawn@hostnet's restart does: power off, boot the new tree.
     await container.stop();
-    const next = await Container.boot(lab, h1.ns, {
-      image: newBase, rootDir: machine,
-      binds: { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET },
-    });
+    const next = await Container.boot(lab, h1.ns, { image: newBase, rootDir: machine, binds });
     t.teardown(() => next.stop());
     await waitFor('the new agent active', async () => ((await next.unit('hostnet-agent.service', ['ActiveState'])).ActiveState === 'active' ? true : undefined),
       { timeoutMs: 60_000, intervalMs: 200 });
     t.match((await next.exec(['hostnet-agent', '--version'])).stdout, /0\.2\.0-newbase\.1/, 'the new image runs');
     await waitFor('both sessions re-established', async () => {
-      const now = await sessions();
+      const now = await torSessions(world, h1.torPort);
       return now.every((n, i) => (n?.connectionsEstablished ?? 0) > (before[i]?.connectionsEstablished ?? 0)) ? true : undefined;
     }, { timeoutMs: 60_000, intervalMs: 250 });
     await waitEstablished(world.torFrr[0] as Frr, [h1.torPort]);

@@ -14,15 +14,13 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Frr, Lab, freePort, probe, probeLoop, run, waitEstablished, waitFor } from '../lab/index.js';
 import { World } from '../../lab/world.js';
-import { Container } from '../../lab/container.js';
+import { Container, buildImage } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const buildImage = async (...args: string[]) =>
-  (await run(['bash', join(REPO, 'packaging/build-image'), ...args], { timeoutMs: 900_000 })).stdout.trim().split('\n').pop() ?? '';
 
 void t.test('install-agent with systemd: systemd-nspawn@hostnet for real', async (t) => {
-  const image = await buildImage();
-  const server = await buildImage('--version', '0.0.0-server', '--extra-packages', 'systemd-container');
+  const image = (await buildImage()).path;
+  const server = (await buildImage('--version', '0.0.0-server', '--extra-packages', 'systemd-container')).path;
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
   const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), external: ['h1'], log: (l) => t.comment(l) });
@@ -68,7 +66,7 @@ void t.test('install-agent with systemd: systemd-nspawn@hostnet for real', async
   const again = await install('--image', `/mnt/${basename(image)}`);
   t.match(again.stdout, /nothing changed/, 'installing again changes nothing');
 
-  const rebuilt = await buildImage('--version', '0.1.0-upgrade.1');
+  const rebuilt = (await buildImage('--version', '0.1.0-upgrade.1')).path;
   await run(['cp', rebuilt, `${rebuilt}.sha256`, mnt]);
   const loop = probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
   t.teardown(() => loop.stop());

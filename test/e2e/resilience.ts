@@ -5,9 +5,9 @@
 // stopped for good (stale).
 import t from 'tap';
 import { Lab, freePort, notifySocket, probe, probeLoop, waitFor } from '../lab/index.js';
+import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
 
-interface HostView { id: string; status: string; connected: boolean; appliedVersion: string; desiredVersion: string; checks: { name: string; status: string; reason: string }[] }
 
 
 void t.test('the lab when things fail', async (t) => {

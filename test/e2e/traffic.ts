@@ -7,12 +7,8 @@ import t from 'tap';
 import { create } from '@bufbuild/protobuf';
 import { Lab, freePort, probe, waitFor, type ProbeResult } from '../lab/index.js';
 import { AclSchema, Action, NetworkObjectSchema, Protocol } from '../../proto/gen/hostnet/v1/resources_pb.js';
+import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
-
-interface HostView {
-  id: string; status: string; events: { kind: string; detail: string }[];
-  nack: { version: string; message: string } | null; appliedVersion: string; desiredVersion: string;
-}
 
 const ACL_A = (ports: number[]) => create(AclSchema, {
   subnetId: 'a-web',

@@ -32,7 +32,7 @@ export class HostApplier implements Applier {
   async applySnapshot(s: Snapshot): Promise<void> {
     if (!s.firewall) throw new PolicyError('snapshot.firewall', 'is required: the agent never runs without a firewall policy');
     // Validation only: a bad intent refuses the snapshot before the firewall changes.
-    if (s.routing) await this.routing.render(s.routing);
+    if (s.routing) await this.routing.validate(s.routing);
     const fw = await this.firewall.applyPolicy(s.firewall);
     this.policy = s.firewall;
     this.hooks.onApplied?.('firewall', fw.version, fw.ms);
@@ -40,7 +40,7 @@ export class HostApplier implements Applier {
   }
 
   async applyDelta(d: Delta): Promise<void> {
-    if (d.routing) await this.routing.render(d.routing);
+    if (d.routing) await this.routing.validate(d.routing);
     if (d.firewall) {
       if (!this.policy) throw new PolicyError('delta.firewall.base_version', 'no policy applied yet; a snapshot is needed');
       const fw = await this.firewall.applyDelta(d.firewall);

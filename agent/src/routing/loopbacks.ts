@@ -31,6 +31,16 @@ const REPAIR_DEBOUNCE_MS = 10;
 const nothing = (c: LoopbackChanges): boolean =>
   c.created.length + c.broughtUp.length + c.added.length + c.removed.length === 0;
 
+/**
+ * The addresses to add to and remove from link `index` for it to carry
+ * exactly `spec`'s (link-local addresses are the kernel's and left out). Pure.
+ */
+function addressDiff(spec: LoopbackSpec, index: number, addrs: readonly AddrInfo[]): { add: string[]; remove: string[] } {
+  const have = new Set(addrs.filter((a) => a.index === index && a.scope !== SCOPE_LINK).map((a) => a.address));
+  const want = new Set(spec.addresses.map((a) => parseCanonical(a).text));
+  return { add: [...want].filter((a) => !have.has(a)), remove: [...have].filter((a) => !want.has(a)) };
+}
+
 export class Loopbacks {
   private desired: readonly LoopbackSpec[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -74,20 +84,14 @@ export class Loopbacks {
         await this.rt.setUp(link.index);
         changes.broughtUp.push(spec.name);
       }
-      const have = addrs.filter((a: AddrInfo) => a.index === link.index && a.scope !== SCOPE_LINK);
-      const haveSet = new Set(have.map((a) => a.address));
-      const want = new Set(spec.addresses.map((a) => parseCanonical(a).text));
-      for (const a of have) {
-        if (!want.has(a.address)) {
-          await this.rt.delAddress(link.index, a.address);
-          changes.removed.push(`${spec.name} ${a.address}`);
-        }
+      const d = addressDiff(spec, link.index, addrs);
+      for (const a of d.remove) {
+        await this.rt.delAddress(link.index, a);
+        changes.removed.push(`${spec.name} ${a}`);
       }
-      for (const a of want) {
-        if (!haveSet.has(a)) {
-          await this.rt.addAddress(link.index, a);
-          changes.added.push(`${spec.name} ${a}`);
-        }
+      for (const a of d.add) {
+        await this.rt.addAddress(link.index, a);
+        changes.added.push(`${spec.name} ${a}`);
       }
     }
     return changes;
@@ -107,10 +111,9 @@ export class Loopbacks {
         continue;
       }
       if (!link.up) out.push(`${spec.name} is down`);
-      const have = new Set(addrs.filter((a) => a.index === link.index && a.scope !== SCOPE_LINK).map((a) => a.address));
-      const want = new Set(spec.addresses.map((a) => parseCanonical(a).text));
-      for (const a of want) if (!have.has(a)) out.push(`${spec.name} lacks ${a}`);
-      for (const a of have) if (!want.has(a)) out.push(`${spec.name} carries ${a}, which is not intended`);
+      const d = addressDiff(spec, link.index, addrs);
+      for (const a of d.add) out.push(`${spec.name} lacks ${a}`);
+      for (const a of d.remove) out.push(`${spec.name} carries ${a}, which is not intended`);
     }
     return out;
   }

@@ -63,7 +63,16 @@ export class Routing {
 
   /** The frr.conf an intent renders to, validated against this host's interfaces. Throws IntentError. */
   async render(intent: RoutingIntent): Promise<string> {
-    return renderFrr(validateIntent(intent, await this.interfaceNames()), await (this.deps.forwarding ?? kernelForwarding)());
+    return renderFrr(await this.validate(intent), await this.forwarding());
+  }
+
+  /** Validates an intent against this host's interfaces without rendering or applying it. Throws IntentError. */
+  async validate(intent: RoutingIntent): Promise<ValidIntent> {
+    return validateIntent(intent, await this.interfaceNames());
+  }
+
+  private forwarding(): Promise<Forwarding> {
+    return (this.deps.forwarding ?? kernelForwarding)();
   }
 
   private async interfaceNames(): Promise<Set<string>> {
@@ -77,8 +86,8 @@ export class Routing {
    */
   async apply(intent: RoutingIntent): Promise<RoutingApplyResult> {
     const started = performance.now();
-    const valid = validateIntent(intent, await this.interfaceNames());
-    const text = renderFrr(valid, await (this.deps.forwarding ?? kernelForwarding)());
+    const valid = await this.validate(intent);
+    const text = renderFrr(valid, await this.forwarding());
     const loopbacks = await this.loopbacks.ensure(loopbackSpecs(valid));
     // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
     const frr = text === this.applied?.text ? { add: [], remove: [] } : await this.deps.frr.apply(text, this.applied?.text);
