@@ -11,6 +11,7 @@ import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lab, sweep, waitFor } from '../test/lab/index.js';
+import type { HostView } from '../controller/src/http.js';
 import { PROBE_HELPER, type Topology, World, program } from './world.js';
 
 // A second lab (the e2e test of this command) sets all four: its own
@@ -112,7 +113,7 @@ async function status(): Promise<number> {
     return 1;
   }
   printOverview(topo);
-  const hosts = await fetch(`${topo.controller.http}/api/v1/hosts`).then((r) => r.json() as Promise<{ id: string; status: string; appliedVersion: string }[]>)
+  const hosts = await fetch(`${topo.controller.http}/api/v1/hosts`).then((r) => r.json() as Promise<HostView[]>)
     .catch(() => undefined);
   out('Hosts (from the controller):');
   if (!hosts) out('  the controller does not answer');

@@ -10,6 +10,7 @@ import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import type { Firewall } from '../firewall/firewall.js';
 import type { BgpSession } from '../routing/bgp-state.js';
+import type { ValidIntent } from '../routing/intent.js';
 import type { Routing } from '../routing/routing.js';
 import type { AgentConfig } from '../config.js';
 import { SyncClient, type SyncState } from '../sync/client.js';
@@ -197,7 +198,7 @@ export class Agent {
     let advertised = new Map<string, string[]>();
     if (intent) {
       this.sessions = await this.d.bgp.sessions().catch((err: unknown) => err as Error);
-      if (!(this.sessions instanceof Error)) advertised = await this.advertised(this.sessions);
+      if (!(this.sessions instanceof Error)) advertised = await this.advertised(intent, this.sessions);
     }
     const loopbacks = await this.d.routing.loopbackProblems().catch((err: unknown) => err as Error);
     return {
@@ -215,10 +216,9 @@ export class Agent {
     };
   }
 
-  private async advertised(sessions: readonly BgpSession[]): Promise<Map<string, string[]>> {
-    const intent = this.d.routing.intent;
+  /** What each uplink with an Established session advertises. */
+  private async advertised(intent: ValidIntent, sessions: readonly BgpSession[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
-    if (!intent) return out;
     const v6 = intent.networks.some((n) => n.v6.length > 0);
     for (const s of sessions) {
       if (s.state !== 'Established' || !intent.networks.some((n) => n.uplinks.includes(s.peer))) continue;

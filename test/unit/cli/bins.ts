@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -20,6 +20,13 @@ function runBin(source: string, args: string[]): Promise<{ code: number; stdout:
 }
 
 const sourceOf = (bin: string): string => (pkg.bin[bin] ?? '').replace(/^dist\//, '').replace(/\.js$/, '.ts');
+
+/** An agent.yaml with `text` in a fresh temporary directory; its path. */
+async function agentConfigFile(text: string): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'hostnet-cli-')), 'agent.yaml');
+  await writeFile(path, text);
+  return path;
+}
 
 void t.test('every bin maps to a source file and prints --help', async (t) => {
   t.same(Object.keys(pkg.bin).sort(), ['hostnet-agent', 'hostnet-controller', 'hostnetctl']);
@@ -47,10 +54,8 @@ void t.test('usage errors exit 2 and say what is wrong', async (t) => {
 });
 
 void t.test('hostnet-agent status without a running agent says so', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-cli-'));
-  const path = join(dir, 'agent.yaml');
   // A port nobody listens on: the agent's /status is not there.
-  await writeFile(path, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\nmetricsListen: "127.0.0.1:1"\n');
+  const path = await agentConfigFile('hostId: h1\ncontroller: { addresses: ["c:7443"] }\nmetricsListen: "127.0.0.1:1"\n');
   const r = await runBin(sourceOf('hostnet-agent'), ['status', '--config', path]);
   t.equal(r.code, 1);
   t.match(r.stderr, /no agent answers at http:\/\/127\.0\.0\.1:1\/status \(.*\); is hostnet-agent running\?/);
@@ -60,9 +65,7 @@ void t.test('hostnet-agent status without a running agent says so', async (t) =>
 });
 
 void t.test('check-config names the bad field', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-cli-'));
-  const path = join(dir, 'agent.yaml');
-  await writeFile(path, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\nlogLevel: info\n');
+  const path = await agentConfigFile('hostId: h1\ncontroller: { addresses: ["c:7443"] }\nlogLevel: info\n');
   const bad = await runBin(sourceOf('hostnet-agent'), ['check-config', '--config', path]);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /config error: logLevel: unknown key/);
@@ -70,7 +73,7 @@ void t.test('check-config names the bad field', async (t) => {
   const good = await runBin(sourceOf('hostnet-agent'), ['check-config', '--config', path]);
   t.equal(good.code, 0);
   t.match(JSON.parse(good.stdout), { hostId: 'h1', stateDir: '/var/lib/hostnet' });
-  const ctl = await runBin(sourceOf('hostnet-controller'), ['check-config', '--config', join(dir, 'nope.yaml')]);
+  const ctl = await runBin(sourceOf('hostnet-controller'), ['check-config', '--config', join(dirname(path), 'nope.yaml')]);
   t.equal(ctl.code, 2);
   t.match(ctl.stderr, /cannot read config file/);
 });
