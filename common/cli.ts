@@ -4,8 +4,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from './config.js';
 
+/** The command line is wrong: one line, then the command's usage; exit 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** An input file is wrong (YAML, a document, a field): one line naming where, no usage; exit 2. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -83,6 +89,10 @@ export async function runCli(cli: Cli, argv: readonly string[], io: Io = process
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${cli.name}: config error: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof InputError) {
+      io.err(`${cli.name}: ${err.message}\n`);
       return 2;
     }
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

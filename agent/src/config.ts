@@ -1,7 +1,8 @@
 // The agent's configuration (/etc/hostnet/agent.yaml), compiled into a
 // readonly value. Fields for parts still to come are parsed here as they land.
 import type { LevelWithSilent } from 'pino';
-import { type Fields, HOST_PORT, compileYaml, loadConfigFile } from '../../common/config.js';
+import { type Fields, compileYaml, loadConfigFile } from '../../common/config.js';
+import { HOST_ID, HOST_ID_HINT, HOST_PORT } from '../../common/names.js';
 import { LOG_LEVELS } from '../../common/log.js';
 
 export interface AgentConfig {
@@ -36,8 +37,6 @@ export interface AgentConfig {
 /** A controller replica: host:port, or a unix socket (a controller on the same machine, as in the lab). */
 const CONTROLLER_ADDRESS = new RegExp(`${HOST_PORT.source}|^unix:/\\S+$`);
 
-const HOST_ID = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
-
 /** Compiles the raw document; throws ConfigError naming the bad field. */
 export function compileAgentConfig(root: Fields): AgentConfig {
   const controller = root.object('controller');
@@ -45,7 +44,7 @@ export function compileAgentConfig(root: Fields): AgentConfig {
   const log = root.object('log');
   const frr = root.object('frr');
   const config: AgentConfig = {
-    hostId: root.string('hostId', { pattern: HOST_ID, hint: 'a lower-case hostname' }),
+    hostId: root.string('hostId', { pattern: HOST_ID, hint: HOST_ID_HINT }),
     controller: {
       addresses: controller.stringList('addresses', { nonEmpty: true, pattern: CONTROLLER_ADDRESS, hint: 'host:port or unix:/path' }),
       caFile: tls.has('caFile') ? tls.string('caFile') : undefined,

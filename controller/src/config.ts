@@ -1,7 +1,8 @@
 // The controller's configuration (hostnet-controller --config FILE), compiled
 // into a readonly value. Fields for parts still to come are parsed as they land.
 import type { LevelWithSilent } from 'pino';
-import { ConfigError, type Fields, HOST_PORT, compileYaml, loadConfigFile } from '../../common/config.js';
+import { ConfigError, type Fields, compileYaml, loadConfigFile } from '../../common/config.js';
+import { HOST_PORT } from '../../common/names.js';
 import { LOG_LEVELS } from '../../common/log.js';
 
 export interface ControllerConfig {

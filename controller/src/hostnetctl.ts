@@ -3,7 +3,7 @@
 // the gRPC client; the commands live in ctl/.
 import { readFile } from 'node:fs/promises';
 import { Metadata, status as Status, credentials } from '@grpc/grpc-js';
-import { type Cli, UsageError, requireString, runCli } from '../../common/cli.js';
+import { type Cli, InputError, UsageError, requireString, runCli } from '../../common/cli.js';
 import { VERSION } from '../../common/version.js';
 import { HostnetError, createClient } from '../../proto/grpc/index.js';
 import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
@@ -49,13 +49,15 @@ const cli: Cli = {
   summary: 'change and inspect hostnet intent through the controller\'s admin API',
   commands: [
     {
-      name: 'apply', summary: 'create or update the resources in a YAML file (documents with kind: and proto JSON fields)',
-      usage: '-f FILE [--server ADDR] [--token TOKEN]', options: { ...conn, file: { type: 'string', short: 'f' } },
+      name: 'apply',
+      summary: 'create or update the resources of a YAML file in one transaction (documents with kind: and proto JSON fields); '
+        + 'a document with a revision is stored only if unchanged since, --force overwrites regardless',
+      usage: '-f FILE [--force] [--server ADDR] [--token TOKEN]', options: { ...conn, file: { type: 'string', short: 'f' }, force: { type: 'boolean' } },
       async run(values) {
         const file = requireString(values, 'file');
-        const text = await readFile(file, 'utf8').catch(() => { throw new UsageError(`cannot read ${file}`); });
+        const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InputError(`cannot read ${file}: ${err.code ?? 'error'}`); });
         const docs = parseDocuments(text, file);
-        return withClient(values, (c, m) => applyDocs(c, m, docs, io));
+        return withClient(values, (c, m) => applyDocs(c, m, docs, io, values.force === true));
       },
     },
     {

@@ -1,45 +1,61 @@
-// Creating and replacing hosts: validation, the tenant boundary, address
-// allocation (IPAM) and the uniqueness of every address, all inside one store
-// transaction.
+// Creating and replacing hosts: the addresses a host keeps, the ones IPAM
+// allocates, validation and the uniqueness of every address, all inside one
+// store transaction. A host keeps its addresses for its whole life: a
+// manifest that leaves them out (a re-apply, provisioning sending the same
+// host again) keeps what the host has; only addresses an operator names
+// replace them, and those are checked like any other.
 import { create } from '@bufbuild/protobuf';
-import { alreadyExists, invalidArgument } from '../../proto/grpc/errors.js';
+import { invalidArgument } from '../../proto/grpc/errors.js';
 import { type Host, HostSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
-import { addressesInUse, allocateV4 } from './ipam.js';
-import type { Tx } from './store/store.js';
-import { type Caller, validateHost } from './validate.js';
+import { contains, parsePrefix } from '../../common/prefix.js';
+import { addressesInUse, allocate } from './ipam.js';
+import type { Reader } from './store/store.js';
+import { type Caller, type HostRules, hostAddresses, validateHost } from './validate.js';
 
-export interface HostOptions {
-  /** The public pool (canonical IPv4 prefix) for hosts whose catalog has a public network. */
-  readonly publicPool?: string;
-}
+const family = (a: string): 4 | 6 => (a.includes(':') ? 6 : 4);
+const inside = (pool: string, a: string): boolean => Boolean(pool) && contains(parsePrefix(pool), parsePrefix(a));
 
 /**
- * Validates `h`, allocates the addresses it lacks and stores it. `replace`:
- * the host must exist (update) or must not (create). Returns the host as
- * stored. Throws HostnetError; the caller's transaction then stores nothing.
+ * The host `h` as it is to be stored: the addresses it names, else those it
+ * has (`existing`, when they still fit its subnet), else new ones from IPAM;
+ * validated and checked against every other host's addresses. Throws
+ * HostnetError; pure apart from reads.
  */
-export function putHost(tx: Tx, h: Host, caller: Caller, replace: boolean, options: HostOptions = {}): Host {
-  const existing = tx.get('host', h.id);
-  if (!replace && existing) throw alreadyExists(`host/${h.id}`);
-  const host = create(HostSchema, validateHost(h, tx, caller));
-  const used = addressesInUse(tx);
-  for (const key of [...used.keys()]) if (used.get(key) === h.id) used.delete(key);
+export function prepareHost(store: Reader, h: Host, caller: Caller, existing: Host | undefined, rules: HostRules = {}): Host {
+  const host = create(HostSchema, h);
+  const subnet = store.get('subnet', host.subnetId)?.value;
+  const catalog = store.get('catalog', host.catalog)?.value;
+  if (caller.role !== 'operator' || !subnet || !catalog) return validateHost(host, store, caller, rules);
+  // Named addresses are well-formed before anything is derived from them.
+  hostAddresses('host.addresses', host.addresses);
+  hostAddresses('host.public_addresses', host.publicAddresses);
+  const used = addressesInUse(store);
+  for (const [a, owner] of used) if (owner === host.id) used.delete(a);
+  // Named addresses are checked first: a taken one is an error, never silently replaced.
   [...host.addresses, ...host.publicAddresses].forEach((a, i) => {
     const owner = used.get(a);
-    if (owner) throw invalidArgument(i < host.addresses.length ? `host.addresses[${i}]` : `host.public_addresses[${i - host.addresses.length}]`, `${a} is in use by host ${owner}`);
+    const n = host.addresses.length;
+    if (owner) throw invalidArgument(i < n ? `host.addresses[${i}]` : `host.public_addresses[${i - n}]`, `${a} is in use by host ${owner}`);
   });
-  const subnet = tx.get('subnet', host.subnetId);
-  const catalog = tx.get('catalog', host.catalog);
-  if (subnet && !host.addresses.some((a) => !a.includes(':'))) {
-    host.addresses.unshift(allocateV4(subnet.value.prefixV4, used, `subnet/${subnet.key}`));
+  const taken = new Set([...used.keys(), ...host.addresses, ...host.publicAddresses]);
+  const keepOrAllocate = (list: string[], kept: readonly string[], pool: string, what: string): void => {
+    const have = kept.find((a) => inside(pool, a));
+    const a = have ?? allocate(pool, taken, what);
+    taken.add(a);
+    list.push(a);
+  };
+  // Per family: the address named, else the one the host has, else a new one.
+  for (const [f, pool] of [[4, subnet.prefixV4], [6, subnet.prefixV6]] as const) {
+    if (pool && !host.addresses.some((a) => family(a) === f)) {
+      keepOrAllocate(host.addresses, existing?.addresses.filter((a) => family(a) === f) ?? [], pool, `subnet/${host.subnetId}`);
+    }
   }
-  const wantsPublic = catalog?.value.networks.some((n) => n.name === 'public') ?? false;
-  if (wantsPublic && host.publicAddresses.length === 0) {
-    if (!options.publicPool) throw invalidArgument('host.public_addresses', `catalog ${host.catalog} has a public network but the controller has no public pool configured`);
-    const inUse = new Set(addressesInUse(tx).keys());
-    for (const a of host.addresses) inUse.add(a);
-    host.publicAddresses.push(allocateV4(options.publicPool, inUse, 'the public pool'));
+  if (host.addresses.length > h.addresses.length) host.addresses.sort((a, b) => family(a) - family(b));
+  if (host.publicAddresses.length === 0 && existing && existing.publicAddresses.length > 0) {
+    host.publicAddresses = [...existing.publicAddresses];
+  } else if (host.publicAddresses.length === 0 && catalog.networks.some((n) => n.name === 'public')) {
+    if (!rules.publicPool) throw invalidArgument('host.public_addresses', `catalog ${host.catalog} has a public network but the controller has no public pool configured`);
+    keepOrAllocate(host.publicAddresses, [], rules.publicPool, 'the public pool');
   }
-  tx.put('host', host.id, host);
-  return host;
+  return validateHost(host, store, caller, rules);
 }

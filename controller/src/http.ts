@@ -2,11 +2,15 @@
 // /metrics. Everything is served from memory (the agents' side keeps the
 // hosts, their rollout and their latest health report); no request reads the
 // database. The paths and fields are a public contract: docs/controller-api.md.
+import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
+import { processMetrics } from '../../common/metrics.js';
 import { HealthStatus } from '../../proto/gen/hostnet/v1/health_pb.js';
+import type { Logger } from '../../common/log.js';
 import type { Agents } from './sync/agents.js';
+import { rolloutView } from './rollout-view.js';
 
 export type HostStatus = 'ok' | 'degraded' | 'failed' | 'stale' | 'unknown';
 
@@ -33,6 +37,7 @@ const STATUS: Record<number, HostStatus> = {
 
 export interface HttpDeps {
   readonly agents: Agents;
+  readonly log: Logger;
   readonly revision: () => number;
   /** Default heartbeat interval; a host with no report for three of its intervals is stale. */
   readonly heartbeatSeconds: number;
@@ -68,7 +73,7 @@ export function hostViews(deps: HttpDeps): HostView[] {
 
 export function metricsRegistry(deps: HttpDeps): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'hostnet_controller_' });
+  processMetrics(registry, 'hostnet_controller_');
   new Gauge({
     name: 'hostnet_controller_agents_connected', help: 'Agents with a Sync stream open', registers: [registry],
     collect() { this.set(deps.agents.connectedCount); },
@@ -92,44 +97,87 @@ export function metricsRegistry(deps: HttpDeps): Registry {
   return registry;
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers });
   res.end(`${JSON.stringify(body)}\n`);
 }
 
-/** Creates the HTTP server (not yet listening). */
-export function httpServer(deps: HttpDeps): Server {
-  const registry = metricsRegistry(deps);
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://controller');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      json(res, 405, { error: 'only GET' });
-      return;
-    }
-    const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (path === '/healthz') {
-      json(res, 200, { status: 'ok', revision: deps.revision() });
-    } else if (path === '/api/v1/hosts') {
-      json(res, 200, hostViews(deps));
-    } else if (path.startsWith('/api/v1/hosts/')) {
-      const id = decodeURIComponent(path.slice('/api/v1/hosts/'.length));
-      const host = hostViews(deps).find((h) => h.id === id);
-      if (host) json(res, 200, host);
-      else json(res, 404, { error: `host ${id} not found` });
-    } else if (path === '/api/v1/rollout') {
-      json(res, 200, deps.agents.rolloutState().map((r) => ({
-        hostId: r.hostId, desiredVersion: r.desiredVersion, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion,
-        nackedVersion: r.nackedVersion || null, nackError: r.nackError ? { reason: r.nackError.reason, message: r.nackError.message } : null,
-        connected: r.connected, updatedAt: r.updatedAt.toISOString(),
-      })));
-    } else if (path === '/metrics') {
-      registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      }, () => json(res, 500, { error: 'metrics failed' }));
-    } else {
-      json(res, 404, { error: `no such path ${path}` });
-    }
-  });
+/** A request the server cannot make sense of: answered 4xx, never thrown further. */
+class BadRequest extends Error {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
 }
 
+/** The request's path, decoded; throws BadRequest for a target no URL parser accepts or a malformed %-escape. */
+function pathOf(req: IncomingMessage): string {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://controller');
+  } catch {
+    throw new BadRequest(400, 'the request target is not a valid URL path');
+  }
+  const raw = url.pathname.replace(/\/+$/, '') || '/';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BadRequest(400, 'the path has a malformed %-escape');
+  }
+}
+
+function route(deps: HttpDeps, registry: Registry, req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new BadRequest(405, 'only GET and HEAD', { allow: 'GET, HEAD' });
+  const path = pathOf(req);
+  if (path === '/healthz') {
+    json(res, 200, { status: 'ok', revision: deps.revision() });
+  } else if (path === '/api/v1/hosts') {
+    json(res, 200, hostViews(deps));
+  } else if (path.startsWith('/api/v1/hosts/')) {
+    const id = path.slice('/api/v1/hosts/'.length);
+    const host = hostViews(deps).find((h) => h.id === id);
+    if (!host) throw new BadRequest(404, `host ${id.slice(0, 253)} not found`);
+    json(res, 200, host);
+  } else if (path === '/api/v1/rollout') {
+    json(res, 200, deps.agents.rollout().map(rolloutView));
+  } else if (path === '/metrics') {
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(text);
+    }, (err: unknown) => {
+      deps.log.error({ err }, 'metrics failed');
+      json(res, 500, { error: 'metrics failed' });
+    });
+  } else {
+    throw new BadRequest(404, `no such path ${path.slice(0, 200)}`);
+  }
+}
+
+/**
+ * Creates the HTTP server (not yet listening). Every request gets an answer:
+ * bad ones a 4xx naming what is wrong, a failing handler a 500 with an
+ * incident id (the error itself is logged); nothing a client sends can throw
+ * out of the server.
+ */
+export function httpServer(deps: HttpDeps): Server {
+  const registry = metricsRegistry(deps);
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    try {
+      route(deps, registry, req, res);
+    } catch (err) {
+      if (err instanceof BadRequest) {
+        json(res, err.status, { error: err.message }, err.headers);
+        return;
+      }
+      const incidentId = randomUUID();
+      deps.log.error({ err, incidentId, url: req.url?.slice(0, 200) }, 'HTTP handler failed');
+      if (!res.headersSent) json(res, 500, { error: `internal error (incident ${incidentId})` });
+      else res.destroy();
+    }
+  });
+  // Requests node cannot even parse (bad request lines, headers): a 400 and close, as node does, but never a throw.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}

@@ -18,16 +18,16 @@ import { loadControllerConfig } from './config.js';
 import { bind, grpcServer, serverCredentials, stop } from './server.js';
 import { openSqliteStore } from './store/sqlite.js';
 import { ConfigError } from '../../common/config.js';
-
-function splitHostPort(hostPort: string): [string, number] {
-  const i = hostPort.lastIndexOf(':');
-  return [hostPort.slice(0, i).replace(/^\[|\]$/g, ''), Number(hostPort.slice(i + 1))];
-}
+import { splitHostPort } from '../../common/names.js';
 
 /** Runs the controller until SIGTERM/SIGINT. */
 async function runController(configPath: string): Promise<number> {
   const config = await loadControllerConfig(configPath);
   const log = createLogger({ name: 'hostnet-controller', level: config.logLevel });
+  // A bug that escapes every handler is logged and counted; the controller keeps serving its agents.
+  const guard = (kind: string) => (err: unknown): void => { log.error({ err, kind }, 'uncaught error; serving on'); };
+  process.on('uncaughtException', guard('uncaughtException'));
+  process.on('unhandledRejection', guard('unhandledRejection'));
   if (config.store.engine !== 'sqlite') throw new ConfigError('store.engine', 'only sqlite is available in this version (etcd comes later)');
   if (!config.tokensFile) throw new ConfigError('tokensFile', 'is required: the admin API needs bearer tokens');
   const tokens = Tokens.parse(await readFile(config.tokensFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -40,18 +40,18 @@ async function runController(configPath: string): Promise<number> {
     // With client certificates required, an agent is the host its certificate names.
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
   });
-  addService(server, AgentService, agents.service(), log);
+  addService(server, AgentService, agents.service(), log, { maxRequestBytes: config.grpc.maxMessageBytes });
   // Kept in memory: HTTP requests never read the database.
   let revision = store.revision();
   addService(server, AdminService, adminService({
-    store, tokens, ...(config.publicPool ? { hosts: { publicPool: config.publicPool } } : {}),
+    store, tokens, hosts: { publicPool: config.publicPool },
     onChange: (r) => {
       revision = r;
       log.info({ revision: r }, 'store changed');
       agents.storeChanged();
     },
-    rollout: () => agents.rolloutState(),
-  }), log);
+    rollout: () => agents.rollout(),
+  }), log, { maxRequestBytes: config.grpc.maxMessageBytes });
   const port = await bind(server, config.grpc.listen, await serverCredentials(config));
   if (config.grpc.localSocket) {
     // A stale socket of a previous run would make the bind fail.
@@ -61,7 +61,7 @@ async function runController(configPath: string): Promise<number> {
     await chmod(config.grpc.localSocket, 0o600);
     log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
   }
-  const http = httpServer({ agents, revision: () => revision, heartbeatSeconds: 30 });
+  const http = httpServer({ agents, log, revision: () => revision, heartbeatSeconds: 30 });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -75,10 +75,15 @@ async function runController(configPath: string): Promise<number> {
     process.once('SIGINT', () => resolve());
   });
   log.info('shutting down');
-  await stop(server);
+  const started = Date.now();
+  // Agents' streams are ended first (UNAVAILABLE: they reconnect elsewhere); then running calls get 3 s.
+  agents.endStreams();
+  await stop(server, 3000);
+  http.closeAllConnections();
   await new Promise<void>((resolve) => http.close(() => resolve()));
   agents.close();
   store.close();
+  log.info({ ms: Date.now() - started }, 'stopped: rollout written, store closed');
   return 0;
 }
 

@@ -4,10 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ControllerConfig } from './config.js';
 
-/** A gRPC server with the controller's limits: message size, keepalive 30 s / 10 s, channelz off. */
+/**
+ * A gRPC server with the controller's limits: keepalive 30 s / 10 s, channelz
+ * off, and requests up to twice `maxMessageBytes` read off the wire, so that
+ * one over the limit gets MESSAGE_TOO_LARGE from the handlers (addService's
+ * maxRequestBytes) rather than grpc-js's bare RESOURCE_EXHAUSTED.
+ */
 export function grpcServer(config: ControllerConfig): Server {
   return new Server({
-    'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
+    'grpc.max_receive_message_length': 2 * config.grpc.maxMessageBytes,
     'grpc.max_send_message_length': 64 << 20,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,

@@ -40,8 +40,17 @@ function serializer<D extends DescMessage>(schema: D): (value: MessageShape<D> |
   };
 }
 
-function deserializer<D extends DescMessage>(schema: D): (buf: Buffer) => MessageShape<D> {
-  return (buf) => fromBinary(schema, buf);
+/**
+ * A request larger than the service accepts: what the deserialiser hands the
+ * handler wrapper instead of a message, so that the caller gets
+ * MESSAGE_TOO_LARGE with the sizes rather than grpc-js's bare status.
+ */
+export class Oversized {
+  constructor(readonly bytes: number, readonly limit: number) {}
+}
+
+function deserializer<D extends DescMessage>(schema: D, maxBytes: number): (buf: Buffer) => MessageShape<D> | Oversized {
+  return (buf) => (buf.length > maxBytes ? new Oversized(buf.length, maxBytes) : fromBinary(schema, buf));
 }
 
 /** The full gRPC path of a method, e.g. "/hostnet.v1.AgentService/Sync". */
@@ -53,9 +62,10 @@ export type AnyMethodDefinition = MethodDefinition<unknown, unknown>;
 
 /**
  * The grpc-js ServiceDefinition of `service`, keyed by each method's
- * localName (e.g. "sync", "reportHealth"). Pure and idempotent.
+ * localName (e.g. "sync", "reportHealth"). Requests over `maxRequestBytes`
+ * deserialise to Oversized. Pure and idempotent.
  */
-export function serviceDefinition(service: DescService): ServiceDefinition {
+export function serviceDefinition(service: DescService, maxRequestBytes = Number.MAX_SAFE_INTEGER): ServiceDefinition {
   const def: Record<string, AnyMethodDefinition> = {};
   for (const method of service.methods) {
     def[method.localName] = {
@@ -64,9 +74,9 @@ export function serviceDefinition(service: DescService): ServiceDefinition {
       requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: serializer(method.input) as (v: unknown) => Buffer,
-      requestDeserialize: deserializer(method.input),
+      requestDeserialize: deserializer(method.input, maxRequestBytes),
       responseSerialize: serializer(method.output) as (v: unknown) => Buffer,
-      responseDeserialize: deserializer(method.output),
+      responseDeserialize: deserializer(method.output, Number.MAX_SAFE_INTEGER),
     };
   }
   return def;

@@ -40,7 +40,7 @@ export const invalidArgument = (field: string, message: string): HostnetError =>
   new HostnetError(Status.INVALID_ARGUMENT, { reason: 'FIELD_INVALID', field, message: `${field}: ${message}` });
 
 export const notFound = (resource: string, field = ''): HostnetError =>
-  new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource, field, message: `${resource} not found` });
+  new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource, field, message: `${field ? `${field}: ` : ''}${resource} not found` });
 
 export const alreadyExists = (resource: string): HostnetError =>
   new HostnetError(Status.ALREADY_EXISTS, { reason: 'ALREADY_EXISTS', resource, message: `${resource} already exists` });
@@ -79,6 +79,14 @@ export function fromServiceError(err: ServiceError): HostnetError {
     } catch {
       // fall through: a malformed detail is treated as no detail
     }
+  }
+  // grpc-js refuses a message over the server's limit before any handler sees it, with no detail.
+  const tooLarge = /^Received message larger than max \((\d+) vs\. (\d+)\)/.exec(err.details);
+  if (err.code === Status.RESOURCE_EXHAUSTED && tooLarge) {
+    return new HostnetError(err.code, {
+      reason: 'MESSAGE_TOO_LARGE',
+      message: `the request is ${tooLarge[1]} bytes; the server accepts at most ${tooLarge[2]}: split it (several files, smaller objects)`,
+    }, { cause: err });
   }
   const message = err.details || Status[err.code] || 'error';
   return new HostnetError(err.code, { reason: Status[err.code] ?? 'UNKNOWN', message }, { cause: err });

@@ -15,8 +15,9 @@ import type {
   sendUnaryData,
 } from '@grpc/grpc-js';
 import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
-import { type PreEncoded, serviceDefinition } from './definition.js';
-import { toStatus, type ErrorLogger } from './errors.js';
+import { status as Status } from '@grpc/grpc-js';
+import { Oversized, type PreEncoded, serviceDefinition } from './definition.js';
+import { HostnetError, toStatus, type ErrorLogger } from './errors.js';
 
 /** What every handler gets besides its request. */
 export interface CallContext {
@@ -60,16 +61,35 @@ type AnyFn = (...args: unknown[]) => Promise<unknown>;
  * client would then see CANCELLED instead of the handler's status.
  */
 function requestsOf(call: ServerReadableStream<unknown, unknown>): AsyncIterable<unknown> {
-  return (call as unknown as { iterator(o: { destroyOnReturn: boolean }): AsyncIterable<unknown> })
+  const raw = (call as unknown as { iterator(o: { destroyOnReturn: boolean }): AsyncIterable<unknown> })
     .iterator({ destroyOnReturn: false });
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const m of raw) yield checked(m);
+    },
+  };
 }
+
+/** The request, or MESSAGE_TOO_LARGE when the deserialiser found it over the limit. */
+function checked(request: unknown): unknown {
+  if (request instanceof Oversized) {
+    throw new HostnetError(Status.RESOURCE_EXHAUSTED, {
+      reason: 'MESSAGE_TOO_LARGE',
+      message: `the request is ${request.bytes} bytes; the server accepts at most ${request.limit}: split it (several files, smaller objects)`,
+    });
+  }
+  return request;
+}
+
+/** Runs `fn` with the checked request; the check's throw becomes the rejection. */
+const withRequest = async (request: unknown, fn: (r: unknown) => Promise<unknown>): Promise<unknown> => fn(checked(request));
 
 function wrap(method: DescMethod, fn: AnyFn, log: ErrorLogger): UntypedHandleCall {
   const name = `${method.parent.typeName}/${method.name}`;
   switch (method.methodKind) {
     case 'unary':
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        fn(call.request, contextOf(call)).then(
+        withRequest(call.request, (r) => fn(r, contextOf(call))).then(
           (res) => callback(null, create(method.output, res as MessageInitShape<DescMessage>)),
           (err: unknown) => callback(toStatus(err, log, name)),
         );
@@ -83,7 +103,7 @@ function wrap(method: DescMethod, fn: AnyFn, log: ErrorLogger): UntypedHandleCal
       };
     case 'server_streaming':
       return (call: ServerWritableStream<unknown, unknown>) => {
-        fn(call.request, call, contextOf(call)).then(
+        withRequest(call.request, (r) => fn(r, call, contextOf(call))).then(
           () => { if (!call.writableEnded) call.end(); },
           (err: unknown) => { call.emit('error', toStatus(err, log, name)); },
         );
@@ -107,6 +127,7 @@ export function addService<M extends GenServiceMethods>(
   service: GenService<M>,
   impl: ServiceImpl<M>,
   log: ErrorLogger,
+  options: { maxRequestBytes?: number } = {},
 ): void {
   const handlers: Record<string, UntypedHandleCall> = {};
   for (const method of service.methods) {
@@ -114,5 +135,5 @@ export function addService<M extends GenServiceMethods>(
     if (typeof fn !== 'function') throw new TypeError(`${service.typeName}: no implementation for ${method.name}`);
     handlers[method.localName] = wrap(method, fn.bind(impl), log);
   }
-  server.addService(serviceDefinition(service), handlers);
+  server.addService(serviceDefinition(service, options.maxRequestBytes), handlers);
 }

@@ -11,7 +11,7 @@ import { silentLogger } from '../../common/log.js';
 import { addService, createClient } from '../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol, SubnetSchema, TenantSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
-import { putHost } from '../../controller/src/hosts.js';
+import { putHost } from '../fixtures/controller-seed.js';
 import { openSqliteStore } from '../../controller/src/store/sqlite.js';
 import { Agents } from '../../controller/src/sync/agents.js';
 import { catalog } from '../fixtures/controller-seed.js';

@@ -47,23 +47,23 @@ void t.test('the lab: ACLs, objects, drift and refusals with real traffic', asyn
   });
 
   await t.test('an ACL change through the AdminService flips exactly the probes it names, within 2 s', async (t) => {
-    await admin.updateAcl({ acl: ACL_A([443, 8080]) }, { metadata });
+    await admin.apply({ resources: [{ kind: { case: 'acl', value: ACL_A([443, 8080]) } }] }, { metadata });
     const ms = await until('client', 'h1', 8080, 'connected');
     t.ok(ms < 2000, `client -> h1:8080 connected after ${ms} ms`);
     t.ok(await until('client', 'h2', 8080, 'connected') < 2000, 'and on the other host of the subnet');
     t.equal(await p('client', 'h1', 443), 'connected', '443 still allowed');
     t.equal(await p('client', 'h3', 5432), 'timeout', 'the other tenant\'s host is unchanged');
-    await admin.updateAcl({ acl: ACL_A([443]) }, { metadata });
+    await admin.apply({ resources: [{ kind: { case: 'acl', value: ACL_A([443]) } }] }, { metadata });
     t.ok(await until('client', 'h1', 8080, 'timeout') < 2000, 'removing the port closes it again within 2 s');
     t.equal(await p('client', 'h1', 443), 'connected');
   });
 
   await t.test('an object prefix change reaches every host of the subnets that use it', async (t) => {
     // a-clients without the client: every a-web host drops it.
-    await admin.updateNetworkObject({ networkObject: create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.201.0.0/24'] }) }, { metadata });
+    await admin.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.201.0.0/24'] }) } }] }, { metadata });
     t.ok(await until('client', 'h1', 443, 'timeout') < 2000, 'h1 drops the client');
     t.ok(await until('client', 'h2', 443, 'timeout') < 2000, 'h2 drops the client');
-    await admin.updateNetworkObject({ networkObject: create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.200.0.0/24', '10.201.0.0/24'] }) }, { metadata });
+    await admin.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.200.0.0/24', '10.201.0.0/24'] }) } }] }, { metadata });
     t.ok(await until('client', 'h1', 443, 'connected') < 2000, 'h1 accepts the client again');
     t.ok(await until('client', 'h2', 443, 'connected') < 2000, 'h2 accepts the client again');
     t.equal(await p('h1', 'h3', 5432, h1.address), 'connected', 'h3 (another tenant, another object) is untouched');
@@ -96,9 +96,9 @@ void t.test('the lab: ACLs, objects, drift and refusals with real traffic', asyn
     // Stateless: the counters move with every packet.
     const ruleset = async () => (await h3.ns.exec(['nft', '-s', 'list', 'ruleset'])).stdout;
     const before = await ruleset();
-    await admin.updateAcl({ acl: create(AclSchema, { subnetId: 'b-db', rules: [
+    await admin.apply({ resources: [{ kind: { case: 'acl', value: create(AclSchema, { subnetId: 'b-db', rules: [
       { id: 'postgres', action: Action.ALLOW, protocol: Protocol.TCP, ports: [{ first: 5432 }], source: { kind: { case: 'any', value: true } }, destination: { kind: { case: 'subnet', value: true } } },
-    ] }) }, { metadata });
+    ] }) } }] }, { metadata });
     const rollout = await waitFor('the NACK in rollout', async () => {
       const r = await admin.getRollout({}, { metadata });
       const e = r.hosts.find((h) => h.hostId === 'h3');

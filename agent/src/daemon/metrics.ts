@@ -2,7 +2,8 @@
 // the scraper, /status (JSON) for `hostnet-agent status`. Served on
 // localhost only; nothing here changes the host.
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { processMetrics } from '../../../common/metrics.js';
 import type { Level } from './health.js';
 
 const LEVEL_VALUE: Record<Level, number> = { ok: 0, degraded: 1, failed: 2 };
@@ -34,7 +35,7 @@ export class AgentMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'hostnet_agent_' });
+    processMetrics(this.registry, 'hostnet_agent_');
   }
 
   update(u: { kind: string; error: Error | undefined }): void {

@@ -2,6 +2,7 @@
 // Every problem is a PolicyError naming the field ("rules[3].ports[0]"), so
 // a bad policy is refused as a whole and the running ruleset stays.
 import { PrefixError, parseCanonical, parseV4Prefix } from '../../../common/prefix.js';
+import { ID, ID_HINT, IFNAME, IFNAME_HINT, POLICY_LIMITS, RULE_ID, RULE_ID_HINT } from '../../../common/names.js';
 import type { PrefixList } from './prefix-set.js';
 import { Action, Protocol, type PortRange } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import type { FirewallPolicy } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
@@ -13,18 +14,7 @@ export class PolicyError extends Error {
   }
 }
 
-export const LIMITS = {
-  rules: 50_000,
-  objects: 10_000,
-  prefixes: 1_000_000,
-  portsPerRule: 1_000,
-  destinationsPerRule: 10_000,
-  commentLength: 256,
-} as const;
-
-const ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const RULE_ID = /^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,62}[A-Za-z0-9])?$/;
-const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+const LIMITS = POLICY_LIMITS;
 
 export type RuleAction = 'accept' | 'drop';
 export type RuleProtocol = 'any' | 'tcp' | 'udp' | 'icmp' | 'icmpv6';
@@ -153,7 +143,7 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
   let total = 0;
   policy.objects.forEach((o, i) => {
     const field = `objects[${i}]`;
-    if (!ID.test(o.id)) throw new PolicyError(`${field}.id`, `"${o.id.slice(0, 80)}" is not a valid object id ([a-z0-9-], 1-63)`);
+    if (!ID.test(o.id)) throw new PolicyError(`${field}.id`, `"${o.id.slice(0, 80)}" is not a valid object id (${ID_HINT})`);
     if (objects.has(o.id)) throw new PolicyError(`${field}.id`, `duplicate object id "${o.id}"`);
     if (o.prefixes.length === 0) throw new PolicyError(`${field}.prefixes`, `object "${o.id}" has no prefixes`);
     total += o.prefixes.length;
@@ -164,7 +154,7 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
   const ids = new Set<string>();
   const rules = policy.rules.map((r, i): ValidRule => {
     const field = `rules[${i}]`;
-    if (!RULE_ID.test(r.id)) throw new PolicyError(`${field}.id`, `"${r.id.slice(0, 80)}" is not a valid rule id`);
+    if (!RULE_ID.test(r.id)) throw new PolicyError(`${field}.id`, `"${r.id.slice(0, 80)}" is not a valid rule id (${RULE_ID_HINT})`);
     if (ids.has(r.id)) throw new PolicyError(`${field}.id`, `duplicate rule id "${r.id}"`);
     ids.add(r.id);
     const action = ACTIONS[r.action];
@@ -177,7 +167,10 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
     let source: RuleSource;
     const s = r.source?.kind;
     if (!s || s.case === undefined) throw new PolicyError(`${field}.source`, 'is required (any, object or prefixes)');
-    if (s.case === 'any') source = { kind: 'any' };
+    if (s.case === 'any') {
+      if (!s.value) throw new PolicyError(`${field}.source.any`, 'must be true (false would read as "no source", which is not a source)');
+      source = { kind: 'any' };
+    }
     else if (s.case === 'objectId') {
       if (!objects.has(s.value)) throw new PolicyError(`${field}.source.object_id`, `unknown object "${s.value.slice(0, 80)}"`);
       source = { kind: 'object', id: s.value };
@@ -195,7 +188,7 @@ export function validatePolicy(policy: FirewallPolicy, managementPrefixes: reado
   const fs = policy.failsafe;
   const uplinks = fs?.uplinks ?? [];
   uplinks.forEach((u, i) => {
-    if (!IFNAME.test(u)) throw new PolicyError(`failsafe.uplinks[${i}]`, `"${u.slice(0, 80)}" is not an interface name (1-15 of [A-Za-z0-9_.-])`);
+    if (!IFNAME.test(u)) throw new PolicyError(`failsafe.uplinks[${i}]`, `"${u.slice(0, 80)}" is not an interface name (${IFNAME_HINT})`);
   });
   const bgpPort = fs?.bgpPort ?? 0;
   if (bgpPort > 65535) throw new PolicyError('failsafe.bgp_port', `port ${bgpPort} is outside 0-65535`);

@@ -2,6 +2,7 @@
 // an IntentError naming the field ("networks[0].addresses[1]"); a refused
 // intent leaves FRR and the loopbacks as they are.
 import { PrefixError, contains, parseCanonical, parsePrefix } from '../../../common/prefix.js';
+import { ASN_MAX, ASN_MIN, HOST_ID, HOST_ID_HINT, IFNAME, IFNAME_HINT, NETWORK_NAMES } from '../../../common/names.js';
 import { BgpListen, Multipath } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import type { RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 
@@ -12,9 +13,6 @@ export class IntentError extends Error {
   }
 }
 
-const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
-const NAME = /^[a-z][a-z0-9-]{0,30}$/;
-const HOSTNAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 export interface ValidNetwork {
   /** "private" or "public"; also the peer-group name. */
@@ -43,9 +41,8 @@ export interface ValidIntent {
   readonly primaryUplink: string;
 }
 
-const LISTEN: Record<number, number> = {
-  [BgpListen.UNSPECIFIED]: 179, [BgpListen.PORT_179]: 179, [BgpListen.PORT_20179]: 20179, [BgpListen.NONE]: 0,
-};
+const LISTEN: Partial<Record<number, number>> = { [BgpListen.PORT_179]: 179, [BgpListen.PORT_20179]: 20179, [BgpListen.NONE]: 0 };
+const MULTIPATH: Partial<Record<number, 'ecmp' | 'active-standby'>> = { [Multipath.ECMP]: 'ecmp', [Multipath.ACTIVE_STANDBY]: 'active-standby' };
 
 /**
  * Checks the intent against itself and against the host's interfaces
@@ -53,22 +50,27 @@ const LISTEN: Record<number, number> = {
  * Throws IntentError naming the first bad field.
  */
 export function validateIntent(intent: RoutingIntent, interfaces: ReadonlySet<string>): ValidIntent {
-  if (!HOSTNAME.test(intent.hostId)) throw new IntentError('host_id', `"${intent.hostId.slice(0, 80)}" is not a hostname`);
-  if (!Number.isInteger(intent.asn) || intent.asn < 1 || intent.asn > 4294967295) {
-    throw new IntentError('asn', `${intent.asn} is not an ASN (1-4294967295)`);
+  if (!HOST_ID.test(intent.hostId)) throw new IntentError('host_id', `"${intent.hostId.slice(0, 80)}" is not a host id (${HOST_ID_HINT})`);
+  if (!Number.isInteger(intent.asn) || intent.asn < ASN_MIN || intent.asn > ASN_MAX) {
+    throw new IntentError('asn', `${intent.asn} is not an ASN (${ASN_MIN}-${ASN_MAX})`);
   }
+  const listenPort = LISTEN[intent.bgpListen];
+  if (listenPort === undefined) throw new IntentError('bgp_listen', `${intent.bgpListen} is not PORT_179, PORT_20179 or NONE`);
+  const multipath = MULTIPATH[intent.multipath];
+  if (multipath === undefined) throw new IntentError('multipath', `${intent.multipath} is not ECMP or ACTIVE_STANDBY`);
   if (intent.networks.length === 0) throw new IntentError('networks', 'at least one network is required');
   const seenUplinks = new Set<string>();
   const seenLoopbacks = new Set<string>();
   const networks = intent.networks.map((n, i): ValidNetwork => {
     const f = `networks[${i}]`;
-    if (!NAME.test(n.name)) throw new IntentError(`${f}.name`, `"${n.name.slice(0, 40)}" is not a network name ([a-z][a-z0-9-])`);
-    if (!IFNAME.test(n.loopback)) throw new IntentError(`${f}.loopback`, `"${n.loopback.slice(0, 40)}" is not an interface name`);
+    if (!(NETWORK_NAMES as readonly string[]).includes(n.name)) throw new IntentError(`${f}.name`, `"${n.name.slice(0, 40)}" is not a network name (${NETWORK_NAMES.join(' or ')})`);
+    if (!IFNAME.test(n.loopback)) throw new IntentError(`${f}.loopback`, `"${n.loopback.slice(0, 40)}" is not an interface name (${IFNAME_HINT})`);
+    if (intent.networks.findIndex((o) => o.name === n.name) !== i) throw new IntentError(`${f}.name`, `network ${n.name} twice`);
     if (seenLoopbacks.has(n.loopback)) throw new IntentError(`${f}.loopback`, `${n.loopback} is used by two networks`);
     seenLoopbacks.add(n.loopback);
     if (n.uplinks.length === 0) throw new IntentError(`${f}.uplinks`, 'at least one uplink is required');
     n.uplinks.forEach((u, j) => {
-      if (!IFNAME.test(u)) throw new IntentError(`${f}.uplinks[${j}]`, `"${u.slice(0, 40)}" is not an interface name`);
+      if (!IFNAME.test(u)) throw new IntentError(`${f}.uplinks[${j}]`, `"${u.slice(0, 40)}" is not an interface name (${IFNAME_HINT})`);
       if (!interfaces.has(u)) throw new IntentError(`${f}.uplinks[${j}]`, `interface ${u} does not exist on this host`);
       if (seenUplinks.has(u)) throw new IntentError(`${f}.uplinks[${j}]`, `uplink ${u} is listed twice`);
       seenUplinks.add(u);
@@ -95,7 +97,9 @@ export function validateIntent(intent: RoutingIntent, interfaces: ReadonlySet<st
       if (pools.length > 0 && !pools.some((pool) => contains(pool, p))) {
         throw new IntentError(`${f}.addresses[${j}]`, `${a} is outside ${n.addressPools.join(', ')}`);
       }
-      (p.family === 4 ? v4 : v6).push(parseCanonical(a).text);
+      const text = parseCanonical(a).text;
+      if (v4.includes(text) || v6.includes(text)) throw new IntentError(`${f}.addresses[${j}]`, `${a} is listed twice`);
+      (p.family === 4 ? v4 : v6).push(text);
     });
     const acceptV4: string[] = [];
     const acceptV6: string[] = [];
@@ -118,7 +122,6 @@ export function validateIntent(intent: RoutingIntent, interfaces: ReadonlySet<st
   } catch {
     throw new IntentError('router_id', `"${routerId}" is not an IPv4 address`);
   }
-  const multipath = intent.multipath === Multipath.ACTIVE_STANDBY ? 'active-standby' : 'ecmp';
   if (multipath === 'active-standby' && !seenUplinks.has(intent.primaryUplink)) {
     throw new IntentError('primary_uplink', `"${intent.primaryUplink}" is not one of the uplinks`);
   }
@@ -128,7 +131,7 @@ export function validateIntent(intent: RoutingIntent, interfaces: ReadonlySet<st
     asn: intent.asn,
     routerId,
     networks,
-    listenPort: LISTEN[intent.bgpListen] ?? 179,
+    listenPort,
     multipath,
     bfd: intent.bfd,
     primaryUplink: multipath === 'active-standby' ? intent.primaryUplink : '',

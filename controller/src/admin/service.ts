@@ -1,36 +1,39 @@
-// AdminService: create/get/list/update/delete for every resource, each call
-// authenticated by bearer token, checked against the caller's tenant,
-// validated, and stored in one transaction (a refused call stores nothing).
-// Resources a tenant admin may not see are NOT_FOUND to them, as if absent.
+// AdminService: create/get/list/update/delete for every resource and Apply
+// (several resources, one transaction), each call authenticated by bearer
+// token, checked against the caller's tenant, validated, and stored in one
+// transaction (a refused call stores nothing). Updates carry the revision the
+// caller read and are refused with ABORTED when the resource changed since,
+// so a read-modify-write never loses another writer's change. Resources a
+// tenant admin may not see are NOT_FOUND to them, as if absent.
+import { create, equals } from '@bufbuild/protobuf';
 import { status as Status } from '@grpc/grpc-js';
-import { HostnetError, alreadyExists, notFound, permissionDenied } from '../../../proto/grpc/errors.js';
-import type { ServiceImpl } from '../../../proto/grpc/server.js';
-import type { CallContext } from '../../../proto/grpc/server.js';
-import type { AdminService } from '../../../proto/gen/hostnet/v1/admin_pb.js';
+import { HostnetError, alreadyExists, invalidArgument, notFound, permissionDenied } from '../../../proto/grpc/errors.js';
+import type { CallContext, ServiceImpl } from '../../../proto/grpc/server.js';
+import { type AdminService, ApplyOutcome, type Resource, ResourceSchema } from '../../../proto/gen/hostnet/v1/admin_pb.js';
+import type { HostRollout } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import type { Acl, Host, NetworkObject, Subnet, Tenant } from '../../../proto/gen/hostnet/v1/resources_pb.js';
-import { type HostOptions, putHost } from '../hosts.js';
-import type { Kind, Reader, ResourceOf, Store, Tx } from '../store/store.js';
+import { prepareHost } from '../hosts.js';
+import { KINDS, type Kind, type Reader, type ResourceOf, type Store, type Stored, type Tx } from '../store/store.js';
 import {
-  type Caller, refuseIfReferenced, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant,
+  type Caller, type HostRules, refuseIfReferenced, sees, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant,
 } from '../validate.js';
+import { checkDependents } from './dependents.js';
 import type { Tokens } from './tokens.js';
-import type { HostRollout } from '../sync/agents.js';
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 
 type Methods = typeof AdminService extends { method: infer M } ? M : never;
 
 export interface AdminDeps {
   readonly store: Store;
   readonly tokens: Tokens;
-  readonly hosts?: HostOptions;
+  readonly hosts?: HostRules;
   /** Called after every committed change, with its revision (the compiler listens). */
   readonly onChange?: (revision: number) => void;
-  /** Rollout state per host (from the agents' side). */
+  /** Rollout state of the hosts (from the agents' side), as GetRollout answers it. */
   readonly rollout?: () => readonly HostRollout[];
 }
 
-/** The tenant a stored resource belongs to ('' for operator-only kinds without one). */
-function tenantOf(store: Reader, kind: Kind, value: ResourceOf<Kind>): string | undefined {
+/** The tenant a stored resource belongs to (undefined for catalogs, which have none). */
+export function tenantOf(store: Reader, kind: Kind, value: ResourceOf<Kind>): string | undefined {
   switch (kind) {
     case 'tenant': return (value as Tenant).id;
     case 'subnet': return (value as Subnet).tenantId;
@@ -43,110 +46,149 @@ function tenantOf(store: Reader, kind: Kind, value: ResourceOf<Kind>): string | 
 
 /** Whether the caller may see a resource (catalogs are readable by everyone). */
 function visible(store: Reader, caller: Caller, kind: Kind, value: ResourceOf<Kind>): boolean {
-  if (caller.role === 'operator' || kind === 'catalog') return true;
-  return tenantOf(store, kind, value) === caller.tenant;
+  return kind === 'catalog' || sees(caller, tenantOf(store, kind, value));
 }
 
 interface KindSpec<K extends Kind> {
   readonly kind: K;
-  /** Validates and stores; `replace` distinguishes update from create. */
-  readonly put: (tx: Tx, v: ResourceOf<K>, caller: Caller, replace: boolean) => ResourceOf<K>;
-  readonly deletable?: 'tenant' | 'subnet' | 'catalog' | 'object' | 'host';
+  /** The request field that holds the resource, e.g. "network_object". */
+  readonly field: string;
+  /** The Resource oneof case of this kind. */
+  readonly oneof: NonNullable<Resource['kind']['case']>;
+  readonly keyOf: (v: ResourceOf<K>) => string;
+  /** Checks `v` and returns it as it is to be stored (allocated fields filled in). */
+  readonly validate: (tx: Tx, v: ResourceOf<K>, caller: Caller, existing: ResourceOf<K> | undefined) => ResourceOf<K>;
+  /** Only operators delete these. */
+  readonly operatorDelete: boolean;
+}
+
+type Mode = 'create' | 'update' | 'apply';
+
+const withoutRevision = <K extends Kind>(kind: K, v: ResourceOf<K>): ResourceOf<K> =>
+  create(KINDS[kind], { ...v, revision: 0n });
+
+/** A HostnetError whose field (and message) are prefixed, e.g. with "resources[2].". */
+function within(prefix: string, err: unknown): unknown {
+  if (!(err instanceof HostnetError)) return err;
+  const d = err.detail;
+  const message = d.field && d.message.startsWith(`${d.field}:`) ? `${prefix}${d.message}` : d.message;
+  return new HostnetError(err.code, { ...d, field: d.field ? `${prefix}${d.field}` : '', message }, { cause: err });
 }
 
 export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   const { store } = deps;
+  const rules = deps.hosts ?? {};
   const caller = (ctx: CallContext): Caller => deps.tokens.authenticate(ctx.metadata.get('authorization')[0]?.toString());
 
   function write<T>(fn: (tx: Tx) => T): { result: T; revision: number } {
+    const before = store.revision();
     const r = store.transact(fn);
-    deps.onChange?.(r.revision);
+    if (r.revision !== before) deps.onChange?.(r.revision);
     return r;
   }
 
-  function simplePut<K extends Kind>(kind: K, validate: (v: ResourceOf<K>, tx: Tx, c: Caller) => ResourceOf<K>, keyOf: (v: ResourceOf<K>) => string) {
-    return (tx: Tx, v: ResourceOf<K>, c: Caller, replace: boolean): ResourceOf<K> => {
-      const key = keyOf(v);
-      const existing = tx.get(kind, key);
-      if (replace) {
-        if (!existing || !visible(tx, c, kind, existing.value)) throw notFound(`${kind}/${key}`);
-      } else if (existing) {
-        throw visible(tx, c, kind, existing.value) ? alreadyExists(`${kind}/${key}`) : permissionDenied(`${kind}/${key} belongs to another tenant`, `${kind}/${key}`);
+  const spec = <K extends Kind>(s: KindSpec<K>): KindSpec<K> => s;
+  const specs = {
+    tenant: spec({ kind: 'tenant', field: 'tenant', oneof: 'tenant', keyOf: (v) => v.id, operatorDelete: true, validate: (_tx, v, c) => validateTenant(v, c) }),
+    subnet: spec({ kind: 'subnet', field: 'subnet', oneof: 'subnet', keyOf: (v) => v.id, operatorDelete: false, validate: (tx, v, c) => validateSubnet(v, tx, c) }),
+    catalog: spec({ kind: 'catalog', field: 'network_catalog', oneof: 'networkCatalog', keyOf: (v) => v.name, operatorDelete: true, validate: (_tx, v, c) => validateCatalog(v, c) }),
+    host: spec({ kind: 'host', field: 'host', oneof: 'host', keyOf: (v) => v.id, operatorDelete: true, validate: (tx, v, c, existing) => prepareHost(tx, v, c, existing, rules) }),
+    object: spec({ kind: 'object', field: 'network_object', oneof: 'networkObject', keyOf: (v) => v.id, operatorDelete: false, validate: (tx, v, c) => validateObject(v, tx, c) }),
+    acl: spec({ kind: 'acl', field: 'acl', oneof: 'acl', keyOf: (v) => v.subnetId, operatorDelete: false, validate: (tx, v, c) => validateAcl(v, tx, c) }),
+  } satisfies { [K in Kind]: KindSpec<K> };
+
+  /**
+   * Validates and writes one resource in `tx`. Returns what happened and the
+   * value as stored (its revision is filled in after the commit).
+   */
+  function put<K extends Kind>(tx: Tx, s: KindSpec<K>, v: ResourceOf<K>, c: Caller, mode: Mode): { outcome: ApplyOutcome; value: ResourceOf<K> } {
+    const key = s.keyOf(v);
+    const name = `${s.kind}/${key}`;
+    const existing: Stored<K> | undefined = tx.get(s.kind, key);
+    const seen = existing !== undefined && visible(tx, c, s.kind, existing.value);
+    if (existing && !seen) {
+      if (mode === 'update') throw notFound(name);
+      // The id is taken by something the caller cannot see: say so, and nothing about it.
+      throw new HostnetError(Status.ALREADY_EXISTS, { reason: 'ALREADY_EXISTS', resource: name, message: `${name}: the ${s.kind === 'catalog' ? 'name' : 'id'} is taken` });
+    }
+    if (mode === 'create' && existing) throw alreadyExists(name);
+    if (mode === 'update' && !existing) throw notFound(name);
+    // Validation first: it also decides whether the caller may change this at all.
+    const value = s.validate(tx, v, c, existing?.value);
+    if (existing) {
+      const expected = v.revision;
+      if (mode === 'update' && expected === 0n) {
+        throw invalidArgument(`${s.field}.revision`, `is required: the revision of ${name} you read (Get returns it), so that a change made since is not overwritten`);
       }
-      const valid = validate(v, tx, c);
-      tx.put(kind, key, valid);
-      return valid;
-    };
+      if (expected !== 0n && expected !== BigInt(existing.revision)) {
+        throw new HostnetError(Status.ABORTED, {
+          reason: 'REVISION_CHANGED', field: `${s.field}.revision`, resource: name,
+          message: `${name} changed after revision ${expected} (it is at revision ${existing.revision} now): read it again, redo your change and retry`,
+        });
+      }
+    }
+    if (existing && equals(KINDS[s.kind], value, withoutRevision(s.kind, existing.value))) {
+      return { outcome: ApplyOutcome.UNCHANGED, value: existing.value };
+    }
+    tx.put(s.kind, key, value);
+    if (existing) checkDependents(tx, s.kind, existing.value, value, rules);
+    return { outcome: existing ? ApplyOutcome.UPDATED : ApplyOutcome.CREATED, value };
   }
 
-  const specs = {
-    tenant: { kind: 'tenant', put: simplePut('tenant', (v, _tx, c) => validateTenant(v, c), (v) => v.id), deletable: 'tenant' },
-    subnet: { kind: 'subnet', put: simplePut('subnet', (v, tx, c) => validateSubnet(v, tx, c), (v) => v.id), deletable: 'subnet' },
-    catalog: { kind: 'catalog', put: simplePut('catalog', (v, _tx, c) => validateCatalog(v, c), (v) => v.name), deletable: 'catalog' },
-    object: { kind: 'object', put: simplePut('object', (v, tx, c) => validateObject(v, tx, c), (v) => v.id), deletable: 'object' },
-    acl: { kind: 'acl', put: simplePut('acl', (v, tx, c) => validateAcl(v, tx, c), (v) => v.subnetId) },
-    host: {
-      kind: 'host', deletable: 'host',
-      put: (tx: Tx, v: Host, c: Caller, replace: boolean): Host => {
-        if (replace && !tx.get('host', v.id)) throw notFound(`host/${v.id}`);
-        return putHost(tx, v, c, replace, deps.hosts);
-      },
-    },
-  } satisfies { [K in Kind]: KindSpec<K> };
+  /** Fills in the revision of values written by the transaction that committed `revision`. */
+  const stamped = <T extends { outcome: ApplyOutcome; value: { revision: bigint } }>(r: T, revision: number): T => {
+    if (r.outcome !== ApplyOutcome.UNCHANGED) r.value.revision = BigInt(revision);
+    return r;
+  };
 
   const required = <T>(v: T | undefined, field: string): T => {
     if (v === undefined) throw new HostnetError(Status.INVALID_ARGUMENT, { reason: 'FIELD_INVALID', field, message: `${field}: is required` });
     return v;
   };
 
-  function crud<K extends Kind>(spec: KindSpec<K>, field: string) {
-    const create = (v: ResourceOf<K> | undefined, ctx: CallContext) => {
+  function crud<K extends Kind>(s: KindSpec<K>) {
+    const change = (mode: Mode) => (v: ResourceOf<K> | undefined, ctx: CallContext) => {
       const c = caller(ctx);
-      const r = write((tx) => spec.put(tx, required(v, field), c, false));
-      return { value: r.result, revision: BigInt(r.revision) };
-    };
-    const update = (v: ResourceOf<K> | undefined, ctx: CallContext) => {
-      const c = caller(ctx);
-      const r = write((tx) => spec.put(tx, required(v, field), c, true));
-      return { value: r.result, revision: BigInt(r.revision) };
+      const r = write((tx) => put(tx, s, required(v, s.field), c, mode));
+      return { value: stamped(r.result, r.revision).value, revision: BigInt(r.revision) };
     };
     const get = (key: string, ctx: CallContext): ResourceOf<K> => {
       const c = caller(ctx);
-      const s = store.get(spec.kind, key);
-      if (!s || !visible(store, c, spec.kind, s.value)) throw notFound(`${spec.kind}/${key}`);
-      return s.value;
+      const found = store.get(s.kind, key);
+      if (!found || !visible(store, c, s.kind, found.value)) throw notFound(`${s.kind}/${key}`);
+      return found.value;
     };
     const list = (tenantId: string, ctx: CallContext) => {
       const c = caller(ctx);
       const revision = BigInt(store.revision());
-      const items = store.list(spec.kind)
-        .filter((s) => visible(store, c, spec.kind, s.value))
-        .filter((s) => !tenantId || tenantOf(store, spec.kind, s.value) === tenantId)
-        .map((s) => s.value);
+      const items = store.list(s.kind)
+        .filter((x) => visible(store, c, s.kind, x.value))
+        .filter((x) => !tenantId || tenantOf(store, s.kind, x.value) === tenantId)
+        .map((x) => x.value);
       return { items, revision };
     };
     const remove = (key: string, ctx: CallContext) => {
       const c = caller(ctx);
       const r = write((tx) => {
-        const s = tx.get(spec.kind, key);
-        if (!s || !visible(tx, c, spec.kind, s.value)) throw notFound(`${spec.kind}/${key}`);
-        if ((spec.kind === 'catalog' || spec.kind === 'tenant' || spec.kind === 'host') && c.role !== 'operator') {
-          throw permissionDenied(`only operators delete ${spec.kind}s`, `${spec.kind}/${key}`);
-        }
-        if (spec.deletable) refuseIfReferenced(tx, spec.deletable, key);
-        tx.delete(spec.kind, key);
+        const found = tx.get(s.kind, key);
+        if (!found || !visible(tx, c, s.kind, found.value)) throw notFound(`${s.kind}/${key}`);
+        if (s.operatorDelete && c.role !== 'operator') throw permissionDenied(`only operators delete ${s.kind}s`, `${s.kind}/${key}`);
+        if (s.kind !== 'acl') refuseIfReferenced(tx, s.kind, key);
+        tx.delete(s.kind, key);
       });
       return { revision: BigInt(r.revision) };
     };
-    return { create, update, get, list, remove };
+    return { create: change('create'), update: change('update'), get, list, remove };
   }
 
-  const t = crud(specs.tenant, 'tenant');
-  const s = crud(specs.subnet, 'subnet');
-  const k = crud(specs.catalog, 'network_catalog');
-  const h = crud(specs.host, 'host');
-  const o = crud(specs.object, 'network_object');
-  const a = crud(specs.acl, 'acl');
+  const t = crud(specs.tenant);
+  const s = crud(specs.subnet);
+  const k = crud(specs.catalog);
+  const h = crud(specs.host);
+  const o = crud(specs.object);
+  const a = crud(specs.acl);
+
+  const byOneof = new Map<string, KindSpec<Kind>>(Object.values(specs).map((x) => [x.oneof, x as unknown as KindSpec<Kind>]));
 
   return {
     async createTenant(req, ctx) { const r = t.create(req.tenant, ctx); return { tenant: r.value, revision: r.revision }; },
@@ -185,6 +227,26 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
     async updateAcl(req, ctx) { const r = a.update(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
     async deleteAcl(req, ctx) { return a.remove(req.subnetId, ctx); },
 
+    async apply(req, ctx) {
+      const c = caller(ctx);
+      const r = write((tx) => req.resources.map((res, i) => {
+        try {
+          const kind = res.kind;
+          if (kind.case === undefined) throw invalidArgument('kind', 'is required: one resource of any kind');
+          const x = byOneof.get(kind.case) as KindSpec<Kind>;
+          const done = put(tx, x, kind.value, c, 'apply');
+          return { resource: `${x.kind}/${x.keyOf(done.value)}`, outcome: done.outcome, oneof: x.oneof, value: done.value };
+        } catch (err) {
+          throw within(`resources[${i}].`, err);
+        }
+      }));
+      const results = r.result.map((x) => {
+        stamped(x, r.revision);
+        return { resource: x.resource, outcome: x.outcome, value: create(ResourceSchema, { kind: { case: x.oneof, value: x.value } as Resource['kind'] }) };
+      });
+      return { results, revision: BigInt(r.revision) };
+    },
+
     async getRollout(req, ctx) {
       const c = caller(ctx);
       if (!deps.rollout) {
@@ -193,14 +255,9 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
       const hosts = deps.rollout()
         .filter((r) => !req.hostId || r.hostId === req.hostId)
         .filter((r) => {
-          const h = store.get('host', r.hostId);
-          return h !== undefined && visible(store, c, 'host', h.value);
-        })
-        .map((r) => ({
-          hostId: r.hostId, desiredVersion: r.desiredVersion, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion,
-          nackedVersion: r.nackedVersion, ...(r.nackError ? { nackError: r.nackError } : {}), connected: r.connected,
-          updatedAt: timestampFromDate(r.updatedAt),
-        }));
+          const found = store.get('host', r.hostId);
+          return found !== undefined && visible(store, c, 'host', found.value);
+        });
       return { hosts, revision: BigInt(store.revision()) };
     },
   };

@@ -3,7 +3,7 @@
 import type { DescMessage, Message } from '@bufbuild/protobuf';
 import type { Metadata } from '@grpc/grpc-js';
 import type { ServiceClient } from '../../../proto/grpc/client.js';
-import type { AdminService } from '../../../proto/gen/hostnet/v1/admin_pb.js';
+import type { AdminService, Resource } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import {
   type Acl, AclSchema, type Host, HostSchema, type NetworkCatalog, NetworkCatalogSchema, type NetworkObject, NetworkObjectSchema,
   type Subnet, SubnetSchema, type Tenant, TenantSchema,
@@ -18,6 +18,8 @@ export interface KindInfo {
   /** Names accepted on the command line (singular and plural, lower case). */
   readonly aliases: readonly string[];
   readonly schema: DescMessage;
+  /** The case of the Resource oneof (Apply) that holds this kind. */
+  readonly oneof: NonNullable<Resource['kind']['case']>;
   readonly keyOf: (m: Message) => string;
   readonly columns: readonly [string, (m: Message) => string][];
   create(c: AdminClient, m: Message, o: Opts): Promise<unknown>;
@@ -29,42 +31,42 @@ export interface KindInfo {
 
 export const KINDS: readonly KindInfo[] = [
   {
-    name: 'Tenant', aliases: ['tenant', 'tenants'], schema: TenantSchema, keyOf: (m) => (m as Tenant).id,
+    name: 'Tenant', oneof: 'tenant', aliases: ['tenant', 'tenants'], schema: TenantSchema, keyOf: (m) => (m as Tenant).id,
     columns: [['ID', (m) => (m as Tenant).id], ['NAME', (m) => (m as Tenant).name]],
     create: (c, m, o) => c.createTenant({ tenant: m as Tenant }, o), update: (c, m, o) => c.updateTenant({ tenant: m as Tenant }, o),
     get: async (c, k, o) => (await c.getTenant({ id: k }, o)).tenant, list: async (c, o) => (await c.listTenants({}, o)).tenants,
     delete: (c, k, o) => c.deleteTenant({ id: k }, o),
   },
   {
-    name: 'Subnet', aliases: ['subnet', 'subnets'], schema: SubnetSchema, keyOf: (m) => (m as Subnet).id,
+    name: 'Subnet', oneof: 'subnet', aliases: ['subnet', 'subnets'], schema: SubnetSchema, keyOf: (m) => (m as Subnet).id,
     columns: [['ID', (m) => (m as Subnet).id], ['TENANT', (m) => (m as Subnet).tenantId], ['PREFIX', (m) => [(m as Subnet).prefixV4, (m as Subnet).prefixV6].filter(Boolean).join(',')], ['NAME', (m) => (m as Subnet).name]],
     create: (c, m, o) => c.createSubnet({ subnet: m as Subnet }, o), update: (c, m, o) => c.updateSubnet({ subnet: m as Subnet }, o),
     get: async (c, k, o) => (await c.getSubnet({ id: k }, o)).subnet, list: async (c, o) => (await c.listSubnets({}, o)).subnets,
     delete: (c, k, o) => c.deleteSubnet({ id: k }, o),
   },
   {
-    name: 'NetworkCatalog', aliases: ['catalog', 'catalogs', 'networkcatalog', 'networkcatalogs'], schema: NetworkCatalogSchema, keyOf: (m) => (m as NetworkCatalog).name,
+    name: 'NetworkCatalog', oneof: 'networkCatalog', aliases: ['catalog', 'catalogs', 'networkcatalog', 'networkcatalogs'], schema: NetworkCatalogSchema, keyOf: (m) => (m as NetworkCatalog).name,
     columns: [['NAME', (m) => (m as NetworkCatalog).name], ['NETWORKS', (m) => (m as NetworkCatalog).networks.map((n) => n.name).join(',')]],
     create: (c, m, o) => c.createNetworkCatalog({ networkCatalog: m as NetworkCatalog }, o), update: (c, m, o) => c.updateNetworkCatalog({ networkCatalog: m as NetworkCatalog }, o),
     get: async (c, k, o) => (await c.getNetworkCatalog({ name: k }, o)).networkCatalog, list: async (c, o) => (await c.listNetworkCatalogs({}, o)).networkCatalogs,
     delete: (c, k, o) => c.deleteNetworkCatalog({ name: k }, o),
   },
   {
-    name: 'Host', aliases: ['host', 'hosts'], schema: HostSchema, keyOf: (m) => (m as Host).id,
+    name: 'Host', oneof: 'host', aliases: ['host', 'hosts'], schema: HostSchema, keyOf: (m) => (m as Host).id,
     columns: [['ID', (m) => (m as Host).id], ['SUBNET', (m) => (m as Host).subnetId], ['CATALOG', (m) => (m as Host).catalog], ['ASN', (m) => String((m as Host).asn)], ['ADDRESSES', (m) => [...(m as Host).addresses, ...(m as Host).publicAddresses].join(',')]],
     create: (c, m, o) => c.createHost({ host: m as Host }, o), update: (c, m, o) => c.updateHost({ host: m as Host }, o),
     get: async (c, k, o) => (await c.getHost({ id: k }, o)).host, list: async (c, o) => (await c.listHosts({}, o)).hosts,
     delete: (c, k, o) => c.deleteHost({ id: k }, o),
   },
   {
-    name: 'Object', aliases: ['object', 'objects', 'networkobject', 'networkobjects'], schema: NetworkObjectSchema, keyOf: (m) => (m as NetworkObject).id,
+    name: 'Object', oneof: 'networkObject', aliases: ['object', 'objects', 'networkobject', 'networkobjects'], schema: NetworkObjectSchema, keyOf: (m) => (m as NetworkObject).id,
     columns: [['ID', (m) => (m as NetworkObject).id], ['TENANT', (m) => (m as NetworkObject).tenantId], ['PREFIXES', (m) => String((m as NetworkObject).prefixes.length)], ['DESCRIPTION', (m) => (m as NetworkObject).description]],
     create: (c, m, o) => c.createNetworkObject({ networkObject: m as NetworkObject }, o), update: (c, m, o) => c.updateNetworkObject({ networkObject: m as NetworkObject }, o),
     get: async (c, k, o) => (await c.getNetworkObject({ id: k }, o)).networkObject, list: async (c, o) => (await c.listNetworkObjects({}, o)).networkObjects,
     delete: (c, k, o) => c.deleteNetworkObject({ id: k }, o),
   },
   {
-    name: 'Acl', aliases: ['acl', 'acls'], schema: AclSchema, keyOf: (m) => (m as Acl).subnetId,
+    name: 'Acl', oneof: 'acl', aliases: ['acl', 'acls'], schema: AclSchema, keyOf: (m) => (m as Acl).subnetId,
     columns: [['SUBNET', (m) => (m as Acl).subnetId], ['RULES', (m) => String((m as Acl).rules.length)]],
     create: (c, m, o) => c.createAcl({ acl: m as Acl }, o), update: (c, m, o) => c.updateAcl({ acl: m as Acl }, o),
     get: async (c, k, o) => (await c.getAcl({ subnetId: k }, o)).acl, list: async (c, o) => (await c.listAcls({}, o)).acls,

@@ -4,7 +4,7 @@
 // and holds only whole transactions.
 import Database from 'better-sqlite3';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { type Change, type Kind, KINDS, type Store, type Stored, type Tx } from './store.js';
+import { type Change, type Kind, KINDS, type ResourceOf, type Store, type Stored, type Tx } from './store.js';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: readonly string[] = [
@@ -73,15 +73,15 @@ export function openSqliteStore(path: string): Store {
     setRevision: db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'"),
     since: db.prepare<[number], Change>('SELECT revision, kind, key, op FROM changes WHERE revision > ? ORDER BY revision, rowid'),
     putRollout: db.prepare('INSERT INTO rollout (host, sent, applied, nacked, nack_error, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET sent = excluded.sent, applied = excluded.applied, nacked = excluded.nacked, nack_error = excluded.nack_error, updated_at = excluded.updated_at'),
+    deleteRollout: db.prepare('DELETE FROM rollout WHERE host = ?'),
     rollout: db.prepare<[], { host: string; sent: string; applied: string; nacked: string; nack_error: Buffer | null; updated_at: number }>('SELECT host, sent, applied, nacked, nack_error, updated_at FROM rollout ORDER BY host'),
   };
 
-  const decode = <K extends Kind>(row: Row): Stored<K> => ({
-    kind: row.kind as K,
-    key: row.key,
-    value: fromBinary(KINDS[row.kind as K], row.value),
-    revision: row.revision,
-  });
+  const decode = <K extends Kind>(row: Row): Stored<K> => {
+    const value = fromBinary(KINDS[row.kind as K], row.value) as ResourceOf<K>;
+    value.revision = BigInt(row.revision);
+    return { kind: row.kind as K, key: row.key, value, revision: row.revision };
+  };
 
   const reader = {
     get<K extends Kind>(kind: K, key: string): Stored<K> | undefined {
@@ -105,7 +105,8 @@ export function openSqliteStore(path: string): Store {
         const tx: Tx = {
           ...reader,
           put(kind, key, value) {
-            q.put.run(kind, key, Buffer.from(toBinary(KINDS[kind], value)), next);
+            // The revision is the row's, never part of the stored bytes.
+            q.put.run(kind, key, Buffer.from(toBinary(KINDS[kind], { ...value, revision: 0n })), next);
             q.change.run(next, kind, key, 'put');
             writes++;
           },
@@ -128,8 +129,9 @@ export function openSqliteStore(path: string): Store {
     changesSince(rev: number): Change[] {
       return q.since.all(rev);
     },
-    saveRollout(rows) {
+    saveRollout(rows, deleted = []) {
       db.transaction(() => {
+        for (const host of deleted) q.deleteRollout.run(host);
         for (const r of rows) {
           q.putRollout.run(r.hostId, r.sentVersion, r.appliedVersion, r.nackedVersion, r.nackError ? Buffer.from(r.nackError) : null, r.updatedAt.getTime());
         }

@@ -18,7 +18,7 @@ export const KINDS = {
 export type Kind = keyof typeof KINDS;
 export type ResourceOf<K extends Kind> = MessageShape<(typeof KINDS)[K]>;
 
-/** A resource as stored: its key and the revision that last wrote it. */
+/** A resource as stored: its key and the revision that last wrote it (also in `value.revision`). */
 export interface Stored<K extends Kind> {
   readonly kind: K;
   readonly key: string;
@@ -69,8 +69,8 @@ export interface Store extends Reader {
   transact<T>(fn: (tx: Tx) => T): { result: T; revision: number };
   /** Changes committed after `revision`, oldest first. */
   changesSince(revision: number): Change[];
-  /** Writes rollout rows in one transaction (no revision bump: rollout is not intent). */
-  saveRollout(rows: readonly RolloutRow[]): void;
+  /** Writes rollout rows and removes those of `deleted` hosts, in one transaction (no revision bump: rollout is not intent). */
+  saveRollout(rows: readonly RolloutRow[], deleted?: readonly string[]): void;
   loadRollout(): RolloutRow[];
   close(): void;
 }

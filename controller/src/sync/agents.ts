@@ -16,6 +16,8 @@ import {
 import type { FirewallPolicy, RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import { type ErrorDetail, ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
 import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
+import { type HostRollout, HostRolloutSchema } from '../../../proto/gen/hostnet/v1/admin_pb.js';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { type CompileCache, type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
 import { type Store, memoReader } from '../store/store.js';
 import { firewallDelta } from './delta.js';
@@ -32,7 +34,8 @@ interface Desired {
   readonly tenant: string;
 }
 
-export interface HostRollout {
+/** What the controller knows of one host's rollout (GetRollout's HostRollout, kept mutable in memory). */
+export interface RolloutState {
   hostId: string;
   desiredVersion: string;
   sentVersion: string;
@@ -52,6 +55,8 @@ interface Session {
   refused: string;
   /** The update on the wire: `wire` is what the agent echoes in Ack/Nack. */
   inFlight: { wire: string; firewall: FirewallPolicy; routing: RoutingIntent } | undefined;
+  /** Ends the stream from the controller's side with `err` as its status (idempotent). */
+  readonly end: (err: HostnetError) => void;
 }
 
 export interface AgentsDeps {
@@ -80,7 +85,7 @@ export class Agents {
   /** Recent firewall policies per host by version: the bases deltas are computed from. */
   private readonly history = new Map<string, Map<string, FirewallPolicy>>();
   private readonly sessions = new Map<string, Session>();
-  private readonly rollout = new Map<string, HostRollout>();
+  private readonly rollouts = new Map<string, RolloutState>();
   readonly health = new Map<string, { report: HealthReport; received: Date }>();
   private timer: NodeJS.Timeout | undefined;
   /** Hosts whose rollout changed since the last batch was written. */
@@ -91,7 +96,7 @@ export class Agents {
 
   constructor(private readonly deps: AgentsDeps) {
     for (const row of deps.store.loadRollout()) {
-      this.rollout.set(row.hostId, {
+      this.rollouts.set(row.hostId, {
         hostId: row.hostId, desiredVersion: '', sentVersion: row.sentVersion, appliedVersion: row.appliedVersion,
         nackedVersion: row.nackedVersion, nackError: row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined,
         connected: false, updatedAt: row.updatedAt,
@@ -105,8 +110,9 @@ export class Agents {
   /** Writes the rollout of the hosts that changed since the last batch. */
   flush(): void {
     if (this.dirty.size === 0) return;
+    const deleted = [...this.dirty].filter((id) => !this.rollouts.has(id));
     const rows = [...this.dirty].flatMap((id) => {
-      const r = this.rollout.get(id);
+      const r = this.rollouts.get(id);
       return r ? [{
         hostId: id, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion, nackedVersion: r.nackedVersion,
         nackError: r.nackError ? toBinary(ErrorDetailSchema, r.nackError) : undefined, updatedAt: r.updatedAt,
@@ -114,7 +120,7 @@ export class Agents {
     });
     this.dirty.clear();
     try {
-      this.deps.store.saveRollout(rows);
+      this.deps.store.saveRollout(rows, deleted);
     } catch (err) {
       this.deps.log.error({ err }, 'cannot persist rollout state');
     }
@@ -134,7 +140,8 @@ export class Agents {
     const next = new Map<string, Desired>();
     const reader = memoReader(this.deps.store);
     const cache: CompileCache = new Map();
-    for (const h of reader.list('host')) {
+    const hosts = reader.list('host');
+    for (const h of hosts) {
       try {
         const firewall = compileFirewall(reader, h.key, this.deps.compile, cache);
         const routing = compileRouting(reader, h.key, this.deps.compile);
@@ -155,15 +162,27 @@ export class Agents {
       }
     }
     this.desired = next;
+    const live = new Set(hosts.map((h) => h.key));
+    for (const id of this.rollouts.keys()) {
+      if (live.has(id)) continue;
+      // A deleted host's rollout goes with it (from memory now, from the store with the next batch).
+      this.rollouts.delete(id);
+      this.history.delete(id);
+      this.dirty.add(id);
+    }
+    for (const id of this.health.keys()) if (!live.has(id)) this.health.delete(id);
     const encoded = new Map<string, PreEncoded<typeof SyncResponseSchema>>();
-    for (const s of this.sessions.values()) this.pump(s, encoded);
+    for (const s of this.sessions.values()) {
+      if (live.has(s.hostId)) this.pump(s, encoded);
+      else s.end(unknownHost(s.hostId, 'hello.host_id'));
+    }
   }
 
-  private track(hostId: string): HostRollout {
-    let r = this.rollout.get(hostId);
+  private track(hostId: string): RolloutState {
+    let r = this.rollouts.get(hostId);
     if (!r) {
       r = { hostId, desiredVersion: '', sentVersion: '', appliedVersion: '', nackedVersion: '', nackError: undefined, connected: false, updatedAt: new Date() };
-      this.rollout.set(hostId, r);
+      this.rollouts.set(hostId, r);
     }
     return r;
   }
@@ -234,10 +253,19 @@ export class Agents {
     this.pump(s);
   }
 
-  /** Rollout state of every host, sorted by host id. */
-  rolloutState(): HostRollout[] {
+  /** Rollout state of every host that exists, sorted by host id. */
+  rolloutState(): RolloutState[] {
     for (const id of this.desired.keys()) this.track(id).desiredVersion = this.desired.get(id)?.version ?? '';
-    return [...this.rollout.values()].sort((a, b) => a.hostId.localeCompare(b.hostId));
+    return [...this.rollouts.values()].filter((r) => this.desired.has(r.hostId)).sort((a, b) => a.hostId.localeCompare(b.hostId));
+  }
+
+  /** The same as GetRollout's messages. */
+  rollout(): HostRollout[] {
+    return this.rolloutState().map((r) => create(HostRolloutSchema, {
+      hostId: r.hostId, desiredVersion: r.desiredVersion, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion,
+      nackedVersion: r.nackedVersion, ...(r.nackError ? { nackError: r.nackError } : {}), connected: r.connected,
+      updatedAt: timestampFromDate(r.updatedAt),
+    }));
   }
 
   desiredVersion(hostId: string): string | undefined {
@@ -267,13 +295,20 @@ export class Agents {
         }
         if (!this.deps.store.get('host', hostId)) throw unknownHost(hostId, 'hello.host_id');
         const old = this.sessions.get(hostId);
-        if (old) this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
+        if (old) {
+          this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
+          old.end(new HostnetError(Status.ABORTED, { reason: 'REPLACED', message: 'a newer Sync stream of this host replaced this one' }));
+        }
+        let end!: (err: HostnetError) => void;
+        const ended = new Promise<never>((_resolve, reject) => { end = reject; });
+        ended.catch(() => undefined);
         const session: Session = {
           hostId,
           write: (m) => { stream.write(m); },
           applied: { firewall: hello.value.firewallVersion, routing: hello.value.routingVersion },
           refused: '',
           inFlight: undefined,
+          end,
         };
         this.sessions.set(hostId, session);
         // The response headers tell the agent its Hello was accepted, also when it is up to date and no update follows.
@@ -286,8 +321,9 @@ export class Agents {
         }
         this.pump(session);
         try {
-          for (let next = await it.next(); !next.done; next = await it.next()) {
-            const m = next.value.message;
+          const next = () => Promise.race([it.next(), ended]);
+          for (let n = await next(); !n.done; n = await next()) {
+            const m = n.value.message;
             if (m.case === 'ack') this.onAck(session, m.value.version);
             else if (m.case === 'nack') this.onNack(session, m.value.version, m.value.error);
           }
@@ -311,6 +347,16 @@ export class Agents {
         return { heartbeatSeconds: this.deps.heartbeatSeconds ?? 30 };
       },
     };
+  }
+
+  /**
+   * Ends every Sync stream with UNAVAILABLE (the agents reconnect, to another
+   * replica if there is one): grpc-js with channelz off cannot cancel them on
+   * shutdown, and an open stream would hold the server forever.
+   */
+  endStreams(): void {
+    const err = new HostnetError(Status.UNAVAILABLE, { reason: 'SHUTTING_DOWN', message: 'the controller is shutting down; reconnect' });
+    for (const s of this.sessions.values()) s.end(err);
   }
 
   /** Stops timers and writes the last rollout batch. */

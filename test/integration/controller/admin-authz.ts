@@ -43,7 +43,10 @@ function meta(who: Who): Metadata {
   return m;
 }
 
-const rule = { id: 'r', action: Action.ALLOW, protocol: Protocol.TCP, ports: [{ first: 22 }], source: { kind: { case: 'any' as const, value: true } } };
+const rule = {
+  id: 'r', action: Action.ALLOW, protocol: Protocol.TCP, ports: [{ first: 22 }], source: { kind: { case: 'any' as const, value: true } },
+  destination: { kind: { case: 'subnet' as const, value: true } },
+};
 const catalog = { name: 'extra', networks: [{ name: 'private', loopback: 'vni0', uplinks: ['eth0'], acceptedPrefixes: ['10.0.0.0/8'], routeTag: 100 }], bgpListen: BgpListen.PORT_179, multipath: Multipath.ECMP };
 
 // Expected status per caller: operator, tenant A, tenant B (no token and a wrong token: UNAUTHENTICATED).
@@ -55,33 +58,34 @@ const rows: Row[] = [
   ['createTenant', (c, m) => c.createTenant({ tenant: { id: 'tenant-c', name: 'C' } }, { metadata: m }), [OK, DENIED, DENIED]],
   ['getTenant', (c, m) => c.getTenant({ id: 'tenant-a' }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['listTenants', (c, m) => c.listTenants({}, { metadata: m }), [OK, OK, OK]],
-  ['updateTenant', (c, m) => c.updateTenant({ tenant: { id: 'tenant-a', name: 'A2' } }, { metadata: m }), [OK, DENIED, NOTFOUND]],
+  ['updateTenant', (c, m) => c.updateTenant({ tenant: { id: 'tenant-a', name: 'A2', revision: 1n } }, { metadata: m }), [OK, DENIED, NOTFOUND]],
   ['deleteTenant', (c, m) => c.deleteTenant({ id: 'tenant-a' }, { metadata: m }), [Status.FAILED_PRECONDITION, DENIED, NOTFOUND]],
   ['createSubnet', (c, m) => c.createSubnet({ subnet: { id: 'a-new', tenantId: 'tenant-a', prefixV4: '10.5.0.0/24' } }, { metadata: m }), [OK, OK, DENIED]],
   ['getSubnet', (c, m) => c.getSubnet({ id: 'a-web' }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['listSubnets', (c, m) => c.listSubnets({}, { metadata: m }), [OK, OK, OK]],
-  ['updateSubnet', (c, m) => c.updateSubnet({ subnet: { id: 'a-web', tenantId: 'tenant-a', name: 'renamed', prefixV4: '10.1.0.0/24' } }, { metadata: m }), [OK, OK, NOTFOUND]],
+  ['updateSubnet', (c, m) => c.updateSubnet({ subnet: { id: 'a-web', tenantId: 'tenant-a', name: 'renamed', prefixV4: '10.1.0.0/24', revision: 1n } }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['deleteSubnet', (c, m) => c.deleteSubnet({ id: 'a-web' }, { metadata: m }), [Status.FAILED_PRECONDITION, Status.FAILED_PRECONDITION, NOTFOUND]],
   ['createNetworkCatalog', (c, m) => c.createNetworkCatalog({ networkCatalog: catalog }, { metadata: m }), [OK, DENIED, DENIED]],
   ['getNetworkCatalog', (c, m) => c.getNetworkCatalog({ name: 'standard' }, { metadata: m }), [OK, OK, OK]],
   ['listNetworkCatalogs', (c, m) => c.listNetworkCatalogs({}, { metadata: m }), [OK, OK, OK]],
-  ['updateNetworkCatalog', (c, m) => c.updateNetworkCatalog({ networkCatalog: { ...catalog, name: 'standard' } }, { metadata: m }), [OK, DENIED, DENIED]],
+  ['updateNetworkCatalog', (c, m) => c.updateNetworkCatalog({ networkCatalog: { ...catalog, name: 'standard', revision: 1n } }, { metadata: m }), [OK, DENIED, DENIED]],
   ['deleteNetworkCatalog', (c, m) => c.deleteNetworkCatalog({ name: 'with-public' }, { metadata: m }), [OK, DENIED, DENIED]],
   ['createHost', (c, m) => c.createHost({ host: { id: 'host-a9', subnetId: 'a-web', catalog: 'standard', asn: 65109 } }, { metadata: m }), [OK, DENIED, DENIED]],
   ['getHost', (c, m) => c.getHost({ id: 'host-a1' }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['listHosts', (c, m) => c.listHosts({}, { metadata: m }), [OK, OK, OK]],
-  ['updateHost', (c, m) => c.updateHost({ host: { id: 'host-a1', subnetId: 'a-web', catalog: 'standard', asn: 65111, addresses: ['10.1.0.1/32'] } }, { metadata: m }), [OK, DENIED, DENIED]],
+  ['updateHost', (c, m) => c.updateHost({ host: { id: 'host-a1', subnetId: 'a-web', catalog: 'standard', asn: 65111, addresses: ['10.1.0.1/32'], revision: 1n } }, { metadata: m }), [OK, DENIED, NOTFOUND]],
   ['deleteHost', (c, m) => c.deleteHost({ id: 'host-a1' }, { metadata: m }), [OK, DENIED, NOTFOUND]],
   ['createNetworkObject', (c, m) => c.createNetworkObject({ networkObject: { id: 'a-new', tenantId: 'tenant-a', prefixes: ['10.20.0.0/16'] } }, { metadata: m }), [OK, OK, DENIED]],
   ['getNetworkObject', (c, m) => c.getNetworkObject({ id: 'a-clients' }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['listNetworkObjects', (c, m) => c.listNetworkObjects({}, { metadata: m }), [OK, OK, OK]],
-  ['updateNetworkObject', (c, m) => c.updateNetworkObject({ networkObject: { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/23'] } }, { metadata: m }), [OK, OK, NOTFOUND]],
+  ['updateNetworkObject', (c, m) => c.updateNetworkObject({ networkObject: { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/23'], revision: 1n } }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['deleteNetworkObject', (c, m) => c.deleteNetworkObject({ id: 'b-clients' }, { metadata: m }), [OK, NOTFOUND, OK]],
   ['createAcl', (c, m) => c.createAcl({ acl: { subnetId: 'b-db', rules: [rule] } }, { metadata: m }), [OK, DENIED, OK]],
   ['getAcl', (c, m) => c.getAcl({ subnetId: 'a-web' }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['listAcls', (c, m) => c.listAcls({}, { metadata: m }), [OK, OK, OK]],
-  ['updateAcl', (c, m) => c.updateAcl({ acl: { subnetId: 'a-web', rules: [rule] } }, { metadata: m }), [OK, OK, NOTFOUND]],
+  ['updateAcl', (c, m) => c.updateAcl({ acl: { subnetId: 'a-web', rules: [rule], revision: 1n } }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['deleteAcl', (c, m) => c.deleteAcl({ subnetId: 'a-web' }, { metadata: m }), [OK, OK, NOTFOUND]],
+  ['apply', (c, m) => c.apply({ resources: [{ kind: { case: 'networkObject', value: { id: 'a-new', tenantId: 'tenant-a', prefixes: ['10.20.0.0/16'] } } }] }, { metadata: m }), [OK, OK, DENIED]],
   ['getRollout', (c, m) => c.getRollout({}, { metadata: m }), [OK, OK, OK]],
 ];
 
@@ -119,6 +123,6 @@ void t.test('tenant admins see only their own', async (t) => {
   t.same(filtered.subnets.map((s) => s.id), ['b-db']);
   const err = await srv.client.createAcl({ acl: { subnetId: 'b-db', rules: [{ ...rule, source: { kind: { case: 'objectId', value: 'a-clients' } } }] } }, { metadata: meta('b') })
     .then(() => null, (e: unknown) => e as HostnetError);
-  t.equal(err?.code, Status.PERMISSION_DENIED, 'B cannot reference A\'s object');
+  t.equal(err?.code, Status.NOT_FOUND, 'B cannot reference A\'s object, and is not told it exists');
   t.equal(err?.detail.field, 'acl.rules[0].source.object_id');
 });

@@ -22,7 +22,7 @@ void t.test('dashboard API', async (t) => {
   seed(store);
   const agents = new Agents({ store, log });
   let now = new Date();
-  const http = httpServer({ agents, revision: () => store.revision(), heartbeatSeconds: 10, now: () => now });
+  const http = httpServer({ agents, log, revision: () => store.revision(), heartbeatSeconds: 10, now: () => now });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
   const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const grpc = new Server();

@@ -12,10 +12,9 @@ import { silentLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { HostSchema, NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
-import { putHost } from '../../../controller/src/hosts.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
-import { OPERATOR, seed } from '../../fixtures/controller-seed.js';
+import { OPERATOR, seed, putHost } from '../../fixtures/controller-seed.js';
 import { bind } from '../../../controller/src/server.js';
 
 const log = silentLogger();

@@ -4,12 +4,11 @@
 import t from 'tap';
 import { create } from '@bufbuild/protobuf';
 import { compileFirewall, compileRouting } from '../../../controller/src/compile.js';
-import { putHost } from '../../../controller/src/hosts.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { validatePolicy } from '../../../agent/src/firewall/policy.js';
 import { validateIntent } from '../../../agent/src/routing/intent.js';
 import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
-import { OPERATOR, PUBLIC_POOL, seed } from '../../fixtures/controller-seed.js';
+import { OPERATOR, PUBLIC_POOL, seed, putHost } from '../../fixtures/controller-seed.js';
 
 function world() {
   const store = openSqliteStore(':memory:');

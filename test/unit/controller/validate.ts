@@ -11,8 +11,7 @@ import {
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import type { Store, Tx } from '../../../controller/src/store/store.js';
 import { type Caller, refuseIfReferenced, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant } from '../../../controller/src/validate.js';
-import { putHost } from '../../../controller/src/hosts.js';
-import { OPERATOR, PUBLIC_POOL, TENANT_A, TENANT_B, catalog, dump, seed } from '../../fixtures/controller-seed.js';
+import { OPERATOR, PUBLIC_POOL, TENANT_A, TENANT_B, catalog, dump, seed, putHost } from '../../fixtures/controller-seed.js';
 
 function fresh(): Store {
   const store = openSqliteStore(':memory:');
@@ -46,12 +45,12 @@ const cases: [string, Caller, Attempt, Status, string][] = [
   ['inverted range', TENANT_A, (tx, c) => { validateAcl(acl([rule({ ports: [{ first: 90, last: 80 }] })]), tx, c); }, Status.INVALID_ARGUMENT, 'acl.rules[0].ports[0]'],
   ['ports on ICMP', TENANT_A, (tx, c) => { validateAcl(acl([rule({ protocol: Protocol.ICMP })]), tx, c); }, Status.INVALID_ARGUMENT, 'acl.rules[0].ports'],
   ['missing object', TENANT_A, (tx, c) => { validateAcl(acl([rule({ source: { kind: { case: 'objectId', value: 'ghost' } } })]), tx, c); }, Status.NOT_FOUND, 'acl.rules[0].source.object_id'],
-  ['another tenant\'s object', TENANT_A, (tx, c) => { validateAcl(acl([rule({ source: { kind: { case: 'objectId', value: 'b-clients' } } })]), tx, c); }, Status.PERMISSION_DENIED, 'acl.rules[0].source.object_id'],
+  ['another tenant\'s object (not revealed to a tenant)', TENANT_A, (tx, c) => { validateAcl(acl([rule({ source: { kind: { case: 'objectId', value: 'b-clients' } } })]), tx, c); }, Status.NOT_FOUND, 'acl.rules[0].source.object_id'],
   ['another tenant\'s object, even for an operator', OPERATOR, (tx, c) => { validateAcl(acl([rule({ source: { kind: { case: 'objectId', value: 'b-clients' } } })]), tx, c); }, Status.PERMISSION_DENIED, 'acl.rules[0].source.object_id'],
   ['another tenant\'s subnet ACL', TENANT_B, (tx, c) => { validateAcl(acl([rule()]), tx, c); }, Status.PERMISSION_DENIED, 'acl.subnet_id'],
   ['duplicate rule ids', TENANT_A, (tx, c) => { validateAcl(acl([rule(), rule()]), tx, c); }, Status.INVALID_ARGUMENT, 'acl.rules[1].id'],
   ['missing source', TENANT_A, (tx, c) => { validateAcl(acl([rule({ source: undefined })]), tx, c); }, Status.INVALID_ARGUMENT, 'acl.rules[0].source'],
-  ['host of another subnet', TENANT_A, (tx, c) => {
+  ['host of another subnet', OPERATOR, (tx, c) => {
     tx.put('host', 'host-b1', create(HostSchema, { id: 'host-b1', subnetId: 'b-db', catalog: 'standard', asn: 1, addresses: ['10.2.0.5/32'] }));
     validateAcl(acl([rule({ destination: { kind: { case: 'hosts', value: { hostIds: ['host-b1'] } } } })]), tx, c);
   }, Status.INVALID_ARGUMENT, 'acl.rules[0].destination.hosts.host_ids[0]'],

@@ -9,8 +9,8 @@
 // Every refused call stores nothing; errors carry an ErrorDetail naming the
 // field or resource.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ErrorDetail } from "./errors_pb.js";
@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostnet/v1/admin.proto.
  */
 export const file_hostnet_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZob3N0bmV0L3YxL2FkbWluLnByb3RvEgpob3N0bmV0LnYxIjkKE0NyZWF0ZVRlbmFudFJlcXVlc3QSIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQiTAoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0VGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCIUChJMaXN0VGVuYW50c1JlcXVlc3QiTAoTTGlzdFRlbmFudHNSZXNwb25zZRIjCgd0ZW5hbnRzGAEgAygLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiOQoTVXBkYXRlVGVuYW50UmVxdWVzdBIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCJMChRVcGRhdGVUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudBIQCghyZXZpc2lvbhgCIAEoBCIhChNEZWxldGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIigKFERlbGV0ZVRlbmFudFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIjkKE0NyZWF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUQ3JlYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0U3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRTdWJuZXRSZXNwb25zZRIiCgZzdWJuZXQYASABKAsyEi5ob3N0bmV0LnYxLlN1Ym5ldCInChJMaXN0U3VibmV0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkwKE0xpc3RTdWJuZXRzUmVzcG9uc2USIwoHc3VibmV0cxgBIAMoCzISLmhvc3RuZXQudjEuU3VibmV0EhAKCHJldmlzaW9uGAIgASgEIjkKE1VwZGF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUVXBkYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiIQoTRGVsZXRlU3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSIoChREZWxldGVTdWJuZXRSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCJSChtDcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxDcmVhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKAoYR2V0TmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiUAoZR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRIzCg9uZXR3b3JrX2NhdGFsb2cYASABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nIhwKGkxpc3ROZXR3b3JrQ2F0YWxvZ3NSZXF1ZXN0ImUKG0xpc3ROZXR3b3JrQ2F0YWxvZ3NSZXNwb25zZRI0ChBuZXR3b3JrX2NhdGFsb2dzGAEgAygLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZxIQCghyZXZpc2lvbhgCIAEoBCJSChtVcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxVcGRhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKwobRGVsZXRlTmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiMAocRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCIzChFDcmVhdGVIb3N0UmVxdWVzdBIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IkYKEkNyZWF0ZUhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIhwKDkdldEhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIjEKD0dldEhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IiUKEExpc3RIb3N0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkYKEUxpc3RIb3N0c1Jlc3BvbnNlEh8KBWhvc3RzGAEgAygLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIjMKEVVwZGF0ZUhvc3RSZXF1ZXN0Eh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QiRgoSVXBkYXRlSG9zdFJlc3BvbnNlEh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QSEAoIcmV2aXNpb24YAiABKAQiHwoRRGVsZXRlSG9zdFJlcXVlc3QSCgoCaWQYASABKAkiJgoSRGVsZXRlSG9zdFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIk8KGkNyZWF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG0NyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIlChdHZXROZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJNChhHZXROZXR3b3JrT2JqZWN0UmVzcG9uc2USMQoObmV0d29ya19vYmplY3QYASABKAsyGS5ob3N0bmV0LnYxLk5ldHdvcmtPYmplY3QiLgoZTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiYgoaTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USMgoPbmV0d29ya19vYmplY3RzGAEgAygLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0EhAKCHJldmlzaW9uGAIgASgEIk8KGlVwZGF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG1VwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIoChpEZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSIvChtEZWxldGVOZXR3b3JrT2JqZWN0UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiMAoQQ3JlYXRlQWNsUmVxdWVzdBIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCJDChFDcmVhdGVBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbBIQCghyZXZpc2lvbhgCIAEoBCIiCg1HZXRBY2xSZXF1ZXN0EhEKCXN1Ym5ldF9pZBgBIAEoCSIuCg5HZXRBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCIkCg9MaXN0QWNsc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkMKEExpc3RBY2xzUmVzcG9uc2USHQoEYWNscxgBIAMoCzIPLmhvc3RuZXQudjEuQWNsEhAKCHJldmlzaW9uGAIgASgEIjAKEFVwZGF0ZUFjbFJlcXVlc3QSHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wiQwoRVXBkYXRlQWNsUmVzcG9uc2USHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wSEAoIcmV2aXNpb24YAiABKAQiJQoQRGVsZXRlQWNsUmVxdWVzdBIRCglzdWJuZXRfaWQYASABKAkiJQoRRGVsZXRlQWNsUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiJAoRR2V0Um9sbG91dFJlcXVlc3QSDwoHaG9zdF9pZBgBIAEoCSLuAQoLSG9zdFJvbGxvdXQSDwoHaG9zdF9pZBgBIAEoCRIXCg9kZXNpcmVkX3ZlcnNpb24YAiABKAkSFAoMc2VudF92ZXJzaW9uGAMgASgJEhcKD2FwcGxpZWRfdmVyc2lvbhgEIAEoCRIWCg5uYWNrZWRfdmVyc2lvbhgFIAEoCRIrCgpuYWNrX2Vycm9yGAYgASgLMhcuaG9zdG5ldC52MS5FcnJvckRldGFpbBIRCgljb25uZWN0ZWQYByABKAgSLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgoSR2V0Um9sbG91dFJlc3BvbnNlEiYKBWhvc3RzGAEgAygLMhcuaG9zdG5ldC52MS5Ib3N0Um9sbG91dBIQCghyZXZpc2lvbhgCIAEoBDLjFAoMQWRtaW5TZXJ2aWNlElEKDENyZWF0ZVRlbmFudBIfLmhvc3RuZXQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBogLmhvc3RuZXQudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USSAoJR2V0VGVuYW50EhwuaG9zdG5ldC52MS5HZXRUZW5hbnRSZXF1ZXN0Gh0uaG9zdG5ldC52MS5HZXRUZW5hbnRSZXNwb25zZRJOCgtMaXN0VGVuYW50cxIeLmhvc3RuZXQudjEuTGlzdFRlbmFudHNSZXF1ZXN0Gh8uaG9zdG5ldC52MS5MaXN0VGVuYW50c1Jlc3BvbnNlElEKDFVwZGF0ZVRlbmFudBIfLmhvc3RuZXQudjEuVXBkYXRlVGVuYW50UmVxdWVzdBogLmhvc3RuZXQudjEuVXBkYXRlVGVuYW50UmVzcG9uc2USUQoMRGVsZXRlVGVuYW50Eh8uaG9zdG5ldC52MS5EZWxldGVUZW5hbnRSZXF1ZXN0GiAuaG9zdG5ldC52MS5EZWxldGVUZW5hbnRSZXNwb25zZRJRCgxDcmVhdGVTdWJuZXQSHy5ob3N0bmV0LnYxLkNyZWF0ZVN1Ym5ldFJlcXVlc3QaIC5ob3N0bmV0LnYxLkNyZWF0ZVN1Ym5ldFJlc3BvbnNlEkgKCUdldFN1Ym5ldBIcLmhvc3RuZXQudjEuR2V0U3VibmV0UmVxdWVzdBodLmhvc3RuZXQudjEuR2V0U3VibmV0UmVzcG9uc2USTgoLTGlzdFN1Ym5ldHMSHi5ob3N0bmV0LnYxLkxpc3RTdWJuZXRzUmVxdWVzdBofLmhvc3RuZXQudjEuTGlzdFN1Ym5ldHNSZXNwb25zZRJRCgxVcGRhdGVTdWJuZXQSHy5ob3N0bmV0LnYxLlVwZGF0ZVN1Ym5ldFJlcXVlc3QaIC5ob3N0bmV0LnYxLlVwZGF0ZVN1Ym5ldFJlc3BvbnNlElEKDERlbGV0ZVN1Ym5ldBIfLmhvc3RuZXQudjEuRGVsZXRlU3VibmV0UmVxdWVzdBogLmhvc3RuZXQudjEuRGVsZXRlU3VibmV0UmVzcG9uc2USaQoUQ3JlYXRlTmV0d29ya0NhdGFsb2cSJy5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtDYXRhbG9nUmVxdWVzdBooLmhvc3RuZXQudjEuQ3JlYXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRJgChFHZXROZXR3b3JrQ2F0YWxvZxIkLmhvc3RuZXQudjEuR2V0TmV0d29ya0NhdGFsb2dSZXF1ZXN0GiUuaG9zdG5ldC52MS5HZXROZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEmYKE0xpc3ROZXR3b3JrQ2F0YWxvZ3MSJi5ob3N0bmV0LnYxLkxpc3ROZXR3b3JrQ2F0YWxvZ3NSZXF1ZXN0GicuaG9zdG5ldC52MS5MaXN0TmV0d29ya0NhdGFsb2dzUmVzcG9uc2USaQoUVXBkYXRlTmV0d29ya0NhdGFsb2cSJy5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtDYXRhbG9nUmVxdWVzdBooLmhvc3RuZXQudjEuVXBkYXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRJpChREZWxldGVOZXR3b3JrQ2F0YWxvZxInLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya0NhdGFsb2dSZXF1ZXN0GiguaG9zdG5ldC52MS5EZWxldGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEksKCkNyZWF0ZUhvc3QSHS5ob3N0bmV0LnYxLkNyZWF0ZUhvc3RSZXF1ZXN0Gh4uaG9zdG5ldC52MS5DcmVhdGVIb3N0UmVzcG9uc2USQgoHR2V0SG9zdBIaLmhvc3RuZXQudjEuR2V0SG9zdFJlcXVlc3QaGy5ob3N0bmV0LnYxLkdldEhvc3RSZXNwb25zZRJICglMaXN0SG9zdHMSHC5ob3N0bmV0LnYxLkxpc3RIb3N0c1JlcXVlc3QaHS5ob3N0bmV0LnYxLkxpc3RIb3N0c1Jlc3BvbnNlEksKClVwZGF0ZUhvc3QSHS5ob3N0bmV0LnYxLlVwZGF0ZUhvc3RSZXF1ZXN0Gh4uaG9zdG5ldC52MS5VcGRhdGVIb3N0UmVzcG9uc2USSwoKRGVsZXRlSG9zdBIdLmhvc3RuZXQudjEuRGVsZXRlSG9zdFJlcXVlc3QaHi5ob3N0bmV0LnYxLkRlbGV0ZUhvc3RSZXNwb25zZRJmChNDcmVhdGVOZXR3b3JrT2JqZWN0EiYuaG9zdG5ldC52MS5DcmVhdGVOZXR3b3JrT2JqZWN0UmVxdWVzdBonLmhvc3RuZXQudjEuQ3JlYXRlTmV0d29ya09iamVjdFJlc3BvbnNlEl0KEEdldE5ldHdvcmtPYmplY3QSIy5ob3N0bmV0LnYxLkdldE5ldHdvcmtPYmplY3RSZXF1ZXN0GiQuaG9zdG5ldC52MS5HZXROZXR3b3JrT2JqZWN0UmVzcG9uc2USYwoSTGlzdE5ldHdvcmtPYmplY3RzEiUuaG9zdG5ldC52MS5MaXN0TmV0d29ya09iamVjdHNSZXF1ZXN0GiYuaG9zdG5ldC52MS5MaXN0TmV0d29ya09iamVjdHNSZXNwb25zZRJmChNVcGRhdGVOZXR3b3JrT2JqZWN0EiYuaG9zdG5ldC52MS5VcGRhdGVOZXR3b3JrT2JqZWN0UmVxdWVzdBonLmhvc3RuZXQudjEuVXBkYXRlTmV0d29ya09iamVjdFJlc3BvbnNlEmYKE0RlbGV0ZU5ldHdvcmtPYmplY3QSJi5ob3N0bmV0LnYxLkRlbGV0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0GicuaG9zdG5ldC52MS5EZWxldGVOZXR3b3JrT2JqZWN0UmVzcG9uc2USSAoJQ3JlYXRlQWNsEhwuaG9zdG5ldC52MS5DcmVhdGVBY2xSZXF1ZXN0Gh0uaG9zdG5ldC52MS5DcmVhdGVBY2xSZXNwb25zZRI/CgZHZXRBY2wSGS5ob3N0bmV0LnYxLkdldEFjbFJlcXVlc3QaGi5ob3N0bmV0LnYxLkdldEFjbFJlc3BvbnNlEkUKCExpc3RBY2xzEhsuaG9zdG5ldC52MS5MaXN0QWNsc1JlcXVlc3QaHC5ob3N0bmV0LnYxLkxpc3RBY2xzUmVzcG9uc2USSAoJVXBkYXRlQWNsEhwuaG9zdG5ldC52MS5VcGRhdGVBY2xSZXF1ZXN0Gh0uaG9zdG5ldC52MS5VcGRhdGVBY2xSZXNwb25zZRJICglEZWxldGVBY2wSHC5ob3N0bmV0LnYxLkRlbGV0ZUFjbFJlcXVlc3QaHS5ob3N0bmV0LnYxLkRlbGV0ZUFjbFJlc3BvbnNlEksKCkdldFJvbGxvdXQSHS5ob3N0bmV0LnYxLkdldFJvbGxvdXRSZXF1ZXN0Gh4uaG9zdG5ldC52MS5HZXRSb2xsb3V0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_hostnet_v1_errors, file_hostnet_v1_resources]);
+  fileDesc("ChZob3N0bmV0L3YxL2FkbWluLnByb3RvEgpob3N0bmV0LnYxIjkKE0NyZWF0ZVRlbmFudFJlcXVlc3QSIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQiTAoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0VGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCIUChJMaXN0VGVuYW50c1JlcXVlc3QiTAoTTGlzdFRlbmFudHNSZXNwb25zZRIjCgd0ZW5hbnRzGAEgAygLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiOQoTVXBkYXRlVGVuYW50UmVxdWVzdBIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCJMChRVcGRhdGVUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudBIQCghyZXZpc2lvbhgCIAEoBCIhChNEZWxldGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIigKFERlbGV0ZVRlbmFudFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIjkKE0NyZWF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUQ3JlYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0U3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRTdWJuZXRSZXNwb25zZRIiCgZzdWJuZXQYASABKAsyEi5ob3N0bmV0LnYxLlN1Ym5ldCInChJMaXN0U3VibmV0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkwKE0xpc3RTdWJuZXRzUmVzcG9uc2USIwoHc3VibmV0cxgBIAMoCzISLmhvc3RuZXQudjEuU3VibmV0EhAKCHJldmlzaW9uGAIgASgEIjkKE1VwZGF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUVXBkYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiIQoTRGVsZXRlU3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSIoChREZWxldGVTdWJuZXRSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCJSChtDcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxDcmVhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKAoYR2V0TmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiUAoZR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRIzCg9uZXR3b3JrX2NhdGFsb2cYASABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nIhwKGkxpc3ROZXR3b3JrQ2F0YWxvZ3NSZXF1ZXN0ImUKG0xpc3ROZXR3b3JrQ2F0YWxvZ3NSZXNwb25zZRI0ChBuZXR3b3JrX2NhdGFsb2dzGAEgAygLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZxIQCghyZXZpc2lvbhgCIAEoBCJSChtVcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxVcGRhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKwobRGVsZXRlTmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiMAocRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCIzChFDcmVhdGVIb3N0UmVxdWVzdBIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IkYKEkNyZWF0ZUhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIhwKDkdldEhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIjEKD0dldEhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IiUKEExpc3RIb3N0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkYKEUxpc3RIb3N0c1Jlc3BvbnNlEh8KBWhvc3RzGAEgAygLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIjMKEVVwZGF0ZUhvc3RSZXF1ZXN0Eh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QiRgoSVXBkYXRlSG9zdFJlc3BvbnNlEh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QSEAoIcmV2aXNpb24YAiABKAQiHwoRRGVsZXRlSG9zdFJlcXVlc3QSCgoCaWQYASABKAkiJgoSRGVsZXRlSG9zdFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIk8KGkNyZWF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG0NyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIlChdHZXROZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJNChhHZXROZXR3b3JrT2JqZWN0UmVzcG9uc2USMQoObmV0d29ya19vYmplY3QYASABKAsyGS5ob3N0bmV0LnYxLk5ldHdvcmtPYmplY3QiLgoZTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiYgoaTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USMgoPbmV0d29ya19vYmplY3RzGAEgAygLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0EhAKCHJldmlzaW9uGAIgASgEIk8KGlVwZGF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG1VwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIoChpEZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSIvChtEZWxldGVOZXR3b3JrT2JqZWN0UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiMAoQQ3JlYXRlQWNsUmVxdWVzdBIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCJDChFDcmVhdGVBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbBIQCghyZXZpc2lvbhgCIAEoBCIiCg1HZXRBY2xSZXF1ZXN0EhEKCXN1Ym5ldF9pZBgBIAEoCSIuCg5HZXRBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCIkCg9MaXN0QWNsc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkMKEExpc3RBY2xzUmVzcG9uc2USHQoEYWNscxgBIAMoCzIPLmhvc3RuZXQudjEuQWNsEhAKCHJldmlzaW9uGAIgASgEIjAKEFVwZGF0ZUFjbFJlcXVlc3QSHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wiQwoRVXBkYXRlQWNsUmVzcG9uc2USHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wSEAoIcmV2aXNpb24YAiABKAQiJQoQRGVsZXRlQWNsUmVxdWVzdBIRCglzdWJuZXRfaWQYASABKAkiJQoRRGVsZXRlQWNsUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQijAIKCFJlc291cmNlEiQKBnRlbmFudBgBIAEoCzISLmhvc3RuZXQudjEuVGVuYW50SAASJAoGc3VibmV0GAIgASgLMhIuaG9zdG5ldC52MS5TdWJuZXRIABI1Cg9uZXR3b3JrX2NhdGFsb2cYAyABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nSAASIAoEaG9zdBgEIAEoCzIQLmhvc3RuZXQudjEuSG9zdEgAEjMKDm5ldHdvcmtfb2JqZWN0GAUgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0SAASHgoDYWNsGAYgASgLMg8uaG9zdG5ldC52MS5BY2xIAEIGCgRraW5kIjcKDEFwcGx5UmVxdWVzdBInCglyZXNvdXJjZXMYASADKAsyFC5ob3N0bmV0LnYxLlJlc291cmNlIm8KC0FwcGx5UmVzdWx0EhAKCHJlc291cmNlGAEgASgJEikKB291dGNvbWUYAiABKA4yGC5ob3N0bmV0LnYxLkFwcGx5T3V0Y29tZRIjCgV2YWx1ZRgDIAEoCzIULmhvc3RuZXQudjEuUmVzb3VyY2UiSwoNQXBwbHlSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuaG9zdG5ldC52MS5BcHBseVJlc3VsdBIQCghyZXZpc2lvbhgCIAEoBCIkChFHZXRSb2xsb3V0UmVxdWVzdBIPCgdob3N0X2lkGAEgASgJIu4BCgtIb3N0Um9sbG91dBIPCgdob3N0X2lkGAEgASgJEhcKD2Rlc2lyZWRfdmVyc2lvbhgCIAEoCRIUCgxzZW50X3ZlcnNpb24YAyABKAkSFwoPYXBwbGllZF92ZXJzaW9uGAQgASgJEhYKDm5hY2tlZF92ZXJzaW9uGAUgASgJEisKCm5hY2tfZXJyb3IYBiABKAsyFy5ob3N0bmV0LnYxLkVycm9yRGV0YWlsEhEKCWNvbm5lY3RlZBgHIAEoCBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChJHZXRSb2xsb3V0UmVzcG9uc2USJgoFaG9zdHMYASADKAsyFy5ob3N0bmV0LnYxLkhvc3RSb2xsb3V0EhAKCHJldmlzaW9uGAIgASgEKoABCgxBcHBseU91dGNvbWUSHQoZQVBQTFlfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFUFQUExZX09VVENPTUVfQ1JFQVRFRBABEhkKFUFQUExZX09VVENPTUVfVVBEQVRFRBACEhsKF0FQUExZX09VVENPTUVfVU5DSEFOR0VEEAMyoRUKDEFkbWluU2VydmljZRJRCgxDcmVhdGVUZW5hbnQSHy5ob3N0bmV0LnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC5ob3N0bmV0LnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlEkgKCUdldFRlbmFudBIcLmhvc3RuZXQudjEuR2V0VGVuYW50UmVxdWVzdBodLmhvc3RuZXQudjEuR2V0VGVuYW50UmVzcG9uc2USTgoLTGlzdFRlbmFudHMSHi5ob3N0bmV0LnYxLkxpc3RUZW5hbnRzUmVxdWVzdBofLmhvc3RuZXQudjEuTGlzdFRlbmFudHNSZXNwb25zZRJRCgxVcGRhdGVUZW5hbnQSHy5ob3N0bmV0LnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaIC5ob3N0bmV0LnYxLlVwZGF0ZVRlbmFudFJlc3BvbnNlElEKDERlbGV0ZVRlbmFudBIfLmhvc3RuZXQudjEuRGVsZXRlVGVuYW50UmVxdWVzdBogLmhvc3RuZXQudjEuRGVsZXRlVGVuYW50UmVzcG9uc2USUQoMQ3JlYXRlU3VibmV0Eh8uaG9zdG5ldC52MS5DcmVhdGVTdWJuZXRSZXF1ZXN0GiAuaG9zdG5ldC52MS5DcmVhdGVTdWJuZXRSZXNwb25zZRJICglHZXRTdWJuZXQSHC5ob3N0bmV0LnYxLkdldFN1Ym5ldFJlcXVlc3QaHS5ob3N0bmV0LnYxLkdldFN1Ym5ldFJlc3BvbnNlEk4KC0xpc3RTdWJuZXRzEh4uaG9zdG5ldC52MS5MaXN0U3VibmV0c1JlcXVlc3QaHy5ob3N0bmV0LnYxLkxpc3RTdWJuZXRzUmVzcG9uc2USUQoMVXBkYXRlU3VibmV0Eh8uaG9zdG5ldC52MS5VcGRhdGVTdWJuZXRSZXF1ZXN0GiAuaG9zdG5ldC52MS5VcGRhdGVTdWJuZXRSZXNwb25zZRJRCgxEZWxldGVTdWJuZXQSHy5ob3N0bmV0LnYxLkRlbGV0ZVN1Ym5ldFJlcXVlc3QaIC5ob3N0bmV0LnYxLkRlbGV0ZVN1Ym5ldFJlc3BvbnNlEmkKFENyZWF0ZU5ldHdvcmtDYXRhbG9nEicuaG9zdG5ldC52MS5DcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QaKC5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtDYXRhbG9nUmVzcG9uc2USYAoRR2V0TmV0d29ya0NhdGFsb2cSJC5ob3N0bmV0LnYxLkdldE5ldHdvcmtDYXRhbG9nUmVxdWVzdBolLmhvc3RuZXQudjEuR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRJmChNMaXN0TmV0d29ya0NhdGFsb2dzEiYuaG9zdG5ldC52MS5MaXN0TmV0d29ya0NhdGFsb2dzUmVxdWVzdBonLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtDYXRhbG9nc1Jlc3BvbnNlEmkKFFVwZGF0ZU5ldHdvcmtDYXRhbG9nEicuaG9zdG5ldC52MS5VcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QaKC5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtDYXRhbG9nUmVzcG9uc2USaQoURGVsZXRlTmV0d29ya0NhdGFsb2cSJy5ob3N0bmV0LnYxLkRlbGV0ZU5ldHdvcmtDYXRhbG9nUmVxdWVzdBooLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRJLCgpDcmVhdGVIb3N0Eh0uaG9zdG5ldC52MS5DcmVhdGVIb3N0UmVxdWVzdBoeLmhvc3RuZXQudjEuQ3JlYXRlSG9zdFJlc3BvbnNlEkIKB0dldEhvc3QSGi5ob3N0bmV0LnYxLkdldEhvc3RSZXF1ZXN0GhsuaG9zdG5ldC52MS5HZXRIb3N0UmVzcG9uc2USSAoJTGlzdEhvc3RzEhwuaG9zdG5ldC52MS5MaXN0SG9zdHNSZXF1ZXN0Gh0uaG9zdG5ldC52MS5MaXN0SG9zdHNSZXNwb25zZRJLCgpVcGRhdGVIb3N0Eh0uaG9zdG5ldC52MS5VcGRhdGVIb3N0UmVxdWVzdBoeLmhvc3RuZXQudjEuVXBkYXRlSG9zdFJlc3BvbnNlEksKCkRlbGV0ZUhvc3QSHS5ob3N0bmV0LnYxLkRlbGV0ZUhvc3RSZXF1ZXN0Gh4uaG9zdG5ldC52MS5EZWxldGVIb3N0UmVzcG9uc2USZgoTQ3JlYXRlTmV0d29ya09iamVjdBImLmhvc3RuZXQudjEuQ3JlYXRlTmV0d29ya09iamVjdFJlcXVlc3QaJy5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRJdChBHZXROZXR3b3JrT2JqZWN0EiMuaG9zdG5ldC52MS5HZXROZXR3b3JrT2JqZWN0UmVxdWVzdBokLmhvc3RuZXQudjEuR2V0TmV0d29ya09iamVjdFJlc3BvbnNlEmMKEkxpc3ROZXR3b3JrT2JqZWN0cxIlLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBomLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USZgoTVXBkYXRlTmV0d29ya09iamVjdBImLmhvc3RuZXQudjEuVXBkYXRlTmV0d29ya09iamVjdFJlcXVlc3QaJy5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRJmChNEZWxldGVOZXR3b3JrT2JqZWN0EiYuaG9zdG5ldC52MS5EZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBonLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya09iamVjdFJlc3BvbnNlEkgKCUNyZWF0ZUFjbBIcLmhvc3RuZXQudjEuQ3JlYXRlQWNsUmVxdWVzdBodLmhvc3RuZXQudjEuQ3JlYXRlQWNsUmVzcG9uc2USPwoGR2V0QWNsEhkuaG9zdG5ldC52MS5HZXRBY2xSZXF1ZXN0GhouaG9zdG5ldC52MS5HZXRBY2xSZXNwb25zZRJFCghMaXN0QWNscxIbLmhvc3RuZXQudjEuTGlzdEFjbHNSZXF1ZXN0GhwuaG9zdG5ldC52MS5MaXN0QWNsc1Jlc3BvbnNlEkgKCVVwZGF0ZUFjbBIcLmhvc3RuZXQudjEuVXBkYXRlQWNsUmVxdWVzdBodLmhvc3RuZXQudjEuVXBkYXRlQWNsUmVzcG9uc2USSAoJRGVsZXRlQWNsEhwuaG9zdG5ldC52MS5EZWxldGVBY2xSZXF1ZXN0Gh0uaG9zdG5ldC52MS5EZWxldGVBY2xSZXNwb25zZRI8CgVBcHBseRIYLmhvc3RuZXQudjEuQXBwbHlSZXF1ZXN0GhkuaG9zdG5ldC52MS5BcHBseVJlc3BvbnNlEksKCkdldFJvbGxvdXQSHS5ob3N0bmV0LnYxLkdldFJvbGxvdXRSZXF1ZXN0Gh4uaG9zdG5ldC52MS5HZXRSb2xsb3V0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_hostnet_v1_errors, file_hostnet_v1_resources]);
 
 /**
  * CreateTenant request.
@@ -1400,6 +1400,161 @@ export const DeleteAclResponseSchema: GenMessage<DeleteAclResponse> = /*@__PURE_
   messageDesc(file_hostnet_v1_admin, 59);
 
 /**
+ * One resource of any kind.
+ *
+ * @generated from message hostnet.v1.Resource
+ */
+export type Resource = Message<"hostnet.v1.Resource"> & {
+  /**
+   * Exactly one resource.
+   *
+   * @generated from oneof hostnet.v1.Resource.kind
+   */
+  kind: {
+    /**
+     * A Tenant.
+     *
+     * @generated from field: hostnet.v1.Tenant tenant = 1;
+     */
+    value: Tenant;
+    case: "tenant";
+  } | {
+    /**
+     * A Subnet.
+     *
+     * @generated from field: hostnet.v1.Subnet subnet = 2;
+     */
+    value: Subnet;
+    case: "subnet";
+  } | {
+    /**
+     * A NetworkCatalog.
+     *
+     * @generated from field: hostnet.v1.NetworkCatalog network_catalog = 3;
+     */
+    value: NetworkCatalog;
+    case: "networkCatalog";
+  } | {
+    /**
+     * A Host.
+     *
+     * @generated from field: hostnet.v1.Host host = 4;
+     */
+    value: Host;
+    case: "host";
+  } | {
+    /**
+     * A NetworkObject.
+     *
+     * @generated from field: hostnet.v1.NetworkObject network_object = 5;
+     */
+    value: NetworkObject;
+    case: "networkObject";
+  } | {
+    /**
+     * An Acl.
+     *
+     * @generated from field: hostnet.v1.Acl acl = 6;
+     */
+    value: Acl;
+    case: "acl";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message hostnet.v1.Resource.
+ * Use `create(ResourceSchema)` to create a new message.
+ */
+export const ResourceSchema: GenMessage<Resource> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 60);
+
+/**
+ * Apply request.
+ *
+ * @generated from message hostnet.v1.ApplyRequest
+ */
+export type ApplyRequest = Message<"hostnet.v1.ApplyRequest"> & {
+  /**
+   * The resources, stored in this order (a subnet before the ACL that
+   * protects it). A resource that exists is updated: with its revision set,
+   * only if it has not changed since; with revision 0, as written.
+   *
+   * @generated from field: repeated hostnet.v1.Resource resources = 1;
+   */
+  resources: Resource[];
+};
+
+/**
+ * Describes the message hostnet.v1.ApplyRequest.
+ * Use `create(ApplyRequestSchema)` to create a new message.
+ */
+export const ApplyRequestSchema: GenMessage<ApplyRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 61);
+
+/**
+ * The result for one resource of an Apply.
+ *
+ * @generated from message hostnet.v1.ApplyResult
+ */
+export type ApplyResult = Message<"hostnet.v1.ApplyResult"> & {
+  /**
+   * The resource as "kind/key", e.g. "acl/a-web".
+   *
+   * @generated from field: string resource = 1;
+   */
+  resource: string;
+
+  /**
+   * Created, updated or unchanged.
+   *
+   * @generated from field: hostnet.v1.ApplyOutcome outcome = 2;
+   */
+  outcome: ApplyOutcome;
+
+  /**
+   * The resource as stored (with allocated fields and its revision).
+   *
+   * @generated from field: hostnet.v1.Resource value = 3;
+   */
+  value?: Resource | undefined;
+};
+
+/**
+ * Describes the message hostnet.v1.ApplyResult.
+ * Use `create(ApplyResultSchema)` to create a new message.
+ */
+export const ApplyResultSchema: GenMessage<ApplyResult> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 62);
+
+/**
+ * Apply response.
+ *
+ * @generated from message hostnet.v1.ApplyResponse
+ */
+export type ApplyResponse = Message<"hostnet.v1.ApplyResponse"> & {
+  /**
+   * One result per resource of the request, in its order.
+   *
+   * @generated from field: repeated hostnet.v1.ApplyResult results = 1;
+   */
+  results: ApplyResult[];
+
+  /**
+   * Store revision after the change (unchanged when nothing was written).
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.ApplyResponse.
+ * Use `create(ApplyResponseSchema)` to create a new message.
+ */
+export const ApplyResponseSchema: GenMessage<ApplyResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 63);
+
+/**
  * GetRollout request.
  *
  * @generated from message hostnet.v1.GetRolloutRequest
@@ -1418,7 +1573,7 @@ export type GetRolloutRequest = Message<"hostnet.v1.GetRolloutRequest"> & {
  * Use `create(GetRolloutRequestSchema)` to create a new message.
  */
 export const GetRolloutRequestSchema: GenMessage<GetRolloutRequest> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_admin, 60);
+  messageDesc(file_hostnet_v1_admin, 64);
 
 /**
  * Rollout state of one host.
@@ -1489,7 +1644,7 @@ export type HostRollout = Message<"hostnet.v1.HostRollout"> & {
  * Use `create(HostRolloutSchema)` to create a new message.
  */
 export const HostRolloutSchema: GenMessage<HostRollout> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_admin, 61);
+  messageDesc(file_hostnet_v1_admin, 65);
 
 /**
  * GetRollout response.
@@ -1517,7 +1672,46 @@ export type GetRolloutResponse = Message<"hostnet.v1.GetRolloutResponse"> & {
  * Use `create(GetRolloutResponseSchema)` to create a new message.
  */
 export const GetRolloutResponseSchema: GenMessage<GetRolloutResponse> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_admin, 62);
+  messageDesc(file_hostnet_v1_admin, 66);
+
+/**
+ * What Apply did with one resource.
+ *
+ * @generated from enum hostnet.v1.ApplyOutcome
+ */
+export enum ApplyOutcome {
+  /**
+   * @generated from enum value: APPLY_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * It did not exist and was created.
+   *
+   * @generated from enum value: APPLY_OUTCOME_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * It existed and was replaced.
+   *
+   * @generated from enum value: APPLY_OUTCOME_UPDATED = 2;
+   */
+  UPDATED = 2,
+
+  /**
+   * It existed exactly as given; nothing was written.
+   *
+   * @generated from enum value: APPLY_OUTCOME_UNCHANGED = 3;
+   */
+  UNCHANGED = 3,
+}
+
+/**
+ * Describes the enum hostnet.v1.ApplyOutcome.
+ */
+export const ApplyOutcomeSchema: GenEnum<ApplyOutcome> = /*@__PURE__*/
+  enumDesc(file_hostnet_v1_admin, 0);
 
 /**
  * Create, read, update and delete the resources; read rollout status.
@@ -1824,6 +2018,18 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAclRequestSchema;
     output: typeof DeleteAclResponseSchema;
+  },
+  /**
+   * Create or update several resources in one transaction, in order: either
+   * every one is stored, or (when one is refused) none is. The error's field
+   * names the resource, e.g. "resources[1].acl.rules[0].ports[0].first".
+   *
+   * @generated from rpc hostnet.v1.AdminService.Apply
+   */
+  apply: {
+    methodKind: "unary";
+    input: typeof ApplyRequestSchema;
+    output: typeof ApplyResponseSchema;
   },
   /**
    * Which host has applied which version, with NACK errors.

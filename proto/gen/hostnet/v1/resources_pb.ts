@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostnet/v1/resources.proto.
  */
 export const file_hostnet_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("Chpob3N0bmV0L3YxL3Jlc291cmNlcy5wcm90bxIKaG9zdG5ldC52MSIiCgZUZW5hbnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCSJbCgZTdWJuZXQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJcHJlZml4X3Y0GAQgASgJEhEKCXByZWZpeF92NhgFIAEoCSJoCgdOZXR3b3JrEgwKBG5hbWUYASABKAkSDwoHdXBsaW5rcxgCIAMoCRIQCghsb29wYmFjaxgDIAEoCRIZChFhY2NlcHRlZF9wcmVmaXhlcxgEIAMoCRIRCglyb3V0ZV90YWcYBSABKA0ipwEKDk5ldHdvcmtDYXRhbG9nEgwKBG5hbWUYASABKAkSJQoIbmV0d29ya3MYAiADKAsyEy5ob3N0bmV0LnYxLk5ldHdvcmsSKQoKYmdwX2xpc3RlbhgDIAEoDjIVLmhvc3RuZXQudjEuQmdwTGlzdGVuEigKCW11bHRpcGF0aBgEIAEoDjIVLmhvc3RuZXQudjEuTXVsdGlwYXRoEgsKA2JmZBgFIAEoCCKBAQoESG9zdBIKCgJpZBgBIAEoCRIRCglzdWJuZXRfaWQYAiABKAkSDwoHY2F0YWxvZxgDIAEoCRILCgNhc24YBCABKA0SEQoJYWRkcmVzc2VzGAUgAygJEhgKEHB1YmxpY19hZGRyZXNzZXMYBiADKAkSDwoHdXBsaW5rcxgHIAMoCSJVCg1OZXR3b3JrT2JqZWN0EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghwcmVmaXhlcxgDIAMoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSIoCglQb3J0UmFuZ2USDQoFZmlyc3QYASABKA0SDAoEbGFzdBgCIAEoDSJfCgpSdWxlU291cmNlEg0KA2FueRgBIAEoCEgAEhMKCW9iamVjdF9pZBgCIAEoCUgAEhAKBnByZWZpeBgDIAEoCUgAEhMKCXN1Ym5ldF9pZBgEIAEoCUgAQgYKBGtpbmQiHAoISG9zdExpc3QSEAoIaG9zdF9pZHMYASADKAkiUgoPUnVsZURlc3RpbmF0aW9uEhAKBnN1Ym5ldBgBIAEoCEgAEiUKBWhvc3RzGAIgASgLMhQuaG9zdG5ldC52MS5Ib3N0TGlzdEgAQgYKBGtpbmQi8gEKB0FjbFJ1bGUSCgoCaWQYASABKAkSIgoGYWN0aW9uGAIgASgOMhIuaG9zdG5ldC52MS5BY3Rpb24SJgoGc291cmNlGAMgASgLMhYuaG9zdG5ldC52MS5SdWxlU291cmNlEjAKC2Rlc3RpbmF0aW9uGAQgASgLMhsuaG9zdG5ldC52MS5SdWxlRGVzdGluYXRpb24SJgoIcHJvdG9jb2wYBSABKA4yFC5ob3N0bmV0LnYxLlByb3RvY29sEiQKBXBvcnRzGAYgAygLMhUuaG9zdG5ldC52MS5Qb3J0UmFuZ2USDwoHY29tbWVudBgHIAEoCSI8CgNBY2wSEQoJc3VibmV0X2lkGAEgASgJEiIKBXJ1bGVzGAIgAygLMhMuaG9zdG5ldC52MS5BY2xSdWxlKlgKCU11bHRpcGF0aBIZChVNVUxUSVBBVEhfVU5TUEVDSUZJRUQQABISCg5NVUxUSVBBVEhfRUNNUBABEhwKGE1VTFRJUEFUSF9BQ1RJVkVfU1RBTkRCWRACKnAKCUJncExpc3RlbhIaChZCR1BfTElTVEVOX1VOU1BFQ0lGSUVEEAASFwoTQkdQX0xJU1RFTl9QT1JUXzE3ORABEhkKFUJHUF9MSVNURU5fUE9SVF8yMDE3ORACEhMKD0JHUF9MSVNURU5fTk9ORRADKkMKBkFjdGlvbhIWChJBQ1RJT05fVU5TUEVDSUZJRUQQABIQCgxBQ1RJT05fQUxMT1cQARIPCgtBQ1RJT05fREVOWRACKoIBCghQcm90b2NvbBIYChRQUk9UT0NPTF9VTlNQRUNJRklFRBAAEhAKDFBST1RPQ09MX0FOWRABEhAKDFBST1RPQ09MX1RDUBACEhAKDFBST1RPQ09MX1VEUBADEhEKDVBST1RPQ09MX0lDTVAQBBITCg9QUk9UT0NPTF9JQ01QVjYQBWIGcHJvdG8z");
+  fileDesc("Chpob3N0bmV0L3YxL3Jlc291cmNlcy5wcm90bxIKaG9zdG5ldC52MSI0CgZUZW5hbnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJtCgZTdWJuZXQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJcHJlZml4X3Y0GAQgASgJEhEKCXByZWZpeF92NhgFIAEoCRIQCghyZXZpc2lvbhgGIAEoBCJoCgdOZXR3b3JrEgwKBG5hbWUYASABKAkSDwoHdXBsaW5rcxgCIAMoCRIQCghsb29wYmFjaxgDIAEoCRIZChFhY2NlcHRlZF9wcmVmaXhlcxgEIAMoCRIRCglyb3V0ZV90YWcYBSABKA0iuQEKDk5ldHdvcmtDYXRhbG9nEgwKBG5hbWUYASABKAkSJQoIbmV0d29ya3MYAiADKAsyEy5ob3N0bmV0LnYxLk5ldHdvcmsSKQoKYmdwX2xpc3RlbhgDIAEoDjIVLmhvc3RuZXQudjEuQmdwTGlzdGVuEigKCW11bHRpcGF0aBgEIAEoDjIVLmhvc3RuZXQudjEuTXVsdGlwYXRoEgsKA2JmZBgFIAEoCBIQCghyZXZpc2lvbhgGIAEoBCKTAQoESG9zdBIKCgJpZBgBIAEoCRIRCglzdWJuZXRfaWQYAiABKAkSDwoHY2F0YWxvZxgDIAEoCRILCgNhc24YBCABKA0SEQoJYWRkcmVzc2VzGAUgAygJEhgKEHB1YmxpY19hZGRyZXNzZXMYBiADKAkSDwoHdXBsaW5rcxgHIAMoCRIQCghyZXZpc2lvbhgIIAEoBCJnCg1OZXR3b3JrT2JqZWN0EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghwcmVmaXhlcxgDIAMoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXZpc2lvbhgFIAEoBCIoCglQb3J0UmFuZ2USDQoFZmlyc3QYASABKA0SDAoEbGFzdBgCIAEoDSJfCgpSdWxlU291cmNlEg0KA2FueRgBIAEoCEgAEhMKCW9iamVjdF9pZBgCIAEoCUgAEhAKBnByZWZpeBgDIAEoCUgAEhMKCXN1Ym5ldF9pZBgEIAEoCUgAQgYKBGtpbmQiHAoISG9zdExpc3QSEAoIaG9zdF9pZHMYASADKAkiUgoPUnVsZURlc3RpbmF0aW9uEhAKBnN1Ym5ldBgBIAEoCEgAEiUKBWhvc3RzGAIgASgLMhQuaG9zdG5ldC52MS5Ib3N0TGlzdEgAQgYKBGtpbmQi8gEKB0FjbFJ1bGUSCgoCaWQYASABKAkSIgoGYWN0aW9uGAIgASgOMhIuaG9zdG5ldC52MS5BY3Rpb24SJgoGc291cmNlGAMgASgLMhYuaG9zdG5ldC52MS5SdWxlU291cmNlEjAKC2Rlc3RpbmF0aW9uGAQgASgLMhsuaG9zdG5ldC52MS5SdWxlRGVzdGluYXRpb24SJgoIcHJvdG9jb2wYBSABKA4yFC5ob3N0bmV0LnYxLlByb3RvY29sEiQKBXBvcnRzGAYgAygLMhUuaG9zdG5ldC52MS5Qb3J0UmFuZ2USDwoHY29tbWVudBgHIAEoCSJOCgNBY2wSEQoJc3VibmV0X2lkGAEgASgJEiIKBXJ1bGVzGAIgAygLMhMuaG9zdG5ldC52MS5BY2xSdWxlEhAKCHJldmlzaW9uGAMgASgEKlgKCU11bHRpcGF0aBIZChVNVUxUSVBBVEhfVU5TUEVDSUZJRUQQABISCg5NVUxUSVBBVEhfRUNNUBABEhwKGE1VTFRJUEFUSF9BQ1RJVkVfU1RBTkRCWRACKnAKCUJncExpc3RlbhIaChZCR1BfTElTVEVOX1VOU1BFQ0lGSUVEEAASFwoTQkdQX0xJU1RFTl9QT1JUXzE3ORABEhkKFUJHUF9MSVNURU5fUE9SVF8yMDE3ORACEhMKD0JHUF9MSVNURU5fTk9ORRADKkMKBkFjdGlvbhIWChJBQ1RJT05fVU5TUEVDSUZJRUQQABIQCgxBQ1RJT05fQUxMT1cQARIPCgtBQ1RJT05fREVOWRACKoIBCghQcm90b2NvbBIYChRQUk9UT0NPTF9VTlNQRUNJRklFRBAAEhAKDFBST1RPQ09MX0FOWRABEhAKDFBST1RPQ09MX1RDUBACEhAKDFBST1RPQ09MX1VEUBADEhEKDVBST1RPQ09MX0lDTVAQBBITCg9QUk9UT0NPTF9JQ01QVjYQBWIGcHJvdG8z");
 
 /**
  * A tenant owns subnets and objects. Tenant admins see and change only what
@@ -37,6 +37,16 @@ export type Tenant = Message<"hostnet.v1.Tenant"> & {
    * @generated from field: string name = 2;
    */
   name: string;
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 3;
+   */
+  revision: bigint;
 };
 
 /**
@@ -87,6 +97,16 @@ export type Subnet = Message<"hostnet.v1.Subnet"> & {
    * @generated from field: string prefix_v6 = 5;
    */
   prefixV6: string;
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 6;
+   */
+  revision: bigint;
 };
 
 /**
@@ -188,6 +208,16 @@ export type NetworkCatalog = Message<"hostnet.v1.NetworkCatalog"> & {
    * @generated from field: bool bfd = 5;
    */
   bfd: boolean;
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 6;
+   */
+  revision: bigint;
 };
 
 /**
@@ -253,6 +283,16 @@ export type Host = Message<"hostnet.v1.Host"> & {
    * @generated from field: repeated string uplinks = 7;
    */
   uplinks: string[];
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 8;
+   */
+  revision: bigint;
 };
 
 /**
@@ -297,6 +337,16 @@ export type NetworkObject = Message<"hostnet.v1.NetworkObject"> & {
    * @generated from field: string description = 4;
    */
   description: string;
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 5;
+   */
+  revision: bigint;
 };
 
 /**
@@ -529,6 +579,16 @@ export type Acl = Message<"hostnet.v1.Acl"> & {
    * @generated from field: repeated hostnet.v1.AclRule rules = 2;
    */
   rules: AclRule[];
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 3;
+   */
+  revision: bigint;
 };
 
 /**
