@@ -74,7 +74,9 @@ void t.test('normalisation: canonical, split by family, deduplicated', async (t)
 });
 
 void t.test('policy files: unknown fields and bad JSON are named', async (t) => {
-  t.throws(() => parsePolicyJson('{"version": "v1", "bogus": 1}', 'p.json'), /p\.json: key "bogus" is unknown/);
+  t.throws(() => parsePolicyJson('{"version": "v1", "bogus": 1}', 'p.json'), /p\.json: bogus: unknown key \(one of version, hostId/);
+  t.throws(() => parsePolicyJson('{"rules": [{"id": "r", "sourc": {}}]}', 'p.json'), /p\.json: rules\[0\]\.sourc: unknown key/, 'a nested key is named with its path');
+  t.throws(() => parsePolicyJson('{"rules": [{"id": "r", "action": "ALLOW"}]}', 'p.json'), /p\.json: rules\[0\]\.action: "ALLOW" is not one of ACTION_ALLOW, ACTION_DENY/);
   t.throws(() => parsePolicyJson('{"version": ', 'p.json'), /p\.json: not valid JSON/);
   t.throws(() => parsePolicyJson('{"rules": [{"action": "ACTION_MAYBE"}]}', 'p.json'), /p\.json: .*ACTION_MAYBE/);
 });
