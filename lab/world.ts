@@ -177,7 +177,7 @@ export class World {
     ];
     await writeFile(join(dir, 'tokens.yaml'), `tokens:\n${tokens.join('\n')}\n`, { mode: 0o600 });
     await writeFile(join(dir, 'controller.yaml'), [
-      `store: { engine: sqlite, path: ${join(dir, 'hostnet.db')} }`,
+      `store: { engine: sqlite, path: ${this.databasePath} }`,
       `grpc: { listen: "${this.grpcAddress}", localSocket: ${this.agentSocket} }`,
       `http: { listen: "127.0.0.1:${this.o.httpPort}" }`,
       `tokensFile: ${join(dir, 'tokens.yaml')}`,
@@ -197,12 +197,20 @@ export class World {
     }, { timeoutMs: 30_000, intervalMs: 100 });
   }
 
-  /** Stops the controller (SIGTERM, graceful). */
-  async stopController(): Promise<void> {
+  /** Stops the controller (SIGTERM, graceful); resolves with how it exited (0 when clean) and how long that took. */
+  async stopController(): Promise<{ exit: number | string; ms: number }> {
     this.adminClient?.close();
     this.adminClient = undefined;
-    await this.controller?.stop();
+    const started = Date.now();
+    const proc = this.controller;
+    await proc?.stop();
     this.controller = undefined;
+    return { exit: proc ? await proc.exited : 0, ms: Date.now() - started };
+  }
+
+  /** The controller's SQLite database. */
+  get databasePath(): string {
+    return join(this.controllerDir, 'hostnet.db');
   }
 
   /** Runs hostnetctl as the lab operator; throws with its stderr on failure. */

@@ -17,6 +17,7 @@ PACKAGES=(
   systemd-container # systemd-nspawn: the image booted in a lab host (test/e2e/container.ts)
   systemd           # systemd-analyze verify of the controller unit
   util-linux        # nsenter (into the booted container), setpriv
+  prometheus        # promtool check metrics on the controller's and the agent's /metrics
   git               # the generated-code check diffs proto/gen
   ca-certificates
 )

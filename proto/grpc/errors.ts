@@ -81,11 +81,11 @@ export function fromServiceError(err: ServiceError): HostnetError {
     }
   }
   // grpc-js refuses a message over the server's limit before any handler sees it, with no detail.
-  const tooLarge = /^Received message larger than max \((\d+) vs\. (\d+)\)/.exec(err.details);
+  const tooLarge = /^Received message larger than max \((\d+) vs\.? \d+\)/.exec(err.details);
   if (err.code === Status.RESOURCE_EXHAUSTED && tooLarge) {
     return new HostnetError(err.code, {
       reason: 'MESSAGE_TOO_LARGE',
-      message: `the request is ${tooLarge[1]} bytes; the server accepts at most ${tooLarge[2]}: split it (several files, smaller objects)`,
+      message: `the request is ${tooLarge[1]} bytes, far more than the server accepts: split it (several files, smaller objects)`,
     }, { cause: err });
   }
   const message = err.details || Status[err.code] || 'error';

@@ -4,6 +4,7 @@
 // resync, nothing flips), an uplink cut (degraded, then ok), an agent
 // stopped for good (stale).
 import t from 'tap';
+import Database from 'better-sqlite3';
 import { Lab, freePort, notifySocket, probe, probeLoop, waitFor } from '../lab/index.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
@@ -49,7 +50,15 @@ void t.test('the lab when things fail', async (t) => {
       { from: world.client, addr: world.host('h1').address, port: 8080, want: 'timeout' },
       { from: world.client, addr: world.host('h2').address, port: 443, want: 'connected' },
     ]);
-    await world.stopController();
+    await waitFor('three agents connected', async () => ((await hosts()).filter((h) => h.connected).length === 3 ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
+    const desired = Object.fromEntries((await hosts()).map((h) => [h.id, h.desiredVersion]));
+    const stopped = await world.stopController();
+    t.equal(stopped.exit, 0, `SIGTERM with agents connected: a clean exit after ${stopped.ms} ms`);
+    t.ok(stopped.ms < 5000, 'within 5 s');
+    const db = new Database(world.databasePath, { readonly: true });
+    const rows = db.prepare('SELECT host, applied FROM rollout ORDER BY host').all() as { host: string; applied: string }[];
+    db.close();
+    t.same(Object.fromEntries(rows.map((r) => [r.host, r.applied])), desired, 'the last rollout batch was written: every host\'s applied version');
     await world.stopAgent('h1', 'SIGKILL');
     await new Promise((r) => setTimeout(r, 1500));
     t.match((await world.host('h1').ns.exec(['nft', 'list', 'tables'])).stdout, /inet hostnet/, 'the killed agent\'s rules are still there');

@@ -5,7 +5,7 @@
 // is NACKed, visible in rollout, and the previous rules stay in force.
 import t from 'tap';
 import { create } from '@bufbuild/protobuf';
-import { Lab, freePort, probe, waitFor, type ProbeResult } from '../lab/index.js';
+import { Lab, freePort, probe, run, waitFor, type ProbeResult } from '../lab/index.js';
 import { AclSchema, Action, NetworkObjectSchema, Protocol } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
@@ -44,6 +44,13 @@ void t.test('the lab: ACLs, objects, drift and refusals with real traffic', asyn
     t.equal(await p('client', 'h1', 8080), 'timeout', 'client -> h1:8080 is dropped (default deny)');
     t.equal(await p('client', 'h3', 5432), 'timeout', 'client -> h3:5432 is dropped (not in b-app-servers)');
     t.equal(await p('h1', 'h3', 5432, h1.address), 'connected', 'h1 -> h3:5432 (b-db postgres from b-app-servers = a-web)');
+  });
+
+  await t.test('the agent\'s /metrics pass promtool check metrics', async (t) => {
+    const scrape = await h1.ns.exec([process.execPath, '-e', 'fetch("http://127.0.0.1:9464/metrics").then((r) => r.text()).then((b) => process.stdout.write(b))']);
+    t.match(scrape.stdout, /^hostnet_agent_/m, 'scraped inside the host namespace');
+    const lint = await run(['promtool', 'check', 'metrics'], { stdin: scrape.stdout, allowFail: true });
+    t.equal(lint.code, 0, `promtool: ${lint.stdout}${lint.stderr}`.trim());
   });
 
   await t.test('an ACL change through the AdminService flips exactly the probes it names, within 2 s', async (t) => {

@@ -190,7 +190,8 @@ export class Lab {
       stop: async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+          // Daemons get 6 s: the controller and agents promise to be gone within 5 s of SIGTERM (and tests check they are).
+          const timer = setTimeout(() => child.kill('SIGKILL'), 6000);
           await exited;
           clearTimeout(timer);
         }

@@ -76,7 +76,7 @@ export async function applyDocs(client: AdminClient, metadata: Metadata, docs: r
     if (!m || !doc) throw e;
     const field = m[2] ?? '';
     const message = e.detail.message.replace(`resources[${m[1]}].`, '');
-    throw new HostnetError(e.code, { ...e.detail, field, message: `${doc.where}: ${message}` }, { cause: err });
+    throw new HostnetError(e.code, { ...e.detail, field, message: `${doc.where}: ${message.includes(field) ? '' : `${field}: `}${message}` }, { cause: err });
   }
   response.results.forEach((r, i) => {
     const d = docs[i];
