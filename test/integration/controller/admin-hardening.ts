@@ -23,7 +23,7 @@ import { PUBLIC_POOL, dump, putHost, seed, OPERATOR } from '../../fixtures/contr
 type Client = ServiceClient<typeof AdminService extends { method: infer M } ? M : never>;
 const TOKENS = { operator: 'operator-token-0123456789', a: 'tenant-a-token-0123456789', b: 'tenant-b-token-0123456789' };
 
-async function serve(t: Test): Promise<{ client: Client; store: Store; meta(who: keyof typeof TOKENS): Metadata }> {
+async function serve(t: Test): Promise<{ client: Client; store: Store; meta: (who: keyof typeof TOKENS) => Metadata }> {
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-hardening-'));
   const store = openSqliteStore(join(dir, 'hostnet.db'));
   seed(store);

@@ -176,7 +176,7 @@ void t.test(`random admin calls keep every host's compiled state valid for its a
       counts.accepted++;
     } else {
       counts.refused++;
-      if (!(err instanceof HostnetError)) problems.push(`call ${i} ${name} as ${who}: not a HostnetError: ${String(err)}`);
+      if (!(err instanceof HostnetError)) problems.push(`call ${i} ${name} as ${who}: not a HostnetError: ${err instanceof Error ? err.stack ?? err.message : JSON.stringify(err)}`);
       else refusedBy.set(err.detail.reason, (refusedBy.get(err.detail.reason) ?? 0) + 1);
       if (dump(store) !== before) problems.push(`call ${i} ${name} as ${who}: refused (${(err as Error).message}) but the store changed`);
     }
