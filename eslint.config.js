@@ -16,7 +16,7 @@ const keepApart = (other) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', '.tap/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'proto/gen/**', '.tap/**', 'build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

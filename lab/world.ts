@@ -37,6 +37,7 @@ export const DEMO_WORLD = join(ROOT, 'lab', 'demo-world.yaml');
 /** The probe/listener helper (plain JS, runs inside namespaces). */
 export const PROBE_HELPER = join(ROOT, 'test', 'lab', 'probe-helper.mjs');
 export const CLIENT_ADDRESS = '10.200.0.1';
+export const MANAGEMENT_PREFIX = '192.0.2.0/24';
 const CLIENT_PORT = 'swp9';
 const TOR_ASNS = [65001, 65002] as const;
 /** Ports the demo listeners serve on each host, by subnet. */
@@ -45,7 +46,7 @@ export const LISTEN_PORTS: Record<string, number[]> = { 'a-web': [443, 8080], 'b
 export interface WorldOptions {
   readonly grpcPort: number;
   readonly httpPort: number;
-  /** The agents' heartbeat (a host is stale after three); short in the lab. */
+  /** The heartbeat the controller gives its agents (a host is stale after three); short in the lab. */
   readonly heartbeat?: string;
   readonly checkInterval?: string;
   readonly log?: (line: string) => void;
@@ -181,6 +182,9 @@ export class World {
       `grpc: { listen: "${this.grpcAddress}", localSocket: ${this.agentSocket} }`,
       `http: { listen: "127.0.0.1:${this.o.httpPort}" }`,
       `tokensFile: ${join(dir, 'tokens.yaml')}`,
+      `agents: { heartbeat: ${this.o.heartbeat ?? '2s'} }`,
+      // The operators' management network (no lab namespace uses it): every host's failsafes accept it.
+      `managementPrefixes: [${MANAGEMENT_PREFIX}]`,
       'log: { level: info }',
       '',
     ].join('\n'), { mode: 0o600 });
@@ -299,7 +303,8 @@ export class World {
       `stateDir: ${o.stateDir}`,
       'loopbackKind: bridge',
       ...(o.frr ? [`frr: { confDir: ${o.frr.confDir}, runDir: ${o.frr.runDir}, vtySocket: ${o.frr.vtySocket} }`] : []),
-      `heartbeat: ${this.o.heartbeat ?? '2s'}`,
+      // The controller's interval (agents.heartbeat) replaces this one with its first answer.
+      'heartbeat: 30s',
       `checkInterval: ${this.o.checkInterval ?? '1s'}`,
       'frrDriftCheck: 10s',
       'metricsListen: "127.0.0.1:9464"',

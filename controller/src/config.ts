@@ -10,8 +10,6 @@ export interface ControllerConfig {
     readonly engine: 'sqlite' | 'etcd';
     /** SQLite database file (engine sqlite). */
     readonly path: string;
-    /** etcd endpoints (engine etcd). */
-    readonly endpoints: readonly string[];
   };
   readonly grpc: {
     readonly listen: string;
@@ -30,6 +28,12 @@ export interface ControllerConfig {
   readonly http: { readonly listen: string };
   /** The pool public /32s are allocated from (hosts whose catalog has a public network). */
   readonly publicPool: string | undefined;
+  /** Operator management prefixes every host's firewall accepts (its failsafes). */
+  readonly managementPrefixes: readonly string[];
+  readonly agents: {
+    /** How often agents report when nothing changes (told to them in every ReportHealth answer); stale after three. */
+    readonly heartbeatMs: number;
+  };
   /** YAML file of bearer tokens and their roles. */
   readonly tokensFile: string | undefined;
   readonly logLevel: LevelWithSilent;
@@ -41,12 +45,15 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
   const grpc = root.object('grpc');
   const http = root.object('http');
   const log = root.object('log');
+  const agents = root.object('agents');
   const engine = store.oneOf('engine', ['sqlite', 'etcd'] as const, 'sqlite');
+  // Refused here, so that check-config says so too, until the etcd engine exists.
+  if (engine === 'etcd') throw new ConfigError(store.field('engine'), 'etcd is not available in this version; use sqlite (one controller)');
+  if (store.has('endpoints')) throw new ConfigError(store.field('endpoints'), 'is only for engine etcd');
   const config: ControllerConfig = {
     store: {
       engine,
       path: store.string('path', { default: '/var/lib/hostnet-controller/hostnet.db' }),
-      endpoints: store.stringList('endpoints', { default: [], pattern: HOST_PORT, hint: 'host:port' }),
     },
     grpc: {
       listen: grpc.string('listen', { default: '0.0.0.0:7443', pattern: HOST_PORT, hint: 'host:port' }),
@@ -58,13 +65,13 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
     },
     http: { listen: http.string('listen', { default: '127.0.0.1:8080', pattern: HOST_PORT, hint: 'host:port' }) },
     publicPool: root.has('publicPool') ? root.prefix('publicPool') : undefined,
+    managementPrefixes: root.prefixList('managementPrefixes'),
+    agents: { heartbeatMs: agents.durationMs('heartbeat', '30s') },
     tokensFile: root.has('tokensFile') ? root.string('tokensFile') : undefined,
     logLevel: log.oneOf('level', LOG_LEVELS, 'info'),
   };
-  for (const f of [store, grpc, http, log]) f.done();
-  if (engine === 'etcd' && config.store.endpoints.length === 0) {
-    throw new ConfigError(store.field('endpoints'), 'is required when engine is etcd');
-  }
+  for (const f of [store, grpc, http, log, agents]) f.done();
+  if (config.agents.heartbeatMs < 1000) throw new ConfigError(agents.field('heartbeat'), 'must be at least 1s');
   return config;
 }
 

@@ -28,7 +28,6 @@ async function runController(configPath: string): Promise<number> {
   const guard = (kind: string) => (err: unknown): void => { log.error({ err, kind }, 'uncaught error; serving on'); };
   process.on('uncaughtException', guard('uncaughtException'));
   process.on('unhandledRejection', guard('unhandledRejection'));
-  if (config.store.engine !== 'sqlite') throw new ConfigError('store.engine', 'only sqlite is available in this version (etcd comes later)');
   if (!config.tokensFile) throw new ConfigError('tokensFile', 'is required: the admin API needs bearer tokens');
   const tokens = Tokens.parse(await readFile(config.tokensFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError('tokensFile', `cannot read ${config.tokensFile}: ${err.code ?? 'error'}`);
@@ -36,7 +35,8 @@ async function runController(configPath: string): Promise<number> {
   const store = openSqliteStore(config.store.path);
   const server = grpcServer(config);
   const agents = new Agents({
-    store, log, compile: config.publicPool ? { publicPool: config.publicPool } : {},
+    store, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
+    compile: { managementPrefixes: config.managementPrefixes, ...(config.publicPool ? { publicPool: config.publicPool } : {}) },
     // With client certificates required, an agent is the host its certificate names.
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
   });
@@ -61,7 +61,7 @@ async function runController(configPath: string): Promise<number> {
     await chmod(config.grpc.localSocket, 0o600);
     log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
   }
-  const http = httpServer({ agents, log, revision: () => revision, heartbeatSeconds: 30 });
+  const http = httpServer({ agents, log, revision: () => revision, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000) });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

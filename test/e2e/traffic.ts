@@ -8,7 +8,7 @@ import { create } from '@bufbuild/protobuf';
 import { Lab, freePort, probe, run, waitFor, type ProbeResult } from '../lab/index.js';
 import { AclSchema, Action, NetworkObjectSchema, Protocol } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
-import { World } from '../../lab/world.js';
+import { MANAGEMENT_PREFIX, World } from '../../lab/world.js';
 
 const ACL_A = (ports: number[]) => create(AclSchema, {
   subnetId: 'a-web',
@@ -44,6 +44,14 @@ void t.test('the lab: ACLs, objects, drift and refusals with real traffic', asyn
     t.equal(await p('client', 'h1', 8080), 'timeout', 'client -> h1:8080 is dropped (default deny)');
     t.equal(await p('client', 'h3', 5432), 'timeout', 'client -> h3:5432 is dropped (not in b-app-servers)');
     t.equal(await p('h1', 'h3', 5432, h1.address), 'connected', 'h1 -> h3:5432 (b-db postgres from b-app-servers = a-web)');
+  });
+
+  await t.test('the controller\'s management prefixes reach every host\'s failsafes', async (t) => {
+    for (const h of [h1, h2, h3]) {
+      const ruleset = (await h.ns.exec(['nft', 'list', 'table', 'inet', 'hostnet'])).stdout;
+      t.match(ruleset, /accept comment "failsafe:management"/, `${h.id} has the management failsafe`);
+      t.ok(ruleset.includes(MANAGEMENT_PREFIX.split('/')[0] ?? '-'), `${h.id}'s management set holds ${MANAGEMENT_PREFIX}`);
+    }
   });
 
   await t.test('the agent\'s /metrics pass promtool check metrics', async (t) => {

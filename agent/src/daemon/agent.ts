@@ -60,9 +60,12 @@ export class Agent {
   private lastReport = 0;
   private lastReportError: string | undefined;
   private lastDriftCheck = Date.now();
+  /** Between heartbeats: the config's until the controller says (every ReportHealth answer does). */
+  private heartbeatMs: number;
   private readonly startedAt = new Date();
 
   constructor(private readonly d: AgentDeps) {
+    this.heartbeatMs = d.config.heartbeatMs;
     this.applier = new HostApplier(d.firewall, d.routing, {
       onApplied: (part, version, ms) => {
         this.metrics.applied(part, ms);
@@ -232,15 +235,19 @@ export class Agent {
   /** Sends a report when the picture changed or a heartbeat is due, and a stream is open. */
   private async maybeReport(): Promise<void> {
     if (this.syncState.state !== 'streaming') return;
-    if (!this.tracker.changed && Date.now() - this.lastReport < this.d.config.heartbeatMs) return;
+    if (!this.tracker.changed && Date.now() - this.lastReport < this.heartbeatMs) return;
     const v = this.applier.versions();
     const report = this.tracker.report({
       hostId: this.d.config.hostId, agentVersion: this.d.version, firewallVersion: v.firewall, routingVersion: v.routing,
       repairsTotal: this.d.firewall.repairs + this.d.routing.frrRepairs + this.d.routing.loopbackRepairs,
-      heartbeatMs: this.d.config.heartbeatMs,
+      heartbeatMs: this.heartbeatMs,
     });
     try {
-      await this.sync.report(report);
+      const answer = await this.sync.report(report);
+      if (answer.heartbeatSeconds > 0 && answer.heartbeatSeconds * 1000 !== this.heartbeatMs) {
+        this.heartbeatMs = answer.heartbeatSeconds * 1000;
+        this.d.log.info({ heartbeatSeconds: answer.heartbeatSeconds }, 'heartbeat interval set by the controller');
+      }
       this.lastReport = Date.now();
       this.lastReportError = undefined;
     } catch (err) {

@@ -57,12 +57,21 @@ void t.test('random policies: deterministic, failsafes first, accepted by nft -c
     const reversedObjects = create(FirewallPolicySchema, { ...p, objects: [...p.objects].reverse().map((o) => ({ ...o, prefixes: [...o.prefixes].reverse() })) });
     t.equal(render(reversedObjects), text, `seed ${seed}: object and prefix order do not matter`);
     const jump = text.indexOf('jump acl');
-    t.ok(text.indexOf('policy drop;') > 0 && text.indexOf('policy drop;') < jump, `seed ${seed}: default drop`);
-    t.ok(text.indexOf('ip saddr @mgmt4 counter accept') < jump, `seed ${seed}: management failsafe before the ACL`);
+    t.ok(jump > 0, `seed ${seed}: the base chain jumps to the ACL`);
+    /** Present, and before the jump to the ACL (an absent line fails: indexOf -1 is not "before"). */
+    const before = (needle: string, what: string): void => {
+      const at = text.indexOf(needle);
+      t.ok(at >= 0 && at < jump, `seed ${seed}: ${what} ${at < 0 ? 'is missing' : 'before the ACL'}`);
+    };
+    before('policy drop;', 'default drop');
+    // Management prefixes: the config's 192.0.2.0/24 always, the policy's own when it has some.
+    before('@mgmt4_24 counter accept comment "failsafe:management"', 'management failsafe (192.0.2.0/24)');
+    t.match(text, /mgmt4_24 \{[^}]*\b192\.0\.2\.0\b/, `seed ${seed}: the management set holds 192.0.2.0`);
     const fs = p.failsafe;
     if (fs && fs.uplinks.length > 0) {
-      t.ok(text.indexOf('comment "failsafe:nd"') < jump, `seed ${seed}: ND failsafe before the ACL`);
-      if (fs.bgpPort > 0) t.ok(text.indexOf(`tcp dport ${fs.bgpPort} counter accept comment "failsafe:bgp"`) < jump, `seed ${seed}: BGP failsafe before the ACL`);
+      before('comment "failsafe:nd"', 'ND failsafe');
+      if (fs.bgpPort > 0) before(`tcp dport ${fs.bgpPort} counter accept comment "failsafe:bgp"`, `BGP failsafe on ${fs.bgpPort}`);
+      if (fs.bfd) before('comment "failsafe:bfd"', 'BFD failsafe');
     }
     const r = await ns.exec(['nft', '-c', '-f', '-'], { stdin: text, allowFail: true });
     t.equal(r.code, 0, `seed ${seed}: nft -c accepts it ${r.stderr.split('\n')[0] ?? ''}`);

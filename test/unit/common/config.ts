@@ -74,7 +74,9 @@ void t.test('controller config defaults and cross-field checks', async (t) => {
   const c = parseControllerConfig('');
   t.equal(c.store.engine, 'sqlite');
   t.equal(c.grpc.maxMessageBytes, 4 << 20);
-  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd }')), 'store.endpoints');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd }')), 'store.engine', 'etcd is refused until it exists, by check-config too');
+  t.equal(fieldOf(() => parseControllerConfig('store: { endpoints: ["127.0.0.1:2379"] }')), 'store.endpoints', 'a field for another engine is refused, not ignored');
+  t.equal(fieldOf(() => parseControllerConfig('agents: { heartbeat: 10ms }')), 'agents.heartbeat');
   t.equal(fieldOf(() => parseControllerConfig('grpc: { maxMessageBytes: 10 }')), 'grpc.maxMessageBytes');
   t.equal(fieldOf(() => parseControllerConfig('http: { listen: 8080 }')), 'http.listen');
   t.equal(fieldOf(() => parseControllerConfig('grpc: { localSocket: relative.sock }')), 'grpc.localSocket');
