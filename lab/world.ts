@@ -10,7 +10,7 @@
 // namespaces, where 127.0.0.1 is their own, and a socket file is not tied to
 // a namespace. On a real server the agent reaches the controller over TCP.
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Metadata, credentials } from '@grpc/grpc-js';
@@ -37,6 +37,7 @@ export const DEMO_WORLD = join(ROOT, 'lab', 'demo-world.yaml');
 /** The probe/listener helper (plain JS, runs inside namespaces). */
 export const PROBE_HELPER = join(ROOT, 'test', 'lab', 'probe-helper.mjs');
 export const CLIENT_ADDRESS = '10.200.0.1';
+export const CLIENT_ADDRESS6 = '2001:db8:200::1';
 export const MANAGEMENT_PREFIX = '192.0.2.0/24';
 const CLIENT_PORT = 'swp9';
 const TOR_ASNS = [65001, 65002] as const;
@@ -65,6 +66,8 @@ export interface LabHost {
   readonly addresses: readonly string[];
   /** The host's /32 without the length. */
   readonly address: string;
+  /** The host's /128 without the length. */
+  readonly address6: string;
   readonly ns: Netns;
   /** The host's FRR (set once started; undefined for an external host). */
   frr: Frr | undefined;
@@ -144,10 +147,12 @@ export class World {
     await w.hostnetctl(['apply', '-f', DEMO_WORLD]);
     w.say('creating namespaces and links');
     await w.buildFabric();
-    w.say('starting FRR on the ToRs, the client and the hosts');
+    w.say('starting FRR on the ToRs and the client');
     await w.startFrr();
-    w.say('starting the agents');
-    for (const h of w.hosts.values()) if (!w.isExternal(h.id)) await w.startAgent(h.id);
+    w.say('starting the agents, then each host\'s FRR from what its agent wrote');
+    const own = [...w.hosts.values()].filter((h) => !w.isExternal(h.id));
+    for (const h of own) await w.startAgent(h.id);
+    await Promise.all(own.map((h) => w.startHostFrr(h.id)));
     await w.startListeners();
     if ((o.external ?? []).length > 0) return w;
     w.say('waiting for every host to report ok');
@@ -160,11 +165,11 @@ export class World {
   async waitConverged(timeoutMs = 30_000): Promise<void> {
     const hosts = [...this.hosts.values()];
     await Promise.all([
-      ...hosts.map((h) => waitFor(`the client's ECMP route to ${h.id}`, async () => {
-        const r = await fibRoute(this.client, `${h.address}/32`);
+      ...hosts.flatMap((h) => [`${h.address}/32`, `${h.address6}/128`].map((dst) => waitFor(`the client's ECMP route to ${h.id} (${dst})`, async () => {
+        const r = await fibRoute(this.client, dst);
         return r && r.nexthops.length === 2 ? true : undefined;
-      }, { timeoutMs, intervalMs: 100 })),
-      ...hosts.flatMap((h) => [`${CLIENT_ADDRESS}/32`, ...hosts.filter((o) => o !== h).map((o) => `${o.address}/32`)]
+      }, { timeoutMs, intervalMs: 100 }))),
+      ...hosts.flatMap((h) => [`${CLIENT_ADDRESS}/32`, `${CLIENT_ADDRESS6}/128`, ...hosts.filter((o) => o !== h).flatMap((o) => [`${o.address}/32`, `${o.address6}/128`])]
         .map((dst) => waitForRoute(h.ns, dst, { protocol: 'bgp', timeoutMs }))),
     ]);
   }
@@ -240,6 +245,7 @@ export class World {
     await this.lab.link(this.client, 'eth0', this.tors[0] as Netns, CLIENT_PORT);
     await this.lab.link(this.client, 'eth1', this.tors[1] as Netns, CLIENT_PORT);
     await this.client.addAddress('lo', `${CLIENT_ADDRESS}/32`);
+    await this.client.addAddress('lo', `${CLIENT_ADDRESS6}/128`);
     let port = 1;
     for (const h of hosts) {
       const ns = await this.lab.netns(h.id);
@@ -249,34 +255,45 @@ export class World {
       const dir = join(this.lab.dir, `agent-${h.id}`);
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const address = h.addresses.find((a) => !a.includes(':'))?.split('/')[0];
-      if (!address) throw new Error(`host ${h.id} has no IPv4 address`);
+      const address6 = h.addresses.find((a) => a.includes(':'))?.split('/')[0];
+      if (!address || !address6) throw new Error(`host ${h.id} lacks an IPv4 or an IPv6 address`);
       this.hosts.set(h.id, {
         id: h.id, tenant: subnets.find((s) => s.id === h.subnetId)?.tenantId ?? '', subnet: h.subnetId, asn: h.asn,
-        addresses: [...h.addresses], address, ns, torPort, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
+        addresses: [...h.addresses], address, address6, ns, torPort, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
         frr: undefined, agent: undefined,
       });
     }
   }
 
   private async startFrr(): Promise<void> {
-    const allow: Record<string, string[]> = { [CLIENT_PORT]: ['0.0.0.0/0 le 32'] };
-    for (const h of this.hosts.values()) allow[h.torPort] = h.addresses.filter((a) => !a.includes(':'));
+    // Each host port accepts exactly the host's /32 and /128 (route-hijack protection on the switch side).
+    const allow: Record<string, string[]> = { [CLIENT_PORT]: ['0.0.0.0/0 le 32', '::/0 le 128'] };
+    for (const h of this.hosts.values()) allow[h.torPort] = [...h.addresses];
     const ports = [...[...this.hosts.values()].map((h) => h.torPort), CLIENT_PORT];
     const starts = this.tors.map((ns, i) => Frr.start(ns, {
       config: torConfig({ hostname: ns.short, asn: TOR_ASNS[i] as number, routerId: `10.255.0.${i + 1}`, ports, allowFromPort: allow }),
     }));
     starts.push(Frr.start(this.client, {
-      config: torConfig({ hostname: 'client', asn: 65200, routerId: CLIENT_ADDRESS, ports: ['eth0', 'eth1'], networks: [`${CLIENT_ADDRESS}/32`], multipathRelax: true }),
+      config: torConfig({
+        hostname: 'client', asn: 65200, routerId: CLIENT_ADDRESS, ports: ['eth0', 'eth1'], networks: [`${CLIENT_ADDRESS}/32`, `${CLIENT_ADDRESS6}/128`], multipathRelax: true,
+      }),
     }));
-    const hostStarts = [...this.hosts.values()].filter((h) => !this.isExternal(h.id)).map(async (h) => {
-      const frr = await Frr.start(h.ns, { config: 'frr defaults datacenter\n' });
-      // frr-reload.py reads vtysh.conf from the config directory.
-      await writeFile(join(frr.dir, 'vtysh.conf'), '');
-      h.frr = frr;
-    });
     const [tor1, tor2] = await Promise.all(starts);
     this.torFrr.push(tor1 as Frr, tor2 as Frr);
-    await Promise.all(hostStarts);
+  }
+
+  /**
+   * Starts a host's FRR the way the container does: after its agent has
+   * written frr.conf and FRR's start options (the daemons file: bgpd's listen
+   * port comes from there), reading both.
+   */
+  async startHostFrr(id: string): Promise<Frr> {
+    const h = this.host(id);
+    const dir = await Frr.prepare(h.ns);
+    await waitFor(`${id}'s agent writing frr.conf`, async () => ((await stat(join(dir, 'frr.conf')).catch(() => undefined)) ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 50 });
+    h.frr = await Frr.start(h.ns, { daemonsFile: join(dir, 'daemons') });
+    return h.frr;
   }
 
   /**
@@ -285,10 +302,11 @@ export class World {
    */
   async startAgent(id: string, o: { wrap?: readonly string[]; env?: Record<string, string> } = {}): Promise<LabProcess> {
     const h = this.host(id);
-    const frr = h.frr?.dir;
-    if (!frr) throw new Error(`${id} is external: its agent runs elsewhere`);
+    if (this.isExternal(id)) throw new Error(`${id} is external: its agent runs elsewhere`);
+    const frr = await Frr.prepare(h.ns);
     await writeFile(h.configPath, this.agentConfig(id, {
-      socket: this.agentSocket, stateDir: h.stateDir, frr: { confDir: frr, runDir: frr, vtySocket: frr },
+      socket: this.agentSocket, stateDir: h.stateDir,
+      frr: { confDir: frr, runDir: frr, vtySocket: frr, daemons: join(frr, 'daemons'), commandLog: join(frr, 'commands.log') },
     }));
     h.agent = h.ns.spawn('agent', [...(o.wrap ?? []), ...program('agent'), 'run', '--config', h.configPath],
       o.env ? { env: { ...process.env, ...o.env } } : {});
@@ -296,13 +314,13 @@ export class World {
   }
 
   /** The agent.yaml of a lab host; `frr` omitted: FRR's Debian places (the container). */
-  agentConfig(id: string, o: { socket: string; stateDir: string; frr?: { confDir: string; runDir: string; vtySocket: string } }): string {
+  agentConfig(id: string, o: { socket: string; stateDir: string; frr?: { confDir: string; runDir: string; vtySocket: string; daemons: string; commandLog: string } }): string {
     return [
       `hostId: ${id}`,
       `controller: { addresses: ["unix:${o.socket}"] }`,
       `stateDir: ${o.stateDir}`,
       'loopbackKind: bridge',
-      ...(o.frr ? [`frr: { confDir: ${o.frr.confDir}, runDir: ${o.frr.runDir}, vtySocket: ${o.frr.vtySocket} }`] : []),
+      ...(o.frr ? [`frr: { confDir: ${o.frr.confDir}, runDir: ${o.frr.runDir}, vtySocket: ${o.frr.vtySocket}, daemons: ${o.frr.daemons}, commandLog: ${o.frr.commandLog} }`] : []),
       // The controller's interval (agents.heartbeat) replaces this one with its first answer.
       'heartbeat: 30s',
       `checkInterval: ${this.o.checkInterval ?? '1s'}`,
@@ -329,7 +347,8 @@ export class World {
   private async startListeners(): Promise<void> {
     for (const h of this.hosts.values()) {
       for (const port of LISTEN_PORTS[h.subnet] ?? []) {
-        this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, PROBE_HELPER, 'listen', 'tcp', '0.0.0.0', String(port)]));
+        // '::' takes IPv4 (mapped) and IPv6.
+        this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, PROBE_HELPER, 'listen', 'tcp', '::', String(port)]));
       }
     }
   }

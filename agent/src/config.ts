@@ -21,8 +21,15 @@ export interface AgentConfig {
   readonly managementPrefixes: readonly string[];
   /** Link kind of the loopbacks: dummy in production, bridge where the kernel lacks dummy. */
   readonly loopbackKind: 'dummy' | 'bridge';
-  /** FRR's files: frr.conf (and vtysh.conf), the daemons' pid files, the vty sockets. */
-  readonly frr: { readonly confDir: string; readonly runDir: string; readonly vtySocket: string };
+  /**
+   * FRR's files: frr.conf (and vtysh.conf), the daemons' pid files, the vty
+   * sockets; the start options file whose bgpd line the agent writes (the
+   * listen port is a start option); the file FRR logs commands into (hand
+   * edits are seen there as they happen).
+   */
+  readonly frr: {
+    readonly confDir: string; readonly runDir: string; readonly vtySocket: string; readonly daemons: string; readonly commandLog: string;
+  };
   /** How often health reports go out when nothing changes. */
   readonly heartbeatMs: number;
   /** How often the health checks run (a change is reported at once). */
@@ -58,6 +65,8 @@ export function compileAgentConfig(root: Fields): AgentConfig {
       confDir: frr.string('confDir', { default: '/etc/frr' }),
       runDir: frr.string('runDir', { default: '/var/run/frr' }),
       vtySocket: frr.string('vtySocket', { default: '/var/run/frr' }),
+      daemons: frr.string('daemons', { default: '/etc/frr/daemons', pattern: /^\/\S+$/, hint: 'an absolute path' }),
+      commandLog: frr.string('commandLog', { default: '/var/log/frr/hostnet-commands.log', pattern: /^\/\S+$/, hint: 'an absolute path' }),
     },
     heartbeatMs: root.durationMs('heartbeat', '30s'),
     checkIntervalMs: root.durationMs('checkInterval', '5s'),

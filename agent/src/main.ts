@@ -25,6 +25,8 @@ import { FrrApplier, FrrApplyError } from './routing/frr-apply.js';
 import { IntentError } from './routing/intent.js';
 import { readIntentFile } from './routing/intent-file.js';
 import { Routing } from './routing/routing.js';
+import { fibReader } from './routing/fib.js';
+import { frrProcesses } from './routing/frr-daemons.js';
 import { openRtLinks } from './routing/rtnl.js';
 
 /** The firewall with real adapters, for the one-shot commands. */
@@ -158,6 +160,10 @@ async function runDaemon(configPath: string): Promise<number> {
     rt: openRtLinks(),
     frr: new FrrApplier(run, config.frr),
     loopbackKind: config.loopbackKind,
+    processes: frrProcesses(config.frr.runDir),
+    fib: fibReader(run, config.frr.vtySocket),
+    daemonsFile: config.frr.daemons,
+    commandLog: config.frr.commandLog,
     onEvent: (e) => {
       log.warn({ event: e.kind }, e.detail);
       onEvent(e);

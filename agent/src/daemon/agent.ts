@@ -130,7 +130,9 @@ export class Agent {
     await this.d.firewall.watch().catch((err: unknown) => {
       this.event({ kind: 'firewall-watch-failed', detail: `cannot watch the ruleset for drift: ${(err as Error).message}`, time: new Date() });
     });
-    this.d.routing.watchLoopbacks();
+    await this.d.routing.watch().catch((err: unknown) => {
+      this.event({ kind: 'frr-watch-failed', detail: `cannot follow FRR's command log for hand edits: ${(err as Error).message}; the periodic check remains`, time: new Date() });
+    });
     this.server = await serveLocal(config.metricsListen, this.metrics, () => this.status());
     this.sync.start();
     this.schedule(0);
@@ -204,6 +206,11 @@ export class Agent {
       if (!(this.sessions instanceof Error)) advertised = await this.advertised(intent, this.sessions);
     }
     const loopbacks = await this.d.routing.loopbackProblems().catch((err: unknown) => err as Error);
+    const diagnosis = intent ? await this.d.routing.diagnose().catch(() => undefined) : undefined;
+    // A safety net for the repair on loopback restore: routes the kernel lacks while the loopbacks are right are installed again.
+    if (diagnosis?.routes && diagnosis.routes.length > 0 && Array.isArray(loopbacks) && loopbacks.length === 0) {
+      await this.d.routing.reinstallRoutes().catch(() => undefined);
+    }
     return {
       firewall: {
         version: this.d.firewall.version,
@@ -215,6 +222,7 @@ export class Agent {
       sessions: this.sessions,
       advertised,
       loopbacks,
+      diagnosis,
       controller: { connected: this.syncState.state === 'streaming', detail: this.syncState.detail, refused: this.refused },
     };
   }

@@ -11,6 +11,7 @@ import {
 } from '../../../proto/gen/hostnet/v1/health_pb.js';
 import type { BgpSession } from '../routing/bgp-state.js';
 import type { ValidIntent } from '../routing/intent.js';
+import type { RoutingDiagnosis } from '../routing/routing.js';
 
 export type Level = 'ok' | 'degraded' | 'failed';
 
@@ -39,6 +40,8 @@ export interface Observations {
   readonly advertised: ReadonlyMap<string, readonly string[]>;
   /** Loopback differences (empty: correct), or the error reading them. */
   readonly loopbacks: readonly string[] | Error;
+  /** FRR's daemons, the uplinks' named troubles, the routes in the kernel (undefined before an intent). */
+  readonly diagnosis: RoutingDiagnosis | undefined;
   readonly controller: {
     readonly connected: boolean;
     readonly detail: string;
@@ -62,14 +65,26 @@ function firewallChecks(o: Observations['firewall']): Check[] {
   else if (o.repairFailing) out.push(check('firewall', 'failed', `table inet hostnet differs from ${o.version} and cannot be restored`));
   else out.push(check('firewall', 'ok', `policy ${o.version} in force; ${o.repairs} drift repairs since start`));
   out.push(o.warnings.length > 0
-    ? check('firewall-coexistence', 'degraded', `other tables drop input hostnet allows: ${o.warnings.join('; ')}`)
-    : check('firewall-coexistence', 'ok', 'no other table drops input'));
+    ? check('firewall-coexistence', 'degraded', `${o.warnings.join('; ')}: every base chain on input must accept a packet, so these drop what hostnet allows; `
+      + 'remove them (nft delete table ...; iptables -F INPUT) and let hostnet\'s ACL decide')
+    : check('firewall-coexistence', 'ok', 'no other table or iptables rule drops input'));
   return out;
 }
 
 /** The /32s and /128s a network's loopback carries, as FRR prints prefixes. */
 const asPrefixes = (addresses: readonly string[]): string[] =>
   addresses.map((a) => (a.includes('/') ? a : `${a}/${a.includes(':') ? 128 : 32}`));
+
+/** The frr check when FRR's daemons are not all running: which, and who (if anyone) restarts them. */
+function daemonsDown(d: RoutingDiagnosis | undefined): Check | undefined {
+  const p = d?.processes;
+  if (!p) return undefined;
+  const dead = [p.zebra, p.bgpd].filter((x) => !x.running);
+  if (dead.length === 0) return undefined;
+  const which = dead.map((x) => `${x.name}${x.pid ? ` (pid ${x.pid} gone)` : ''}`).join(' and ');
+  return check('frr', 'failed', `FRR's ${which} ${dead.length > 1 ? 'are' : 'is'} not running: the host keeps the routes it has but learns nothing new; `
+    + (p.supervised ? 'watchfrr restarts it (systemd\'s frr.service)' : 'nothing supervises FRR here (no watchfrr): start FRR again'));
+}
 
 function routingChecks(o: Observations): Check[] {
   const intent = o.routing.intent;
@@ -78,19 +93,31 @@ function routingChecks(o: Observations): Check[] {
   }
   if (!intent) return [check('routing', 'failed', 'no routing intent applied yet')];
   const out: Check[] = [];
-  if (o.sessions instanceof Error) {
+  const d = o.diagnosis;
+  const down = daemonsDown(d);
+  if (down) {
+    out.push(down);
+  } else if (o.sessions instanceof Error) {
     out.push(check('frr', 'failed', `FRR does not answer: ${o.sessions.message}`));
+  } else if (d?.listenMismatch) {
+    out.push(check('frr', 'degraded', d.listenMismatch));
   } else {
     out.push(check('frr', 'ok', `zebra and bgpd answer; ${o.sessions.length} sessions`));
+  }
+  if (!down && !(o.sessions instanceof Error)) {
+    const sessions = o.sessions;
     const uplinks = [...new Set(intent.networks.flatMap((n) => n.uplinks))];
-    const up = uplinks.filter((u) => (o.sessions as readonly BgpSession[]).some((s) => s.peer === u && s.state === 'Established'));
+    const up = uplinks.filter((u) => sessions.some((s) => s.peer === u && s.state === 'Established'));
     for (const u of uplinks) {
-      const s = o.sessions.find((x) => x.peer === u);
-      if (s?.state === 'Established') out.push(check(`bgp:${u}`, 'ok', `Established with AS ${s.remoteAs}`));
-      else {
-        // Every uplink down: the host is cut off; one of several: it runs without redundancy.
-        out.push(check(`bgp:${u}`, up.length === 0 ? 'failed' : 'degraded', s ? `session is ${s.state}` : 'no session configured in FRR'));
+      const s = sessions.find((x) => x.peer === u);
+      if (s?.state === 'Established') {
+        out.push(check(`bgp:${u}`, 'ok', `Established with AS ${s.remoteAs}`));
+        continue;
       }
+      // Every uplink down: the host is cut off; one of several: it runs without redundancy.
+      const cause = d?.uplinks.get(u);
+      const state = s ? `session is ${s.state}` : 'no session configured in FRR';
+      out.push(check(`bgp:${u}`, up.length === 0 ? 'failed' : 'degraded', cause ? `${state}: ${cause}` : state));
     }
     const wrong: string[] = [];
     for (const u of up) {
@@ -100,6 +127,12 @@ function routingChecks(o: Observations): Check[] {
     }
     out.push(wrong.length > 0 ? check('bgp-advertised', 'degraded', wrong.join('; '))
       : check('bgp-advertised', 'ok', up.length > 0 ? 'each uplink advertises exactly the own addresses' : 'no session to advertise on'));
+    if (d?.routes !== undefined) {
+      const n = d.routes.length;
+      out.push(n === 0
+        ? check('routes', 'ok', `${d.routesChecked} routes from the ToRs in the kernel, each with its loopback's source address`)
+        : check('routes', up.length === 0 ? 'failed' : 'degraded', `${n} of ${d.routesChecked} routes from the ToRs are not usable: ${d.routes.slice(0, 3).join('; ')}${n > 3 ? `; and ${n - 3} more` : ''}`));
+    }
   }
   if (o.loopbacks instanceof Error) out.push(check('loopbacks', 'failed', `cannot read the loopbacks: ${o.loopbacks.message}`));
   else if (o.loopbacks.length > 0) out.push(check('loopbacks', 'degraded', o.loopbacks.join('; ')));

@@ -58,6 +58,12 @@ export const isEmptyDiff = (d: ReloadDiff): boolean => d.add.length === 0 && d.r
 export interface FrrConfigurer {
   diff(text: string): Promise<ReloadDiff>;
   apply(text: string, previous?: string): Promise<ReloadDiff>;
+  /**
+   * Binds each `ip[v6] protocol bgp route-map ...` line again (unbound, then
+   * bound): zebra re-evaluates every BGP route and installs those the kernel
+   * refused before. Throws FrrApplyError.
+   */
+  rebind(protocolLines: readonly string[]): Promise<void>;
 }
 
 export class FrrApplier implements FrrConfigurer {
@@ -119,7 +125,25 @@ export class FrrApplier implements FrrConfigurer {
       await unlink(file).catch(() => undefined);
     }
     await this.persist(text);
+    await this.resend();
     return d;
+  }
+
+  async rebind(protocolLines: readonly string[]): Promise<void> {
+    if (protocolLines.length === 0) return;
+    const commands = ['configure terminal', ...protocolLines.flatMap((l) => [`no ${l}`, l]), 'end'];
+    const r = await this.run(['vtysh', '--vty_socket', this.paths.vtySocket, ...commands.flatMap((c) => ['-c', c])], { allowFail: true, timeoutMs: 15_000 });
+    if (r.code !== 0) throw new FrrApplyError(`re-binding the source route-maps failed: ${lastError(r.stderr || r.stdout)}`, r.stderr);
+  }
+
+  /**
+   * Re-sends every peer what the outbound policy now permits (a route
+   * refresh, no session reset). FRR 8.4 keeps advertising what a deleted
+   * route-map entry permitted (a hand edit reverted, say) until then.
+   */
+  private async resend(): Promise<void> {
+    const r = await this.run(['vtysh', '--vty_socket', this.paths.vtySocket, '-c', 'clear bgp * soft out'], { allowFail: true, timeoutMs: 15_000 });
+    if (r.code !== 0) throw new FrrApplyError(`clear bgp * soft out failed: ${lastError(r.stderr || r.stdout)}`, r.stderr);
   }
 
   private async restore(previous: string): Promise<void> {

@@ -96,15 +96,26 @@ export interface Forwarding {
   readonly ipv6: boolean;
 }
 
+export interface RenderOptions {
+  /** The kernel's forwarding switches (default: both off). */
+  readonly forwarding?: Forwarding;
+  /** A file FRR logs every command into (`log commands`), which the agent follows to see hand edits as they happen. */
+  readonly commandLog?: string;
+}
+
 /**
  * The whole frr.conf for `intent`. Pure; deterministic. Forwarding is the
  * host's (and inside the container /proc/sys is read-only): the text states
  * it as it is, so that frr-reload never tries to change it.
  */
-export function renderFrr(intent: ValidIntent, forwarding: Forwarding = { ipv4: false, ipv6: false }): string {
+export function renderFrr(intent: ValidIntent, options: RenderOptions = {}): string {
+  const forwarding = options.forwarding ?? { ipv4: false, ipv6: false };
   const lines: string[] = [
     'frr defaults datacenter',
+    // Commands are logged at notice level: the file holds them and FRR's warnings, not its chatter.
+    ...(options.commandLog ? [`log file ${options.commandLog} notifications`] : []),
     'log syslog informational',
+    ...(options.commandLog ? ['log commands'] : []),
     ...(forwarding.ipv4 ? [] : ['no ip forwarding']),
     ...(forwarding.ipv6 ? [] : ['no ipv6 forwarding']),
     // Route-map changes take effect at once instead of after the default 5 s
@@ -158,9 +169,4 @@ export function renderFrr(intent: ValidIntent, forwarding: Forwarding = { ipv4: 
   if (src6.length > 0) lines.push(`ipv6 protocol bgp route-map ${RM_SRC6}`);
   lines.push('!');
   return `${lines.join('\n')}\n`;
-}
-
-/** bgpd's command-line options for the intent's listen port (FRR has no config command for it). */
-export function bgpdOptions(intent: ValidIntent): string {
-  return intent.listenPort === 179 ? '-A 127.0.0.1' : `-A 127.0.0.1 -p ${intent.listenPort}`;
 }

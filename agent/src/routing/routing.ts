@@ -1,18 +1,26 @@
 // The routing service: validates an intent, brings the loopbacks to it, then
-// FRR (loopbacks first, so FRR never installs routes whose source address
-// does not exist yet). Re-applying the same intent touches nothing. Drift in
-// FRR's running configuration is found by comparing it with the last applied
-// text and repaired the same way.
+// FRR's start options and configuration (loopbacks first, so FRR never
+// installs routes whose source address does not exist yet). Re-applying the
+// same intent touches nothing. Repairs bring traffic back, not only state: a
+// restored loopback address gets the routes that use it as source installed
+// again; a hand edit of FRR (seen as it happens in FRR's command log, and by a
+// periodic check) is put back and said in words; a dead FRR daemon is named
+// as such, not taken for a hand edit.
 import { readFile } from 'node:fs/promises';
 import type { RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
+import { type FibReader, type RouteProblem, routeProblems } from './fib.js';
 import { type FrrConfigurer, type ReloadDiff, isEmptyDiff } from './frr-apply.js';
+import { FrrCommandLog } from './frr-commands.js';
+import { type FrrProcessState, type FrrProcesses, bgpdOptions, listenPortOf, writeBgpdOptions } from './frr-daemons.js';
+import { describeDrift } from './frr-drift.js';
 import { type ValidIntent, validateIntent } from './intent.js';
 import { type LoopbackChanges, type LoopbackEvent, type LoopbackSpec, Loopbacks } from './loopbacks.js';
 import { type Forwarding, renderFrr } from './render-frr.js';
 import type { RtLinks } from './rtnl.js';
+import { ipv6Disabled, uplinkDiagnosis } from './uplinks.js';
 
 export interface RoutingEvent {
-  /** "loopback-restored", "frr-drift-repaired", "frr-repair-failed". */
+  /** "loopback-restored", "routes-reinstalled", "frr-drift-repaired", "frr-repair-failed", "frr-daemon-down", "bgpd-restarted". */
   readonly kind: string;
   readonly detail: string;
   readonly time: Date;
@@ -32,6 +40,30 @@ export interface RoutingDeps {
   readonly onEvent?: (e: RoutingEvent) => void;
   /** The kernel's forwarding switches (default: read from /proc/sys). */
   readonly forwarding?: () => Promise<Forwarding>;
+  /** FRR's daemons as processes (liveness, bgpd's listen port, restart). */
+  readonly processes?: FrrProcesses;
+  /** Zebra's and the kernel's BGP routes, for the check that traffic has its routes. */
+  readonly fib?: FibReader;
+  /** FRR's start options file (/etc/frr/daemons), of which the agent writes bgpd's. */
+  readonly daemonsFile?: string;
+  /** The file FRR logs commands into (rendered as `log file` + `log commands`), followed for hand edits. */
+  readonly commandLog?: string;
+  /** net.ipv6.conf.IF.disable_ipv6 (default: read from /proc/sys). */
+  readonly ipv6Disabled?: (ifname: string) => Promise<boolean | undefined>;
+}
+
+/** What the health checks need to know about routing beyond BGP's own view. */
+export interface RoutingDiagnosis {
+  /** FRR's daemons, when they can be seen. */
+  readonly processes: FrrProcessState | undefined;
+  /** Per uplink of the intent: the named cause of its trouble, if any. */
+  readonly uplinks: ReadonlyMap<string, string | undefined>;
+  /** Routes from the ToRs missing in the kernel or with the wrong source; undefined when not checked. */
+  readonly routes: readonly string[] | undefined;
+  /** How many routes from the ToRs were checked. */
+  readonly routesChecked: number;
+  /** bgpd listens on another port than the intent's (it needs a restart nobody made). */
+  readonly listenMismatch: string | undefined;
 }
 
 /** Reads net.ipv4.ip_forward and net.ipv6.conf.all.forwarding. */
@@ -43,14 +75,35 @@ export async function kernelForwarding(): Promise<Forwarding> {
 export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
   intent.networks.map((n) => ({ name: n.loopback, addresses: [...n.v4, ...n.v6] }));
 
+/** Re-binding the source route-maps at most this often. */
+const REINSTALL_MIN_MS = 3000;
+/** A difference found this soon after an FRR daemon started is FRR's start, not a hand edit. */
+const START_GRACE_MS = 30_000;
+/** A command-log burst is checked this long after its last line (frr-reload sends many). */
+const HAND_EDIT_SETTLE_MS = 150;
+
 export class Routing {
   private applied: { intent: ValidIntent; text: string } | undefined;
   private readonly loopbacks: Loopbacks;
+  private commandLog: FrrCommandLog | undefined;
+  /** While the agent itself changes FRR: its own commands in the log are not hand edits. */
+  private applying = 0;
+  private ownUntil = 0;
+  private handEditTimer: NodeJS.Timeout | undefined;
+  private drift: Promise<ReloadDiff> | undefined;
+  private daemonDown = '';
+  private lastReinstall = 0;
+  /** The daemons' pids last seen, to notice FRR (re)starting; when it last did. */
+  private pids = '';
+  private startedAt = 0;
   /** FRR drift repairs since start. */
   frrRepairs = 0;
 
   constructor(private readonly deps: RoutingDeps) {
-    this.loopbacks = new Loopbacks(deps.rt, deps.loopbackKind, (e: LoopbackEvent) => deps.onEvent?.(e));
+    this.loopbacks = new Loopbacks(deps.rt, deps.loopbackKind, (e: LoopbackEvent) => {
+      deps.onEvent?.(e);
+      void this.reinstallRoutes();
+    });
   }
 
   get version(): string | undefined {
@@ -63,7 +116,11 @@ export class Routing {
 
   /** The frr.conf an intent renders to, validated against this host's interfaces. Throws IntentError. */
   async render(intent: RoutingIntent): Promise<string> {
-    return renderFrr(await this.validate(intent), await this.forwarding());
+    return this.text(await this.validate(intent));
+  }
+
+  private async text(valid: ValidIntent): Promise<string> {
+    return renderFrr(valid, { forwarding: await this.forwarding(), ...(this.deps.commandLog ? { commandLog: this.deps.commandLog } : {}) });
   }
 
   /** Validates an intent against this host's interfaces without rendering or applying it. Throws IntentError. */
@@ -79,20 +136,49 @@ export class Routing {
     return new Set((await this.deps.rt.links()).map((l) => l.name));
   }
 
+  /** Runs one change of FRR of the agent's own, so that its commands in FRR's log are not taken for hand edits. */
+  private async own<T>(fn: () => Promise<T>): Promise<T> {
+    this.applying++;
+    try {
+      return await fn();
+    } finally {
+      this.applying--;
+      this.ownUntil = Date.now() + 500;
+    }
+  }
+
   /**
-   * Validates, then converges loopbacks and FRR. Throws IntentError (nothing
-   * touched), a netlink error, or FrrApplyError (FRR back on its previous
-   * configuration).
+   * Validates, then converges loopbacks, FRR's start options and FRR. Throws
+   * IntentError (nothing touched), a netlink error, or FrrApplyError (FRR
+   * back on its previous configuration).
    */
   async apply(intent: RoutingIntent): Promise<RoutingApplyResult> {
     const started = performance.now();
     const valid = await this.validate(intent);
-    const text = renderFrr(valid, await this.forwarding());
+    const text = await this.text(valid);
     const loopbacks = await this.loopbacks.ensure(loopbackSpecs(valid));
-    // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
-    const frr = text === this.applied?.text ? { add: [], remove: [] } : await this.deps.frr.apply(text, this.applied?.text);
+    const frr = await this.own(async () => {
+      await this.startOptions(valid);
+      // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
+      return text === this.applied?.text ? { add: [], remove: [] } : this.deps.frr.apply(text, this.applied?.text);
+    });
     this.applied = { intent: valid, text };
     return { version: valid.version, frr, loopbacks, ms: performance.now() - started };
+  }
+
+  /**
+   * bgpd's start options as the intent says. When its listen port changes,
+   * bgpd is killed (no NOTIFICATION: the ToRs keep its routes under graceful
+   * restart) and watchfrr starts it again with the new options; where nothing
+   * supervises FRR, the health check says a restart is needed.
+   */
+  private async startOptions(valid: ValidIntent): Promise<void> {
+    if (!this.deps.daemonsFile) return;
+    await writeBgpdOptions(this.deps.daemonsFile, bgpdOptions(valid));
+    const p = await this.deps.processes?.state();
+    if (!p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
+    this.deps.processes?.kill(p.bgpd.pid);
+    this.emit('bgpd-restarted', `bgpd restarted to listen on port ${valid.listenPort || 'none'} instead of ${listenPortOf(p.bgpd.args)} (watchfrr starts it with the new options)`);
   }
 
   /** The intent in force (validated), if any. */
@@ -105,27 +191,131 @@ export class Routing {
     return this.loopbacks.problems();
   }
 
-  /** Keeps the loopbacks as applied from now on. */
-  watchLoopbacks(): void {
+  /** Keeps the loopbacks as applied from now on, and follows FRR's command log for hand edits. */
+  async watch(): Promise<void> {
     this.loopbacks.watch();
+    if (!this.deps.commandLog) return;
+    this.commandLog = new FrrCommandLog(this.deps.commandLog, () => this.onCommands());
+    await this.commandLog.start();
+  }
+
+  private onCommands(): void {
+    if (this.applying > 0 || Date.now() < this.ownUntil || !this.applied) return;
+    if (this.handEditTimer) clearTimeout(this.handEditTimer);
+    this.handEditTimer = setTimeout(() => {
+      this.handEditTimer = undefined;
+      void this.checkFrrDrift().catch(() => undefined);
+    }, HAND_EDIT_SETTLE_MS);
+  }
+
+  /**
+   * Makes zebra install again the BGP routes the kernel refused because their
+   * source address was missing when they came (zebra does not retry):
+   * re-binding the source route-maps makes zebra re-evaluate every route.
+   * Does nothing when no route is missing; at most once per few seconds.
+   */
+  async reinstallRoutes(): Promise<void> {
+    if (!this.applied || Date.now() - this.lastReinstall < REINSTALL_MIN_MS) return;
+    const missing = (p: { problems: RouteProblem[] } | undefined): number => p?.problems.filter((x) => x.kind === 'missing').length ?? 0;
+    const before = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    if (before && missing(before) === 0) return;
+    this.lastReinstall = Date.now();
+    const lines = this.applied.text.split('\n').filter((l) => /^ipv?6? ?protocol bgp route-map /.test(l));
+    await this.own(() => this.deps.frr.rebind(lines)).catch(() => undefined);
+    const after = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    if (before && after && missing(after) >= missing(before)) return;
+    this.emit('routes-reinstalled', `${before ? `${missing(before)} ` : ''}routes from the ToRs the kernel lacked are installed again with their source address`
+      + `${after && missing(after) > 0 ? `; still missing: ${after.problems.filter((x) => x.kind === 'missing').slice(0, 3).map((x) => x.prefix).join(', ')}` : ''}`);
+  }
+
+  private async routeProblems(): Promise<{ problems: RouteProblem[]; checked: number }> {
+    const intent = this.applied?.intent;
+    const fib = this.deps.fib;
+    if (!intent || !fib) return { problems: [], checked: 0 };
+    const families = intent.networks.some((n) => n.v6.length > 0 || n.acceptV6.length > 0) ? [4, 6] as const : [4] as const;
+    const problems: RouteProblem[] = [];
+    let checked = 0;
+    for (const f of families) {
+      const { zebra, kernel } = await fib.routes(f);
+      checked += zebra.filter((z) => z.selected).length;
+      problems.push(...routeProblems(intent, zebra, kernel));
+    }
+    return { problems, checked };
+  }
+
+  /** What the health checks need beyond BGP's own view: daemons, uplinks, routes, bgpd's listen port. */
+  async diagnose(): Promise<RoutingDiagnosis> {
+    const intent = this.applied?.intent;
+    const processes = await this.deps.processes?.state().catch(() => undefined);
+    const uplinks = new Map<string, string | undefined>();
+    if (intent) {
+      const [links, addresses] = await Promise.all([this.deps.rt.links(), this.deps.rt.addresses()]);
+      for (const name of intent.networks.flatMap((n) => n.uplinks)) {
+        const link = links.find((l) => l.name === name);
+        uplinks.set(name, uplinkDiagnosis({ name, link, addresses, ipv6Disabled: await (this.deps.ipv6Disabled ?? ipv6Disabled)(name) }));
+      }
+    }
+    this.noticeStart(processes);
+    const daemonsUp = processes === undefined || (processes.zebra.running && processes.bgpd.running);
+    const routes = intent && daemonsUp && this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    const port = processes?.bgpd.running ? listenPortOf(processes.bgpd.args) : undefined;
+    const listenMismatch = intent && port !== undefined && this.deps.daemonsFile && port !== intent.listenPort
+      ? `bgpd listens on port ${port}, the intent says ${intent.listenPort || 'none'}: FRR needs a restart to take its new start options${processes?.supervised ? '' : ' (nothing supervises FRR here: restart it)'}`
+      : undefined;
+    return { processes, uplinks, routes: routes?.problems.map((p) => p.text), routesChecked: routes?.checked ?? 0, listenMismatch };
+  }
+
+  /**
+   * FRR (re)started since last seen: zebra reads frr.conf before it knows the
+   * loopback addresses and drops `set src` lines it cannot check yet, so the
+   * configuration is compared (and put back) right away.
+   */
+  private noticeStart(p: FrrProcessState | undefined): void {
+    if (!p?.zebra.running || !p.bgpd.running) return;
+    const pids = `${p.zebra.pid ?? ''}/${p.bgpd.pid ?? ''}`;
+    if (pids === this.pids) return;
+    const first = this.pids === '';
+    this.pids = pids;
+    this.startedAt = Date.now();
+    if (this.applied && !first) this.onCommands();
+    else if (this.applied) void this.checkFrrDrift().catch(() => undefined);
   }
 
   /**
    * Compares FRR's running configuration with the last applied one and
-   * re-applies on any difference. Returns the difference found.
+   * re-applies on any difference, saying in words what was changed. A dead
+   * daemon is reported as such (its configuration is not a hand edit).
+   * Returns the difference found. Concurrent calls share one check.
    */
-  async checkFrrDrift(): Promise<ReloadDiff> {
+  checkFrrDrift(): Promise<ReloadDiff> {
+    this.drift ??= this.driftOnce().finally(() => { this.drift = undefined; });
+    return this.drift;
+  }
+
+  private async driftOnce(): Promise<ReloadDiff> {
     const applied = this.applied;
     if (!applied) return { add: [], remove: [] };
+    const p = await this.deps.processes?.state().catch(() => undefined);
+    const dead = p ? [p.zebra, p.bgpd].filter((d) => !d.running).map((d) => d.name) : [];
+    if (dead.length > 0) {
+      const down = dead.join(' and ');
+      if (this.daemonDown !== down) this.emit('frr-daemon-down', `FRR's ${down} ${dead.length > 1 ? 'are' : 'is'} not running${p?.supervised ? '; watchfrr restarts it' : '; nothing supervises FRR here'}`);
+      this.daemonDown = down;
+      return { add: [], remove: [] };
+    }
+    this.daemonDown = '';
+    this.noticeStart(p);
     const d = await this.deps.frr.diff(applied.text);
     if (isEmptyDiff(d)) return d;
-    const what = [...d.remove.map((l) => `removed "${l.trim()}"`), ...d.add.map((l) => `restored "${l.trim()}"`)].join(', ');
+    const what = describeDrift(d);
+    const atStart = Date.now() - this.startedAt < START_GRACE_MS;
+    const cause = atStart ? 'FRR started without part of its configuration (zebra drops what it cannot check yet)' : 'FRR\'s configuration was changed by hand';
     try {
-      await this.deps.frr.apply(applied.text);
+      await this.own(() => this.deps.frr.apply(applied.text));
       this.frrRepairs++;
-      this.emit('frr-drift-repaired', `FRR configuration changed by hand; ${what}`);
+      this.emit(atStart ? 'frr-config-restored' : 'frr-drift-repaired', `${cause}; ${atStart ? what.replace('removed by hand and put back', 'missing and put back') : what}`);
     } catch (err) {
-      this.emit('frr-repair-failed', `FRR configuration changed by hand and could not be restored: ${(err as Error).message}`);
+      this.emit('frr-repair-failed', `${cause} (${what}) and could not be put back: ${(err as Error).message}`);
     }
     return d;
   }
@@ -135,6 +325,8 @@ export class Routing {
   }
 
   close(): void {
+    if (this.handEditTimer) clearTimeout(this.handEditTimer);
+    this.commandLog?.close();
     this.loopbacks.close();
   }
 }

@@ -6,7 +6,10 @@ import { formatPrefix, parsePrefix } from '../../../common/prefix.js';
 export interface LinkInfo {
   readonly index: number;
   readonly name: string;
+  /** Administratively up (IFF_UP). */
   readonly up: boolean;
+  /** The driver signals a link (IFF_LOWER_UP): a cable, a peer. */
+  readonly carrier: boolean;
 }
 
 export interface AddrInfo {
@@ -81,7 +84,7 @@ export function openRtLinks(): RtLinks {
   };
   return {
     links: () => serial(async () => (await rt.getLinks()).map((l) => ({
-      index: l.data.index ?? 0, name: l.attrs.ifname ?? '', up: Boolean(l.data.flags?.up),
+      index: l.data.index ?? 0, name: l.attrs.ifname ?? '', up: Boolean(l.data.flags?.up), carrier: Boolean(l.data.flags?.lowerUp),
     }))),
     addresses: () => serial(async () => (await rt.getAddresses()).flatMap((a) => {
       const raw = a.attrs.local ?? a.attrs.address;

@@ -7,6 +7,8 @@ import { type Check, HealthTracker, type Observations, evaluate, overall } from 
 import { formatStatus, type StatusView } from '../../../agent/src/daemon/status-view.js';
 import type { ValidIntent } from '../../../agent/src/routing/intent.js';
 import type { BgpSession } from '../../../agent/src/routing/bgp-state.js';
+import type { DaemonState } from '../../../agent/src/routing/frr-daemons.js';
+import type { RoutingDiagnosis } from '../../../agent/src/routing/routing.js';
 
 const INTENT: ValidIntent = {
   version: 'r1', hostId: 'h1', asn: 65101, routerId: '10.1.0.1', listenPort: 179, multipath: 'ecmp', bfd: false, primaryUplink: '',
@@ -23,14 +25,24 @@ const healthy = (): Observations => ({
   sessions: [session('eth0'), session('eth1')],
   advertised: new Map([['eth0', ['10.1.0.1/32']], ['eth1', ['10.1.0.1/32']]]),
   loopbacks: [],
+  diagnosis: {
+    processes: { zebra: daemon('zebra', 11), bgpd: daemon('bgpd', 12), supervised: true },
+    uplinks: new Map([['eth0', undefined], ['eth1', undefined]]),
+    routes: [], routesChecked: 4, listenMismatch: undefined,
+  },
   controller: { connected: true, detail: 'ctl1:7443', refused: undefined },
 });
+
+function daemon(name: string, pid: number, running = true): DaemonState {
+  return { name, pid, running, args: running ? [`/usr/lib/frr/${name}`] : [] };
+}
+const diagnosed = (o: Observations, d: Partial<RoutingDiagnosis>): Observations => ({ ...o, diagnosis: { ...(o.diagnosis as RoutingDiagnosis), ...d } });
 
 const byName = (checks: Check[]) => Object.fromEntries(checks.map((c) => [c.name, c]));
 
 void t.test('a healthy host: every check ok', async (t) => {
   const checks = evaluate(healthy());
-  t.same(checks.map((c) => c.name), ['firewall', 'firewall-coexistence', 'frr', 'bgp:eth0', 'bgp:eth1', 'bgp-advertised', 'loopbacks', 'controller']);
+  t.same(checks.map((c) => c.name), ['firewall', 'firewall-coexistence', 'frr', 'bgp:eth0', 'bgp:eth1', 'bgp-advertised', 'routes', 'loopbacks', 'controller']);
   t.same(checks.filter((c) => c.status !== 'ok'), []);
   t.equal(overall(checks), 'ok');
 });
@@ -50,6 +62,16 @@ void t.test('each failure turns the right check, with a reason', async (t) => {
     ['routing not applied', (o) => ({ ...o, routing: { intent: undefined, applyError: 'frr-reload failed' } }), 'routing', 'failed', /frr-reload failed/],
     ['controller away', (o) => ({ ...o, controller: { connected: false, detail: 'connection refused', refused: undefined } }), 'controller', 'degraded', /stays in force/],
     ['update refused', (o) => ({ ...o, controller: { ...o.controller, refused: 'v2: nft rejected' } }), 'controller', 'degraded', /v2: nft rejected/],
+    ['bgpd died under watchfrr', (o) => diagnosed(o, { processes: { zebra: daemon('zebra', 11), bgpd: daemon('bgpd', 12, false), supervised: true } }),
+      'frr', 'failed', /bgpd \(pid 12 gone\) is not running.*watchfrr restarts it/],
+    ['bgpd died with nothing to restart it', (o) => diagnosed(o, { processes: { zebra: daemon('zebra', 11), bgpd: daemon('bgpd', 12, false), supervised: false } }),
+      'frr', 'failed', /nothing supervises FRR here \(no watchfrr\): start FRR again/],
+    ['IPv6 off on an uplink', (o) => diagnosed({ ...o, sessions: [session('eth0'), session('eth1', 'Active')], advertised: new Map([['eth0', ['10.1.0.1/32']]]) },
+      { uplinks: new Map([['eth0', undefined], ['eth1', 'IPv6 is disabled on eth1 (net.ipv6.conf.eth1.disable_ipv6=1): ...']]) }),
+    'bgp:eth1', 'degraded', /session is Active: IPv6 is disabled on eth1/],
+    ['routes not in the kernel', (o) => diagnosed(o, { routes: ['10.200.0.1/32 is not in the kernel (zebra\'s install failed)'] }),
+      'routes', 'degraded', /1 of 4 routes from the ToRs are not usable: 10\.200\.0\.1\/32 is not in the kernel/],
+    ['bgpd on the wrong port', (o) => diagnosed(o, { listenMismatch: 'bgpd listens on port 179, the intent says 20179: ...' }), 'frr', 'degraded', /listens on port 179/],
   ];
   for (const [what, change, name, status, reason] of cases) {
     const checks = evaluate(change(healthy()));

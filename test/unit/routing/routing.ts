@@ -8,13 +8,13 @@ import { loadIntent } from '../../fixtures/goldens.js';
 
 function fakes() {
   const calls: string[] = [];
-  const links: LinkInfo[] = ['lo', 'eth0', 'eth1'].map((name, i) => ({ index: i + 1, name, up: true }));
+  const links: LinkInfo[] = ['lo', 'eth0', 'eth1'].map((name, i) => ({ index: i + 1, name, up: true, carrier: true }));
   const addrs: AddrInfo[] = [];
   let watcher: (() => void) | undefined;
   const rt: RtLinks = {
     async links() { return links.map((l) => ({ ...l })); },
     async addresses() { return addrs.map((a) => ({ ...a })); },
-    async createLink(name, kind) { calls.push(`create ${name} ${kind}`); links.push({ index: links.length + 1, name, up: false }); },
+    async createLink(name, kind) { calls.push(`create ${name} ${kind}`); links.push({ index: links.length + 1, name, up: false, carrier: false }); },
     async setUp(index) { calls.push(`up ${index}`); const l = links.find((x) => x.index === index); if (l) Object.assign(l, { up: true }); },
     async addAddress(index, address) { calls.push(`add ${index} ${address}`); addrs.push({ index, address, scope: 0 }); },
     async delAddress(index, address) { calls.push(`del ${index} ${address}`); addrs.splice(addrs.findIndex((a) => a.index === index && a.address === address), 1); },
@@ -26,6 +26,7 @@ function fakes() {
   const frr: FrrConfigurer = {
     async diff(text) { calls.push('frr diff'); return text === running ? drifted : { add: ['x'], remove: [] }; },
     async apply(text) { calls.push('frr apply'); running = text; drifted = { add: [], remove: [] }; return { add: ['x'], remove: [] }; },
+    async rebind(lines) { calls.push(`frr rebind ${lines.join(' | ')}`); },
   };
   return {
     rt, frr, calls, links, addrs,
@@ -73,16 +74,20 @@ void t.test('drift: found, re-applied, counted; loopback changes repaired on not
   const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'dummy', onEvent: (e) => events.push(`${e.kind}: ${e.detail}`) });
   await routing.apply(loadIntent('ecmp'));
   t.same(await routing.checkFrrDrift(), { add: [], remove: [] }, 'no drift right after an apply');
-  f.drift({ add: [], remove: ['  network 10.99.0.0/24'] });
+  f.drift({ add: [' bgp router-id 10.1.0.10'], remove: ['router bgp 65101', ' address-family ipv4 unicast', '  no network 10.99.0.0/24', 'no route-map X permit 5'] });
   await routing.checkFrrDrift();
   t.equal(routing.frrRepairs, 1);
-  t.match(events[0], /frr-drift-repaired: .*removed "network 10\.99\.0\.0\/24"/);
-  routing.watchLoopbacks();
+  t.equal(events[0], 'frr-drift-repaired: FRR\'s configuration was changed by hand; added by hand and taken out again: '
+    + '"network 10.99.0.0/24" (in router bgp 65101 > address-family ipv4 unicast), "route-map X permit 5"; '
+    + 'removed by hand and put back: "bgp router-id 10.1.0.10"', 'the repair says in words what was changed and what was put back');
+  await routing.watch();
   f.addrs.length = 0;
   f.notify();
   await new Promise((r) => setTimeout(r, 50));
   t.equal(routing.loopbackRepairs, 1);
   t.match(events[1], /loopback-restored: restored vni0 10\.1\.0\.10\/32/);
+  t.match(events[2], /routes-reinstalled/, 'and the routes that use it as source are installed again');
+  t.ok(f.calls.includes('frr rebind ip protocol bgp route-map HOSTNET-SRC'), 'by binding the source route-map again');
   f.notify();
   await new Promise((r) => setTimeout(r, 50));
   t.equal(routing.loopbackRepairs, 1, 'a notification with nothing to repair is not counted');

@@ -1,0 +1,111 @@
+// FRR's daemons as processes: which run (from their pid files), with which
+// command line, and whether watchfrr supervises them; and FRR's start options
+// (/etc/frr/daemons), of which the agent owns bgpd's: the listen port is a
+// command-line option, not configuration, so the intent reaches bgpd only
+// through this file and a restart.
+import { open, readFile, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ValidIntent } from './intent.js';
+
+export interface DaemonState {
+  readonly name: string;
+  /** The pid its pid file names, if the file exists. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Its command line (empty when not running). */
+  readonly args: readonly string[];
+}
+
+export interface FrrProcessState {
+  readonly zebra: DaemonState;
+  readonly bgpd: DaemonState;
+  /** watchfrr runs: it restarts a daemon that dies (FRR under systemd, as in the container). */
+  readonly supervised: boolean;
+}
+
+/** Reads FRR's pid files and /proc (FrrProcesses; fakes in unit tests). */
+export interface FrrProcesses {
+  state(): Promise<FrrProcessState>;
+  /** Kills a daemon at once, without a goodbye to its peers (BGP graceful restart keeps their routes). */
+  kill(pid: number): void;
+}
+
+async function daemon(runDir: string, name: string): Promise<DaemonState> {
+  const pid = Number((await readFile(join(runDir, `${name}.pid`), 'utf8').catch(() => '')).trim()) || undefined;
+  if (pid === undefined) return { name, pid, running: false, args: [] };
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const args = cmdline.split('\0').filter(Boolean);
+  // A stale pid file may name a pid that is now another process.
+  const running = args.length > 0 && (args[0] ?? '').endsWith(name);
+  return { name, pid, running, args: running ? args : [] };
+}
+
+export function frrProcesses(runDir: string): FrrProcesses {
+  return {
+    async state() {
+      const [zebra, bgpd, watchfrr] = await Promise.all([daemon(runDir, 'zebra'), daemon(runDir, 'bgpd'), daemon(runDir, 'watchfrr')]);
+      return { zebra, bgpd, supervised: watchfrr.running };
+    },
+    kill(pid) {
+      process.kill(pid, 'SIGKILL');
+    },
+  };
+}
+
+/** The port a bgpd command line listens on (`-p N`, `--bgp_port N`; 179 when not given). Pure. */
+export function listenPortOf(args: readonly string[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '-p' || a === '--bgp_port') return Number(args[i + 1]);
+    const m = /^(?:-p|--bgp_port=)(\d+)$/.exec(a);
+    if (m) return Number(m[1]);
+  }
+  return 179;
+}
+
+/** bgpd's command-line options for the intent's listen port (FRR has no config command for it). */
+export function bgpdOptions(intent: Pick<ValidIntent, 'listenPort'>): string {
+  return `-A 127.0.0.1 -p ${intent.listenPort}`;
+}
+
+/**
+ * The daemons file with bgpd enabled and `bgpd_options` as given; every other
+ * line (zebra's options, other daemons) stays as it is. Pure.
+ */
+export function withBgpdOptions(text: string, options: string): string {
+  const lines = text.split('\n');
+  const set = (key: string, value: string): void => {
+    const i = lines.findIndex((l) => new RegExp(`^\\s*${key}=`).test(l));
+    if (i >= 0) lines[i] = `${key}=${value}`;
+    else lines.splice(lines.length - (lines.at(-1) === '' ? 1 : 0), 0, `${key}=${value}`);
+  };
+  set('bgpd', 'yes');
+  set('bgpd_options', `"${options}"`);
+  return lines.join('\n');
+}
+
+/**
+ * Writes `options` into FRR's daemons file (atomically, keeping its owner and
+ * mode) when they differ. Returns whether the file changed. A missing file is
+ * created with just bgpd's lines.
+ */
+export async function writeBgpdOptions(path: string, options: string): Promise<boolean> {
+  const before = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return '';
+    throw err;
+  });
+  const after = withBgpdOptions(before, options);
+  if (after === before) return false;
+  const owner = await stat(path).catch(() => undefined);
+  const tmp = `${path}.hostnet-tmp`;
+  const fh = await open(tmp, 'w', owner ? owner.mode & 0o777 : 0o640);
+  try {
+    await fh.writeFile(after.endsWith('\n') ? after : `${after}\n`);
+    await fh.sync();
+    if (owner) await fh.chown(owner.uid, owner.gid);
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  return true;
+}
