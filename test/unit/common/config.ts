@@ -32,7 +32,7 @@ void t.test('agent config compiles into a frozen, normalised value', async (t) =
   t.equal(c.heartbeatMs, 10_000, 'durations become milliseconds');
   t.equal(c.loopbackKind, 'dummy', 'production default loopback kind');
   t.equal(c.logLevel, 'debug');
-  t.same(c.frr, { confDir: '/etc/frr', runDir: '/var/run/frr', vtySocket: '/var/run/frr' }, 'FRR in its Debian places');
+  t.same(c.frr, { confDir: '/etc/frr', runDir: '/var/run/frr', vtySocket: '/var/run/frr', daemons: '/etc/frr/daemons', commandLog: '/var/log/frr/hostnet-commands.log' }, 'FRR in its Debian places');
   t.equal(c.checkIntervalMs, 5000);
   t.equal(c.metricsListen, '127.0.0.1:9464', 'metrics and status on localhost');
   t.same(parseAgentConfig(AGENT.replace('"ctl1.pod1:7443", ', '"unix:/run/hostnet/controller.sock", ')).controller.addresses,
