@@ -17,6 +17,7 @@ import type { NftNetlink, NftNetlinkHandlers } from './nft-netlink.js';
 import { PolicyError, type ValidRule, objectPrefixes, validatePolicy } from './policy.js';
 import type { Addr, LengthChanges } from './prefix-set.js';
 import { renderFull } from './render.js';
+import { foreignDrops } from './coexistence.js';
 
 export interface FirewallEvent {
   /** "firewall-drift-repaired", "firewall-repair-failed", "foreign-drop-chain". */
@@ -43,8 +44,6 @@ export interface FirewallDeps {
   readonly now?: () => Date;
 }
 
-const NF_INET_LOCAL_IN = 1;
-const NF_DROP = 0;
 const NFPROTO_INET = 1;
 const REPAIR_DEBOUNCE_MS = 20;
 
@@ -57,7 +56,10 @@ export class Firewall {
   private dirty = false;
   private repairTimer: NodeJS.Timeout | undefined;
   private repairFailures = 0;
-  private readonly warned = new Set<string>();
+  /** Foreign input chains that drop, as last scanned. */
+  private foreign: string[] = [];
+  private foreignDirty = false;
+  private foreignTimer: NodeJS.Timeout | undefined;
   /** Drift repairs since start. */
   repairs = 0;
 
@@ -210,15 +212,11 @@ export class Firewall {
     return next;
   }
 
-  /** Starts drift detection: nf_tables notifications, and a one-time look for foreign drop chains. */
+  /** Starts drift detection (nf_tables notifications) and looks at the other tables once; again whenever one changes. */
   async watch(): Promise<void> {
     this.netlink.listen(true);
     this.watching = true;
-    for (const c of await this.deps.nft.listChains()) {
-      if (c.table !== TABLE && c.hook === 'input' && c.policy === 'drop') {
-        this.warn(`${String(c.family)} ${String(c.table)} ${String(c.name)}`);
-      }
-    }
+    await this.scanForeign();
   }
 
   /** Feeds one notification (nft-netlink calls this). */
@@ -228,23 +226,36 @@ export class Firewall {
         this.dirty = false;
         this.scheduleRepair(`changed by ${ev.process || 'unknown'} (pid ${ev.pid})`);
       }
+      if (this.foreignDirty) {
+        this.foreignDirty = false;
+        this.scheduleForeignScan();
+      }
       return;
     }
     if (ev.family === NFPROTO_INET && ev.table === TABLE) this.dirty = true;
-    if (ev.table !== TABLE && ev.chain?.hook === NF_INET_LOCAL_IN && ev.chain.policy === NF_DROP) {
-      this.warn(`${ev.table} ${ev.chain.name}`);
-    }
+    else this.foreignDirty = true;
   }
 
   /** Notifications were lost: assume the worst. */
   onNetlinkOverflow(): void {
     this.scheduleRepair('change notifications were lost');
+    this.scheduleForeignScan();
   }
 
-  private warn(chain: string): void {
-    if (this.warned.has(chain)) return;
-    this.warned.add(chain);
-    this.emit('foreign-drop-chain', `another table has an input chain with policy drop (${chain}); it drops what hostnet allows`);
+  private scheduleForeignScan(): void {
+    if (this.foreignTimer || this.closed) return;
+    this.foreignTimer = setTimeout(() => {
+      this.foreignTimer = undefined;
+      void this.scanForeign().catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'cannot list the ruleset for other tables'));
+    }, REPAIR_DEBOUNCE_MS);
+  }
+
+  /** Lists the ruleset and compares the other tables' dropping input chains with the last look; says what appeared and went. */
+  private async scanForeign(): Promise<void> {
+    const now = foreignDrops(await this.deps.nft.listRuleset(), TABLE);
+    for (const c of now.filter((x) => !this.foreign.includes(x))) this.emit('foreign-drop-chain', `${c}: it drops what hostnet allows`);
+    for (const c of this.foreign.filter((x) => !now.includes(x))) this.emit('foreign-drop-cleared', `${c.replace(/ (has policy drop|drops in).*$/, '')} no longer drops input`);
+    this.foreign = now;
   }
 
   /** True while a drift repair keeps failing (the table is not as applied). */
@@ -252,9 +263,9 @@ export class Firewall {
     return this.repairFailures > 0;
   }
 
-  /** Coexistence warnings seen so far. */
+  /** Other tables' input chains that drop, as of the last look (empty when there are none any more). */
   get warnings(): string[] {
-    return [...this.warned];
+    return [...this.foreign];
   }
 
   private scheduleRepair(reason: string): void {
@@ -292,6 +303,7 @@ export class Firewall {
     this.closed = true;
     this.watching = false;
     if (this.repairTimer) clearTimeout(this.repairTimer);
+    if (this.foreignTimer) clearTimeout(this.foreignTimer);
     this.repairTimer = undefined;
     this.netlink.close();
   }

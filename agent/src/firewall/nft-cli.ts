@@ -35,8 +35,8 @@ export interface NftCli {
   check(lines: readonly Line[]): Promise<void>;
   /** `nft list table inet hostnet` text, or undefined when the table does not exist. */
   listTable(): Promise<string | undefined>;
-  /** Every chain of the ruleset as `nft -j list chains` objects. */
-  listChains(): Promise<Record<string, unknown>[]>;
+  /** The whole ruleset as `nft -j list ruleset` JSON. Throws when nft cannot list it. */
+  listRuleset(): Promise<unknown>;
 }
 
 export function nftCli(run: Runner, nft = 'nft'): NftCli {
@@ -54,11 +54,9 @@ export function nftCli(run: Runner, nft = 'nft'): NftCli {
       const r = await run([nft, 'list', 'table', 'inet', 'hostnet'], { allowFail: true });
       return r.code === 0 ? r.stdout : undefined;
     },
-    async listChains() {
-      const r = await run([nft, '-j', 'list', 'chains'], { allowFail: true });
-      if (r.code !== 0) return [];
-      const doc = JSON.parse(r.stdout) as { nftables?: { chain?: Record<string, unknown> }[] };
-      return (doc.nftables ?? []).flatMap((x) => (x.chain ? [x.chain] : []));
+    async listRuleset() {
+      const r = await run([nft, '-j', 'list', 'ruleset'], { timeoutMs: 60_000 });
+      return JSON.parse(r.stdout) as unknown;
     },
   };
 }

@@ -65,7 +65,7 @@ void t.test('tampering is repaired within 1 s and counted', async (t) => {
   // Other tables are the tenant's: no repair, but a drop-policy input chain is a warning.
   await host.exec(['nft', '-f', '-'], { stdin: 'table ip tenant {\n chain INPUT {\n  type filter hook input priority 10; policy drop;\n }\n}\n' });
   const warn = await fw.waitEvent('foreign-drop-chain', 1, 3000);
-  t.match(warn.detail, /tenant INPUT/, 'coexistence warning names the chain');
+  t.match(warn.detail, /table ip tenant chain INPUT has policy drop/, 'coexistence warning names the chain');
   await host.exec(['nft', 'add', 'rule', 'ip', 'tenant', 'INPUT', 'accept']);
   await new Promise((r) => setTimeout(r, 300));
   t.equal((await fw.status()).result?.repairs, scenarios.length, 'changes to other tables are not repaired');

@@ -20,6 +20,7 @@ function harness() {
   let concurrentNext = false;
   let handlers: NftNetlinkHandlers | undefined;
   const listening: boolean[] = [];
+  let foreignRuleset: unknown = { nftables: [{ chain: { family: 'ip', table: 'tenant', name: 'INPUT', hook: 'input', policy: 'drop' } }] };
   const nft: NftCli = {
     async apply(lines) {
       if (rejectNext) { rejectNext = false; throw new NftRejectedError('rule web', 'Could not process rule: Invalid argument', 3); }
@@ -28,7 +29,7 @@ function harness() {
     },
     async check() { /* unused */ },
     async listTable() { return undefined; },
-    async listChains() { return [{ family: 'ip', table: 'tenant', name: 'INPUT', hook: 'input', policy: 'drop' }]; },
+    async listRuleset() { return foreignRuleset; },
   };
   const netlink: NftNetlink = {
     async applyElements(ops) { netlinkCalls.push(ops); gen++; },
@@ -47,6 +48,8 @@ function harness() {
     /** The next apply is accompanied by another process's commit. */
     concurrentCommit: () => { concurrentNext = true; },
     notify: (...evs: Parameters<NftNetlinkHandlers['onEvent']>[0][]) => { for (const e of evs) handlers?.onEvent(e); },
+    /** What `nft -j list ruleset` shows from now on. */
+    ruleset: (r: unknown) => { foreignRuleset = r; },
   };
 }
 
@@ -109,7 +112,8 @@ void t.test('someone else\'s change to our table is repaired once, atomically, a
   const h = harness();
   await h.fw.applyPolicy(loadPolicy('deny-all'));
   await h.fw.watch();
-  t.match(h.events[0], { kind: 'foreign-drop-chain' }, 'a foreign input chain with policy drop is reported');
+  t.match(h.events[0], { kind: 'foreign-drop-chain', detail: /table ip tenant chain INPUT has policy drop/ }, 'a foreign input chain with policy drop is reported, by name');
+  t.same(h.fw.warnings, ['table ip tenant chain INPUT has policy drop']);
   h.notify(
     { kind: 'change', msg: NftMsg.DELRULE, family: 1, table: 'hostnet' },
     { kind: 'change', msg: NftMsg.DELSETELEM, family: 1, table: 'hostnet' },
@@ -119,9 +123,12 @@ void t.test('someone else\'s change to our table is repaired once, atomically, a
   t.equal(h.fw.repairs, 1, 'one repair for one foreign transaction');
   t.equal(h.nftCalls.at(-1)?.[1]?.text, 'delete table inet hostnet', 'repair re-applies the whole table atomically');
   t.match(h.events.at(-1), { kind: 'firewall-drift-repaired', detail: /nft \(pid 999\)/ });
-  h.notify({ kind: 'change', msg: NftMsg.NEWRULE, family: 1, table: 'tenant' }, { kind: 'gen', id: 10, pid: 5, process: 'nft' });
+  h.ruleset({ nftables: [] });
+  h.notify({ kind: 'change', msg: NftMsg.DELTABLE, family: 2, table: 'tenant' }, { kind: 'gen', id: 10, pid: 5, process: 'nft' });
   await new Promise((r) => setTimeout(r, 100));
   t.equal(h.fw.repairs, 1, 'changes to other tables are none of our business');
+  t.same(h.fw.warnings, [], 'but the tenant\'s table going away clears the warning');
+  t.match(h.events.at(-1), { kind: 'foreign-drop-cleared', detail: 'table ip tenant chain INPUT no longer drops input' });
   h.fw.close();
 });
 
