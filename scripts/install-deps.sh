@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   nftables          # the agent's firewall; integration tests run real nft
+  conntrack         # the agent cuts open flows a new policy no longer allows
   frr               # zebra + bgpd in lab ToR and host namespaces
   frr-pythontools   # frr-reload.py, used by the agent's routing apply
   iproute2          # ip netns / link / route in the lab

@@ -26,6 +26,7 @@ import { IntentError } from './routing/intent.js';
 import { readIntentFile } from './routing/intent-file.js';
 import { Routing } from './routing/routing.js';
 import { fibReader } from './routing/fib.js';
+import { conntrackCli } from './firewall/conntrack.js';
 import { frrProcesses } from './routing/frr-daemons.js';
 import { openRtLinks } from './routing/rtnl.js';
 
@@ -154,7 +155,7 @@ async function runDaemon(configPath: string): Promise<number> {
   const sink: { agent?: Agent } = {};
   const onEvent = (e: { kind: string; detail: string; time: Date }): void => sink.agent?.event(e);
   const firewall = new Firewall({
-    nft: nftCli(run), openNetlink: openNftNetlink, log, managementPrefixes: config.managementPrefixes, onEvent,
+    nft: nftCli(run), openNetlink: openNftNetlink, log, managementPrefixes: config.managementPrefixes, onEvent, conntrack: conntrackCli(run),
   });
   const routing = new Routing({
     rt: openRtLinks(),

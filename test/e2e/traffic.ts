@@ -5,7 +5,7 @@
 // is NACKed, visible in rollout, and the previous rules stay in force.
 import t from 'tap';
 import { create } from '@bufbuild/protobuf';
-import { Lab, type Netns, fibRoute, freePort, probe, run, waitFor, type ProbeResult } from '../lab/index.js';
+import { Lab, type Netns, echoServer, fibRoute, flowStream, freePort, listen, probe, run, waitFor, type ProbeResult } from '../lab/index.js';
 import { AclRuleSchema, AclSchema, Action, NetworkObjectSchema, Protocol } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
 import { MANAGEMENT_PREFIX, World } from '../../lab/world.js';
@@ -121,6 +121,46 @@ void t.test('the lab: ACLs, objects, drift and refusals with real traffic', asyn
       return stolen.some((a) => last.includes(a)) ? undefined : true;
     }, { timeoutMs: 20_000, intervalMs: 200 }).catch((err: unknown) => { t.comment(last); throw err; });
     await world.waitAllOk(30_000);
+  });
+
+  await t.test('revoking access cuts the open flows it no longer allows, and only those', async (t) => {
+    const echo = await echoServer(h1.ns, h1.address, 9000);
+    const kept = await echoServer(h1.ns, h1.address, 9002);
+    const udp = await listen(h1.ns, 'udp', h1.address, 9001);
+    t.teardown(async () => { await Promise.all([echo.stop(), kept.stop(), udp.stop()]); });
+    const rule = (id: string, protocol: Protocol, port: number) => create(AclRuleSchema, {
+      id, action: Action.ALLOW, protocol, ports: [{ first: port }],
+      source: { kind: { case: 'objectId', value: 'a-clients' } }, destination: { kind: { case: 'subnet', value: true } },
+    });
+    const acl = (...extra: ReturnType<typeof rule>[]) => { const a = ACL_A([443]); a.rules.push(...extra); return a; };
+    await admin.apply({ resources: [{ kind: { case: 'acl', value: acl(rule('app', Protocol.TCP, 9000), rule('stream', Protocol.UDP, 9001), rule('keep', Protocol.TCP, 9002)) } }] }, { metadata });
+    await waitFor('9000 open', async () => ((await p('client', 'h1', 9000)) === 'connected' ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+    const flows = { tcp: flowStream(world.client, 'tcp', h1.address, 9000), udp: flowStream(world.client, 'udp', h1.address, 9001), kept: flowStream(world.client, 'tcp', h1.address, 9002) };
+    t.teardown(async () => { await Promise.all(Object.values(flows).map((f) => f.stop())); });
+    await waitFor('three flows flowing', async () => (Object.values(flows).every((f) => f.rounds.length >= 5 && f.rounds.slice(-3).every(Boolean)) ? true : undefined),
+      { timeoutMs: 10_000, intervalMs: 50 });
+    const mark = Math.max(...Object.values(flows).map((f) => f.rounds.length));
+    const started = Date.now();
+    await admin.apply({ resources: [{ kind: { case: 'acl', value: acl(rule('keep', Protocol.TCP, 9002)) } }] }, { metadata });
+    await waitFor('the TCP connection and the UDP stream to be cut', async () => (flows.tcp.deadSince(mark) && flows.udp.deadSince(mark) ? true : undefined),
+      { timeoutMs: 10_000, intervalMs: 50 }).catch((err: unknown) => {
+      t.comment(`rounds since the change: tcp ${JSON.stringify(flows.tcp.rounds.slice(mark))}, udp ${JSON.stringify(flows.udp.rounds.slice(mark))}`);
+      throw err;
+    });
+    t.comment(`cut ${Date.now() - started} ms after the ACL change (rounds every 100 ms)`);
+    t.pass('the long-lived TCP connection to 9000 and the UDP stream to 9001 stop getting answers');
+    await new Promise((r) => setTimeout(r, 500));
+    t.same(flows.kept.rounds.slice(mark), flows.kept.rounds.slice(mark).map(() => true), 'the flow to 9002, still allowed, never missed a round');
+    const table = (await h1.ns.exec(['conntrack', '-L', '-d', h1.address])).stdout;
+    t.notMatch(table, /dport=900[01] /, 'no entry for the revoked flows');
+    t.match(table, /dport=9002 .*ASSURED/, 'the allowed flow\'s entry is still there: no flush');
+    const view = await waitFor('the flows-revoked event', async () => {
+      const v = await world.api<HostView>('/api/v1/hosts/h1');
+      return v.events.find((e) => e.kind === 'flows-revoked');
+    }, { timeoutMs: 5000, intervalMs: 100 });
+    t.match(view.detail, /open flows the policy [0-9a-f]+ no longer allows were cut: .*tcp 10\.200\.0\.1 -> 10\.1\.0\.1:9000/, view.detail);
+    t.match(view.detail, /udp 10\.200\.0\.1 -> 10\.1\.0\.1:9001/);
+    await admin.apply({ resources: [{ kind: { case: 'acl', value: ACL_A([443]) } }] }, { metadata });
   });
 
   await t.test('an ACL change through the AdminService flips exactly the probes it names, within 2 s', async (t) => {

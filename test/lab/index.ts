@@ -4,6 +4,8 @@ export { DEFAULT_BASE_DIR, Lab, Netns, sweep, type LabOptions, type LabProcess, 
 export { Frr, type FrrOptions } from './frr.js';
 export { bgpPeers, parseBgpSummary, waitEstablished, type PeerState } from './bgp.js';
 export { fibRoute, waitForRoute, type FibRoute } from './fib.js';
-export { freePort, listen, ping, probe, probeLoop, waitForProbe, type Listener, type ProbeLoop, type ProbeResult, type Transport } from './probe.js';
+export {
+  echoServer, flowStream, freePort, listen, ping, probe, probeLoop, waitForProbe, type FlowStream, type Listener, type ProbeLoop, type ProbeResult, type Transport,
+} from './probe.js';
 export { torConfig, type TorConfig } from './tor.js';
 export { notifySocket, type NotifyMessage, type NotifySocket } from './notify.js';

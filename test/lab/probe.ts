@@ -101,3 +101,43 @@ export function probeLoop(checks: readonly { from: Netns; addr: string; port: nu
   })();
   return { flips, rounds: () => rounds, stop: async () => { running = false; await done; } };
 }
+
+/** A TCP echo server on addr:port in `ns` (every line back on every connection); resolves when it listens. */
+export async function echoServer(ns: Netns, addr: string, port: number): Promise<Listener> {
+  const proc = ns.spawn(`echo-tcp-${port}`, [process.execPath, HELPER, 'echo', 'tcp', addr, String(port)]);
+  const stdout = proc.child.stdout;
+  if (!stdout) throw new Error('echo server has no stdout');
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: stdout }).once('line', () => resolve());
+    void proc.exited.then((code) => reject(new Error(`echo server on ${addr}:${port} in ${ns.name} exited (${code})`)));
+  });
+  return { process: proc, stop: () => proc.stop() };
+}
+
+export interface FlowStream {
+  /** Every round so far: whether its echo came back before the next round. */
+  readonly rounds: boolean[];
+  /** Whether the flow died at or after round `from` (an index into rounds): every round since has failed, three at least. */
+  deadSince(from: number): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * One long-lived flow (a TCP connection, or one UDP 5-tuple) from `from` to
+ * addr:port sending a line every intervalMs to an echo server: for
+ * "an open flow keeps working" and "the flow was cut" assertions.
+ */
+export function flowStream(from: Netns, transport: Transport, addr: string, port: number, intervalMs = 100): FlowStream {
+  const proc = from.spawn(`stream-${transport}-${port}`, [process.execPath, HELPER, 'stream', transport, addr, String(port), String(intervalMs)]);
+  const rounds: boolean[] = [];
+  const stdout = proc.child.stdout;
+  if (stdout) createInterface({ input: stdout }).on('line', (l) => { rounds.push((JSON.parse(l) as { ok: boolean }).ok); });
+  return {
+    rounds,
+    deadSince: (from) => {
+      const firstDead = rounds.lastIndexOf(true) + 1;
+      return firstDead >= from && rounds.length - firstDead >= 3;
+    },
+    stop: () => proc.stop(),
+  };
+}

@@ -18,9 +18,10 @@ import { PolicyError, type ValidRule, objectPrefixes, validatePolicy } from './p
 import type { Addr, LengthChanges } from './prefix-set.js';
 import { renderFull } from './render.js';
 import { foreignDrops } from './coexistence.js';
+import { type Conntrack, revokeFlows } from './conntrack.js';
 
 export interface FirewallEvent {
-  /** "firewall-drift-repaired", "firewall-repair-failed", "foreign-drop-chain". */
+  /** "firewall-drift-repaired", "firewall-repair-failed", "foreign-drop-chain", "foreign-drop-cleared", "flows-revoked". */
   readonly kind: string;
   readonly detail: string;
   readonly time: Date;
@@ -42,6 +43,8 @@ export interface FirewallDeps {
   readonly managementPrefixes?: readonly string[];
   readonly onEvent?: (event: FirewallEvent) => void;
   readonly now?: () => Date;
+  /** Open flows: after a policy change, those it no longer admits are cut. */
+  readonly conntrack?: Conntrack;
 }
 
 const NFPROTO_INET = 1;
@@ -60,6 +63,7 @@ export class Firewall {
   private foreign: string[] = [];
   private foreignDirty = false;
   private foreignTimer: NodeJS.Timeout | undefined;
+  private revokeTimer: NodeJS.Timeout | undefined;
   /** Drift repairs since start. */
   repairs = 0;
 
@@ -182,7 +186,32 @@ export class Firewall {
     }
     this.model = model;
     this.applied = { ...state, version: model.version };
+    if (via !== 'none') this.scheduleRevoke();
     return { version: model.version, via, ms: performance.now() - started };
+  }
+
+  /** Soon after a change (changes in a burst share one look), in the kernel queue: cut the open flows the policy no longer admits. */
+  private scheduleRevoke(): void {
+    if (!this.deps.conntrack || this.revokeTimer || this.closed) return;
+    this.revokeTimer = setTimeout(() => {
+      this.revokeTimer = undefined;
+      void this.serial(() => this.revoke());
+    }, REPAIR_DEBOUNCE_MS);
+  }
+
+  private async revoke(): Promise<void> {
+    const ct = this.deps.conntrack;
+    const model = this.model;
+    if (!ct || !model || this.closed) return;
+    try {
+      const { checked, revoked: cut } = await revokeFlows(ct, model);
+      this.deps.log.info({ version: model.version, checked, cut: cut.length }, 'open flows checked against the policy');
+      if (cut.length === 0) return;
+      const shown = cut.slice(0, 5).map((f) => `${f.proto} ${f.src} -> ${f.dst}${f.dport !== undefined ? `:${f.dport}` : ''}`).join(', ');
+      this.emit('flows-revoked', `${cut.length} open flow${cut.length > 1 ? 's' : ''} the policy ${model.version} no longer allows ${cut.length > 1 ? 'were' : 'was'} cut: ${shown}${cut.length > 5 ? ', ...' : ''}`);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'cannot check open flows against the new policy');
+    }
   }
 
   /**
@@ -304,6 +333,7 @@ export class Firewall {
     this.watching = false;
     if (this.repairTimer) clearTimeout(this.repairTimer);
     if (this.foreignTimer) clearTimeout(this.foreignTimer);
+    if (this.revokeTimer) clearTimeout(this.revokeTimer);
     this.repairTimer = undefined;
     this.netlink.close();
   }

@@ -90,6 +90,17 @@ export class PrefixSet {
     return this.byLen.get(len) ?? new Set();
   }
 
+  /** Whether an address (a number for IPv4, a bigint for IPv6) lies in one of the prefixes. */
+  contains(addr: Addr): boolean {
+    for (const len of this.byLen.keys()) {
+      const net = this.family === 4
+        ? (len === 0 ? 0 : ((Number(addr) >>> (32 - len)) << (32 - len)) >>> 0)
+        : BigInt(addr) & (((1n << 128n) - 1n) ^ ((1n << BigInt(128 - len)) - 1n));
+      if (this.byLen.get(len)?.has(net)) return true;
+    }
+    return false;
+  }
+
   /** The prefixes as canonical texts, by length then address. */
   prefixTexts(): string[] {
     const out: string[] = [];
