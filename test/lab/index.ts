@@ -5,7 +5,8 @@ export { Frr, type FrrOptions } from './frr.js';
 export { bgpPeers, parseBgpSummary, waitEstablished, type PeerState } from './bgp.js';
 export { fibRoute, waitForRoute, type FibRoute } from './fib.js';
 export {
-  echoServer, flowStream, freePort, listen, ping, probe, probeLoop, waitForProbe, type FlowStream, type Listener, type ProbeLoop, type ProbeResult, type Transport,
+  echoServer, flowStream, freePort, listen, outageMeter, ping, probe, probeLoop, waitForProbe, type FlowStream, type Listener, type OutageMeter, type ProbeLoop,
+  type ProbeResult, type Transport,
 } from './probe.js';
 export { torConfig, type TorConfig } from './tor.js';
 export { notifySocket, type NotifyMessage, type NotifySocket } from './notify.js';

@@ -141,3 +141,41 @@ export function flowStream(from: Netns, transport: Transport, addr: string, port
     stop: () => proc.stop(),
   };
 }
+
+export interface OutageMeter {
+  /** The longest run of failed probes so far, in ms (0: none failed). */
+  worst(): number;
+  /** Failed probes so far. */
+  failures(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Probes addr:port over TCP every 100 ms (300 ms timeout) until stopped and
+ * measures outages: from the first failed probe to the next that connects.
+ */
+export function outageMeter(from: Netns, addr: string, port: number): OutageMeter {
+  let running = true;
+  let worst = 0;
+  let failures = 0;
+  let downSince: number | undefined;
+  const done = (async () => {
+    while (running) {
+      const at = Date.now();
+      const ok = (await probe(from, 'tcp', addr, port, { timeoutMs: 300 })) === 'connected';
+      if (!ok) {
+        failures++;
+        downSince ??= at;
+      } else if (downSince !== undefined) {
+        worst = Math.max(worst, at - downSince);
+        downSince = undefined;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - at))));
+    }
+  })();
+  return {
+    worst: () => Math.max(worst, downSince === undefined ? 0 : Date.now() - downSince),
+    failures: () => failures,
+    stop: async () => { running = false; await done; },
+  };
+}

@@ -11,7 +11,7 @@ import { basename, dirname } from 'node:path';
 /** `... vty[18]@(config-router)# bgp router-id 10.1.0.2` -> the command after the prompt. */
 const COMMAND = /vty\[\d+\]@[^#>]*[#>]\s?(.*)$/;
 /** Commands that change nothing. */
-const HARMLESS = /^(enable|end|exit|quit|configure( terminal)?|(do )?show\b|(do )?write terminal|(do )?list\b|terminal\b|!|$)/;
+const HARMLESS = /^(enable|disable|end|exit|quit|configure( terminal)?|(do )?show\b|(do )?write terminal|(do )?list\b|terminal\b|(do )?clear\b|!|$)/;
 const MAX_BYTES = 1 << 20;
 
 /** The configuration commands in a chunk of FRR's log. Pure. */

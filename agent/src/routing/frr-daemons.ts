@@ -14,6 +14,8 @@ export interface DaemonState {
   readonly running: boolean;
   /** Its command line (empty when not running). */
   readonly args: readonly string[];
+  /** When it started (its pid file was written), in ms since the epoch; 0 when unknown. */
+  readonly startedAt: number;
 }
 
 export interface FrrProcessState {
@@ -31,13 +33,14 @@ export interface FrrProcesses {
 }
 
 async function daemon(runDir: string, name: string): Promise<DaemonState> {
-  const pid = Number((await readFile(join(runDir, `${name}.pid`), 'utf8').catch(() => '')).trim()) || undefined;
-  if (pid === undefined) return { name, pid, running: false, args: [] };
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const file = join(runDir, `${name}.pid`);
+  const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim()) || undefined;
+  if (pid === undefined) return { name, pid, running: false, args: [], startedAt: 0 };
+  const [cmdline, info] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), stat(file).catch(() => undefined)]);
   const args = cmdline.split('\0').filter(Boolean);
   // A stale pid file may name a pid that is now another process.
   const running = args.length > 0 && (args[0] ?? '').endsWith(name);
-  return { name, pid, running, args: running ? args : [] };
+  return { name, pid, running, args: running ? args : [], startedAt: info?.mtimeMs ?? 0 };
 }
 
 export function frrProcesses(runDir: string): FrrProcesses {

@@ -115,15 +115,15 @@ export function renderFrr(intent: ValidIntent, options: RenderOptions = {}): str
     // Commands are logged at notice level: the file holds them and FRR's warnings, not its chatter.
     ...(options.commandLog ? [`log file ${options.commandLog} notifications`] : []),
     'log syslog informational',
-    ...(options.commandLog ? ['log commands'] : []),
     ...(forwarding.ipv4 ? [] : ['no ip forwarding']),
     ...(forwarding.ipv6 ? [] : ['no ipv6 forwarding']),
-    // Route-map changes take effect at once instead of after the default 5 s
-    // (which also holds back the first advertisement after start).
-    'bgp route-map delay-timer 0',
     // Routes with their next hops inline, not in kernel nexthop objects: a
     // restarting zebra (-K) reads them back whole and keeps them working.
     'no zebra nexthop kernel enable',
+    ...(options.commandLog ? ['log commands'] : []),
+    // Route-map changes take effect at once instead of after the default 5 s
+    // (which also holds back the first advertisement after start).
+    'bgp route-map delay-timer 0',
     '!',
   ];
   // Router advertisements every second on the uplinks: an unnumbered session

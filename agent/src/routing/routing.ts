@@ -12,7 +12,7 @@ import { type FibReader, type RouteProblem, routeProblems } from './fib.js';
 import { type FrrConfigurer, type ReloadDiff, isEmptyDiff } from './frr-apply.js';
 import { FrrCommandLog } from './frr-commands.js';
 import { type FrrProcessState, type FrrProcesses, bgpdOptions, listenPortOf, writeBgpdOptions } from './frr-daemons.js';
-import { describeDrift } from './frr-drift.js';
+import { describeChange, describeDrift, runningChange } from './frr-drift.js';
 import { type ValidIntent, validateIntent } from './intent.js';
 import { type LoopbackChanges, type LoopbackEvent, type LoopbackSpec, Loopbacks } from './loopbacks.js';
 import { type Forwarding, renderFrr } from './render-frr.js';
@@ -77,10 +77,10 @@ export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
 
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
-/** A difference found this soon after an FRR daemon started is FRR's start, not a hand edit. */
+/** FRR (re)started this recently when first seen: its configuration is compared at once. */
 const START_GRACE_MS = 30_000;
 /** A command-log burst is checked this long after its last line (frr-reload sends many). */
-const HAND_EDIT_SETTLE_MS = 150;
+const HAND_EDIT_SETTLE_MS = 50;
 
 export class Routing {
   private applied: { intent: ValidIntent; text: string } | undefined;
@@ -93,6 +93,8 @@ export class Routing {
   private drift: Promise<ReloadDiff> | undefined;
   private daemonDown = '';
   private lastReinstall = 0;
+  /** FRR's running configuration as printed right after our last apply or repair. */
+  private good: string | undefined;
   /** The daemons' pids last seen, to notice FRR (re)starting; when it last did. */
   private pids = '';
   private startedAt = 0;
@@ -160,7 +162,10 @@ export class Routing {
     const frr = await this.own(async () => {
       await this.startOptions(valid);
       // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
-      return text === this.applied?.text ? { add: [], remove: [] } : this.deps.frr.apply(text, this.applied?.text);
+      if (text === this.applied?.text) return { add: [], remove: [] };
+      const changed = await this.deps.frr.apply(text, this.applied?.text);
+      this.good = await this.deps.frr.running().catch(() => undefined);
+      return changed;
     });
     this.applied = { intent: valid, text };
     return { version: valid.version, frr, loopbacks, ms: performance.now() - started };
@@ -204,7 +209,7 @@ export class Routing {
     if (this.handEditTimer) clearTimeout(this.handEditTimer);
     this.handEditTimer = setTimeout(() => {
       this.handEditTimer = undefined;
-      void this.checkFrrDrift().catch(() => undefined);
+      void this.checkFrrDrift('commands').catch(() => undefined);
     }, HAND_EDIT_SETTLE_MS);
   }
 
@@ -274,11 +279,9 @@ export class Routing {
     if (!p?.zebra.running || !p.bgpd.running) return;
     const pids = `${p.zebra.pid ?? ''}/${p.bgpd.pid ?? ''}`;
     if (pids === this.pids) return;
-    const first = this.pids === '';
     this.pids = pids;
-    this.startedAt = Date.now();
-    if (this.applied && !first) this.onCommands();
-    else if (this.applied) void this.checkFrrDrift().catch(() => undefined);
+    this.startedAt = Math.max(p.zebra.startedAt, p.bgpd.startedAt);
+    if (this.applied && Date.now() - this.startedAt < START_GRACE_MS) void this.checkFrrDrift('start').catch(() => undefined);
   }
 
   /**
@@ -287,12 +290,13 @@ export class Routing {
    * daemon is reported as such (its configuration is not a hand edit).
    * Returns the difference found. Concurrent calls share one check.
    */
-  checkFrrDrift(): Promise<ReloadDiff> {
-    this.drift ??= this.driftOnce().finally(() => { this.drift = undefined; });
+  checkFrrDrift(after: 'start' | 'commands' | 'check' = 'check'): Promise<ReloadDiff> {
+    this.drift ??= this.driftOnce(after).finally(() => { this.drift = undefined; });
     return this.drift;
   }
 
-  private async driftOnce(): Promise<ReloadDiff> {
+  /** `after`: what made us look; a difference right after FRR started is its start, not a hand edit. */
+  private async driftOnce(after: 'start' | 'commands' | 'check'): Promise<ReloadDiff> {
     const applied = this.applied;
     if (!applied) return { add: [], remove: [] };
     const p = await this.deps.processes?.state().catch(() => undefined);
@@ -305,15 +309,30 @@ export class Routing {
     }
     this.daemonDown = '';
     this.noticeStart(p);
-    const d = await this.deps.frr.diff(applied.text);
-    if (isEmptyDiff(d)) return d;
-    const what = describeDrift(d);
-    const atStart = Date.now() - this.startedAt < START_GRACE_MS;
+    // Cheap first: FRR prints exactly what it printed after our last apply: nothing changed. What it prints
+    // differently is a change (its printing is deterministic), described from the two texts; only without a
+    // text to compare with does frr-reload --test decide.
+    const now = await this.deps.frr.running().catch(() => undefined);
+    if (now !== undefined && now === this.good) return { add: [], remove: [] };
+    const change = this.good !== undefined && now !== undefined ? runningChange(this.good, now) : undefined;
+    const d = change
+      ? { add: change.removed.map((c) => c.line), remove: change.added.map((c) => c.line) }
+      : await this.deps.frr.diff(applied.text);
+    if (isEmptyDiff(d)) {
+      this.good = now;
+      return d;
+    }
+    const atStart = after === 'start';
+    const verbs = { added: 'added by hand and taken out again', removed: atStart ? 'missing and put back' : 'removed by hand and put back' };
+    const what = change ? describeChange(change.added, change.removed, verbs) : describeDrift(d).replace('removed by hand and put back', verbs.removed);
     const cause = atStart ? 'FRR started without part of its configuration (zebra drops what it cannot check yet)' : 'FRR\'s configuration was changed by hand';
     try {
-      await this.own(() => this.deps.frr.apply(applied.text));
+      await this.own(async () => {
+        await this.deps.frr.apply(applied.text, undefined, { known: d, ...(this.good !== undefined ? { expect: this.good } : {}) });
+        this.good = await this.deps.frr.running().catch(() => undefined);
+      });
       this.frrRepairs++;
-      this.emit(atStart ? 'frr-config-restored' : 'frr-drift-repaired', `${cause}; ${atStart ? what.replace('removed by hand and put back', 'missing and put back') : what}`);
+      this.emit(atStart ? 'frr-config-restored' : 'frr-drift-repaired', `${cause}; ${what}`);
     } catch (err) {
       this.emit('frr-repair-failed', `${cause} (${what}) and could not be put back: ${(err as Error).message}`);
     }

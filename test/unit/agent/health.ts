@@ -34,7 +34,7 @@ const healthy = (): Observations => ({
 });
 
 function daemon(name: string, pid: number, running = true): DaemonState {
-  return { name, pid, running, args: running ? [`/usr/lib/frr/${name}`] : [] };
+  return { name, pid, running, args: running ? [`/usr/lib/frr/${name}`] : [], startedAt: 0 };
 }
 const diagnosed = (o: Observations, d: Partial<RoutingDiagnosis>): Observations => ({ ...o, diagnosis: { ...(o.diagnosis as RoutingDiagnosis), ...d } });
 
