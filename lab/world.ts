@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Metadata, credentials } from '@grpc/grpc-js';
 import { type ServiceClient, createClient } from '../proto/grpc/index.js';
 import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
+import { BgpListen, Multipath } from '../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../controller/src/http.js';
 import {
   Frr, type Lab, type LabProcess, type Netns, fibRoute, run, torConfig, waitFor, waitForRoute,
@@ -56,6 +57,8 @@ export interface WorldOptions {
    * the host's namespace); the world builds their namespace and links only.
    */
   readonly external?: readonly string[];
+  /** More YAML documents applied after demo-world.yaml (e.g. lab/examples/caas.yaml: a CaaS host). */
+  readonly extraDocs?: readonly string[];
 }
 
 export interface LabHost {
@@ -73,6 +76,10 @@ export interface LabHost {
   frr: Frr | undefined;
   /** The ToR port (swpN on both ToRs). */
   readonly torPort: string;
+  /** The port its bgpd listens on (the catalog's): the ToRs connect to it. */
+  readonly bgpPort: number;
+  /** Its catalog uses one ToR at a time (the client sees one path to it, not two). */
+  readonly activeStandby: boolean;
   readonly configPath: string;
   readonly stateDir: string;
   agent: LabProcess | undefined;
@@ -145,6 +152,7 @@ export class World {
     await w.startController();
     w.say('loading the demo data with hostnetctl');
     await w.hostnetctl(['apply', '-f', DEMO_WORLD]);
+    for (const doc of o.extraDocs ?? []) await w.hostnetctl(['apply', '-f', doc]);
     w.say('creating namespaces and links');
     await w.buildFabric();
     w.say('starting FRR on the ToRs and the client');
@@ -161,13 +169,13 @@ export class World {
     return w;
   }
 
-  /** Waits until the client reaches every host over both ToRs, and every host the client and each other. */
+  /** Waits until the client reaches every host over both ToRs (over one, active-standby hosts), and every host the client and each other. */
   async waitConverged(timeoutMs = 30_000): Promise<void> {
     const hosts = [...this.hosts.values()];
     await Promise.all([
-      ...hosts.flatMap((h) => [`${h.address}/32`, `${h.address6}/128`].map((dst) => waitFor(`the client's ECMP route to ${h.id} (${dst})`, async () => {
+      ...hosts.flatMap((h) => [`${h.address}/32`, `${h.address6}/128`].map((dst) => waitFor(`the client's ${h.activeStandby ? '' : 'ECMP '}route to ${h.id} (${dst})`, async () => {
         const r = await fibRoute(this.client, dst);
-        return r && r.nexthops.length === 2 ? true : undefined;
+        return r && (h.activeStandby || r.nexthops.length === 2) ? true : undefined;
       }, { timeoutMs, intervalMs: 100 }))),
       ...hosts.flatMap((h) => [`${CLIENT_ADDRESS}/32`, `${CLIENT_ADDRESS6}/128`, ...hosts.filter((o) => o !== h).flatMap((o) => [`${o.address}/32`, `${o.address6}/128`])]
         .map((dst) => waitForRoute(h.ns, dst, { protocol: 'bgp', timeoutMs }))),
@@ -239,7 +247,9 @@ export class World {
 
   private async buildFabric(): Promise<void> {
     const { client: admin, metadata } = this.admin();
-    const [{ hosts }, { subnets }] = await Promise.all([admin.listHosts({}, { metadata }), admin.listSubnets({}, { metadata })]);
+    const [{ hosts }, { subnets }, { networkCatalogs }] = await Promise.all([
+      admin.listHosts({}, { metadata }), admin.listSubnets({}, { metadata }), admin.listNetworkCatalogs({}, { metadata }),
+    ]);
     for (const name of ['tor1', 'tor2']) this.tors.push(await this.lab.netns(name));
     this.client = await this.lab.netns('client');
     await this.lab.link(this.client, 'eth0', this.tors[0] as Netns, CLIENT_PORT);
@@ -259,7 +269,9 @@ export class World {
       if (!address || !address6) throw new Error(`host ${h.id} lacks an IPv4 or an IPv6 address`);
       this.hosts.set(h.id, {
         id: h.id, tenant: subnets.find((s) => s.id === h.subnetId)?.tenantId ?? '', subnet: h.subnetId, asn: h.asn,
-        addresses: [...h.addresses], address, address6, ns, torPort, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
+        addresses: [...h.addresses], address, address6, ns, torPort,
+        bgpPort: networkCatalogs.find((c) => c.name === h.catalog)?.bgpListen === BgpListen.PORT_20179 ? 20179 : 179,
+        activeStandby: networkCatalogs.find((c) => c.name === h.catalog)?.multipath === Multipath.ACTIVE_STANDBY, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
         frr: undefined, agent: undefined,
       });
     }
@@ -270,8 +282,13 @@ export class World {
     const allow: Record<string, string[]> = { [CLIENT_PORT]: ['0.0.0.0/0 le 32', '::/0 le 128'] };
     for (const h of this.hosts.values()) allow[h.torPort] = [...h.addresses];
     const ports = [...[...this.hosts.values()].map((h) => h.torPort), CLIENT_PORT];
+    // Hosts whose bgpd listens on 20179 (BIRD owns 179 there): the ToRs connect to that port.
+    const on20179 = [...this.hosts.values()].filter((h) => h.bgpPort === 20179).map((h) => h.torPort);
     const starts = this.tors.map((ns, i) => Frr.start(ns, {
-      config: torConfig({ hostname: ns.short, asn: TOR_ASNS[i] as number, routerId: `10.255.0.${i + 1}`, ports, allowFromPort: allow }),
+      config: torConfig({
+        hostname: ns.short, asn: TOR_ASNS[i] as number, routerId: `10.255.0.${i + 1}`, ports, allowFromPort: allow,
+        ...(on20179.length > 0 ? { peerPort: 20179, peerPortOn: on20179 } : {}),
+      }),
     }));
     starts.push(Frr.start(this.client, {
       config: torConfig({
@@ -351,6 +368,34 @@ export class World {
         this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, PROBE_HELPER, 'listen', 'tcp', '::', String(port)]));
       }
     }
+  }
+
+  /**
+   * Calico on a CaaS host, as far as routing goes: a BIRD on the host that
+   * owns port 179 and learns container routes over iBGP from a peer (another
+   * BIRD, in a namespace of its own behind a veth), exporting them into the
+   * host's kernel. Resolves once the host's kernel has the container routes.
+   */
+  async startCalico(id: string, containerRoutes: readonly string[]): Promise<{ peer: Netns; birdSocket: string }> {
+    const h = this.host(id);
+    const peer = await this.lab.netns(`${id}pods`);
+    await this.lab.link(h.ns, 'cali0', peer, 'eth0');
+    await h.ns.addAddress('cali0', '10.250.0.1/30');
+    await peer.addAddress('eth0', '10.250.0.2/30');
+    const conf = (self: string, other: string, body: string) => `router id ${self};\nprotocol device { scan time 5; }\n${body}\n`
+      + `protocol bgp calico { local ${self} as 64512; neighbor ${other} as 64512; direct; connect retry time 1; ipv4 { import all; export all; }; }\n`;
+    const files = {
+      host: conf('10.250.0.1', '10.250.0.2', 'protocol kernel { ipv4 { import none; export all; }; }'),
+      pods: conf('10.250.0.2', '10.250.0.1', `protocol static { ipv4; ${containerRoutes.map((r) => `route ${r} blackhole;`).join(' ')} }`),
+    };
+    const socket = (who: string) => join(this.lab.dir, `bird-${id}-${who}.ctl`);
+    for (const [who, ns] of [['host', h.ns], ['pods', peer]] as const) {
+      const file = join(this.lab.dir, `bird-${id}-${who}.conf`);
+      await writeFile(file, files[who]);
+      ns.spawn(`bird-${who}`, ['bird', '-f', '-c', file, '-s', socket(who), '-P', join(this.lab.dir, `bird-${id}-${who}.pid`)]);
+    }
+    for (const r of containerRoutes) await waitForRoute(h.ns, r, { protocol: 'bird', timeoutMs: 30_000 });
+    return { peer, birdSocket: socket('host') };
   }
 
   host(id: string): LabHost {

@@ -19,6 +19,7 @@ PACKAGES=(
   systemd           # systemd-analyze verify of the controller unit
   util-linux        # nsenter (into the booted container), setpriv
   prometheus        # promtool check metrics on the controller's and the agent's /metrics
+  bird2             # Calico's BIRD beside FRR on the lab's CaaS host (test/e2e/caas.ts)
   git               # the generated-code check diffs proto/gen
   ca-certificates
 )
