@@ -14,7 +14,8 @@ import t from 'tap';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Frr, Lab, freePort, probe, probeLoop, run, waitFor, waitEstablished } from '../lab/index.js';
+import { type Frr, Lab, freePort, outageMeter, probe, probeLoop, run, waitFor, waitEstablished } from '../lab/index.js';
+import { BgpListen } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
 import { Container, buildImage } from '../../lab/container.js';
@@ -135,6 +136,48 @@ void t.test('the agent container image in a lab host', async (t) => {
     t.match(journal, /[Ww]atchdog timeout/, 'systemd says why');
     t.equal(await probe(world.client, 'tcp', h1.address, 443, { timeoutMs: 1000 }), 'connected', 'the rules stayed in force');
     t.equal(await probe(world.client, 'tcp', h1.address, 8080, { timeoutMs: 1000 }), 'timeout');
+  });
+
+  await t.test('bgpd killed in the container: watchfrr starts it again, the sessions come back, nobody acts', async (t) => {
+    const before = await torSessions(world, h1.torPort);
+    const meter = outageMeter(world.client, h1.address, 443);
+    t.teardown(() => meter.stop());
+    await container.exec(['pkill', '-KILL', '-x', 'bgpd']);
+    await waitFor('both sessions re-established', async () => {
+      const now = await torSessions(world, h1.torPort);
+      return now.every((n, i) => n?.bgpState === 'Established' && (n.connectionsEstablished ?? 0) > (before[i]?.connectionsEstablished ?? 0)) ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await world.waitAllOk(30_000);
+    await meter.stop();
+    t.comment(`worst outage client -> h1:443 while bgpd restarted: ${meter.worst()} ms`);
+    t.ok(meter.worst() < 5000, `traffic kept flowing or came back within a few seconds (${meter.worst()} ms)`);
+  });
+
+  await t.test('a change of listen port restarts bgpd with its new start options; the sessions come back', async (t) => {
+    const { client: admin, metadata } = world.admin();
+    const standard = (await admin.getNetworkCatalog({ name: 'standard' }, { metadata })).networkCatalog;
+    if (!standard) throw new Error('no standard catalog');
+    const loop = probes();
+    t.teardown(() => loop.stop());
+    const moveTo = async (catalog: string, port: number) => {
+      const host = (await admin.getHost({ id: 'h1' }, { metadata })).host;
+      if (!host) throw new Error('no h1');
+      await admin.updateHost({ host: { ...host, catalog } }, { metadata });
+      await waitFor(`bgpd on ${port} in the container`, async () => {
+        const ss = (await h1.ns.exec(['ss', '-Hltnp'])).stdout;
+        return new RegExp(`:${port}\\s.*"bgpd"`).test(ss) ? true : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 250 });
+      await waitEstablished(world.torFrr[0] as Frr, [h1.torPort]);
+      await waitEstablished(world.torFrr[1] as Frr, [h1.torPort]);
+      await world.waitAllOk(60_000);
+    };
+    await admin.apply({ resources: [{ kind: { case: 'networkCatalog', value: { ...standard, name: 'standard-20179', bgpListen: BgpListen.PORT_20179, revision: 0n } } }] }, { metadata });
+    await moveTo('standard-20179', 20179);
+    t.match((await container.exec(['cat', '/etc/frr/daemons'])).stdout, /^bgpd_options="-A 127\.0\.0\.1 -p 20179"$/m, 'the agent wrote the new port into /etc/frr/daemons');
+    t.ok((await world.api<HostView>('/api/v1/hosts/h1')).events.some((e) => e.kind === 'bgpd-restarted'), 'and said it restarted bgpd');
+    await moveTo('standard', 179);
+    await loop.stop();
+    t.same(loop.flips, [], `no probe failed (${loop.rounds()} rounds): graceful restart kept the routes while bgpd restarted twice`);
   });
 
   await t.test('upgrade to a rebuilt image and back while probes run: no probe fails, no session drops', async (t) => {
