@@ -376,7 +376,7 @@ export class World {
    * BIRD, in a namespace of its own behind a veth), exporting them into the
    * host's kernel. Resolves once the host's kernel has the container routes.
    */
-  async startCalico(id: string, containerRoutes: readonly string[]): Promise<{ peer: Netns; birdSocket: string }> {
+  async startCalico(id: string, containerRoutes: readonly string[]): Promise<{ peer: Netns; birdSocket: string; stop(): Promise<void> }> {
     const h = this.host(id);
     const peer = await this.lab.netns(`${id}pods`);
     await this.lab.link(h.ns, 'cali0', peer, 'eth0');
@@ -389,13 +389,21 @@ export class World {
       pods: conf('10.250.0.2', '10.250.0.1', `protocol static { ipv4; ${containerRoutes.map((r) => `route ${r} blackhole;`).join(' ')} }`),
     };
     const socket = (who: string) => join(this.lab.dir, `bird-${id}-${who}.ctl`);
+    const birds: LabProcess[] = [];
     for (const [who, ns] of [['host', h.ns], ['pods', peer]] as const) {
       const file = join(this.lab.dir, `bird-${id}-${who}.conf`);
       await writeFile(file, files[who]);
-      ns.spawn(`bird-${who}`, ['bird', '-f', '-c', file, '-s', socket(who), '-P', join(this.lab.dir, `bird-${id}-${who}.pid`)]);
+      birds.push(ns.spawn(`bird-${who}`, ['bird', '-f', '-c', file, '-s', socket(who), '-P', join(this.lab.dir, `bird-${id}-${who}.pid`)]));
     }
     for (const r of containerRoutes) await waitForRoute(h.ns, r, { protocol: 'bird', timeoutMs: 30_000 });
-    return { peer, birdSocket: socket('host') };
+    return {
+      peer,
+      birdSocket: socket('host'),
+      stop: async () => {
+        await Promise.all(birds.map((b) => b.stop()));
+        for (const r of containerRoutes) await h.ns.exec(['ip', 'route', 'del', r], { allowFail: true });
+      },
+    };
   }
 
   host(id: string): LabHost {

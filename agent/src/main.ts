@@ -161,7 +161,7 @@ async function runDaemon(configPath: string): Promise<number> {
     rt: openRtLinks(),
     frr: new FrrApplier(run, config.frr),
     loopbackKind: config.loopbackKind,
-    processes: frrProcesses(config.frr.runDir),
+    processes: frrProcesses(config.frr.runDir, run),
     fib: fibReader(run, config.frr.vtySocket),
     daemonsFile: config.frr.daemons,
     commandLog: config.frr.commandLog,

@@ -15,7 +15,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Frr, Lab, freePort, outageMeter, probe, probeLoop, run, waitFor, waitEstablished } from '../lab/index.js';
-import { BgpListen } from '../../proto/gen/hostnet/v1/resources_pb.js';
+import { BgpListen, Multipath } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
 import { Container, buildImage } from '../../lab/container.js';
@@ -142,7 +142,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     const before = await torSessions(world, h1.torPort);
     const meter = outageMeter(world.client, h1.address, 443);
     t.teardown(() => meter.stop());
-    await container.exec(['pkill', '-KILL', '-x', 'bgpd']);
+    await container.exec(['sh', '-c', 'kill -KILL "$(cat /run/frr/bgpd.pid)"']);
     await waitFor('both sessions re-established', async () => {
       const now = await torSessions(world, h1.torPort);
       return now.every((n, i) => n?.bgpState === 'Established' && (n.connectionsEstablished ?? 0) > (before[i]?.connectionsEstablished ?? 0)) ? true : undefined;
@@ -153,7 +153,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     t.ok(meter.worst() < 5000, `traffic kept flowing or came back within a few seconds (${meter.worst()} ms)`);
   });
 
-  await t.test('a change of listen port restarts bgpd with its new start options; the sessions come back', async (t) => {
+  await t.test('a CaaS host in the container: listen port changes restart bgpd with its new start options, BIRD beside it; no probe fails', async (t) => {
     const { client: admin, metadata } = world.admin();
     const standard = (await admin.getNetworkCatalog({ name: 'standard' }, { metadata })).networkCatalog;
     if (!standard) throw new Error('no standard catalog');
@@ -171,10 +171,23 @@ void t.test('the agent container image in a lab host', async (t) => {
       await waitEstablished(world.torFrr[1] as Frr, [h1.torPort]);
       await world.waitAllOk(60_000);
     };
-    await admin.apply({ resources: [{ kind: { case: 'networkCatalog', value: { ...standard, name: 'standard-20179', bgpListen: BgpListen.PORT_20179, revision: 0n } } }] }, { metadata });
-    await moveTo('standard-20179', 20179);
+    // h1 becomes a CaaS host: its catalog's bgpd listens on 20179, active-standby.
+    await admin.apply({ resources: [{ kind: { case: 'networkCatalog', value: {
+      ...standard, name: 'caas', bgpListen: BgpListen.PORT_20179, multipath: Multipath.ACTIVE_STANDBY, revision: 0n,
+    } } }] }, { metadata });
+    await moveTo('caas', 20179);
     t.match((await container.exec(['cat', '/etc/frr/daemons'])).stdout, /^bgpd_options="-A 127\.0\.0\.1 -p 20179"$/m, 'the agent wrote the new port into /etc/frr/daemons');
     t.ok((await world.api<HostView>('/api/v1/hosts/h1')).events.some((e) => e.kind === 'bgpd-restarted'), 'and said it restarted bgpd');
+    // Calico's BIRD on the server, beside the container: it owns 179 and brings container routes.
+    const calico = await world.startCalico('h1', ['10.244.1.0/26']);
+    const ss = (await h1.ns.exec(['ss', '-Hltnp'])).stdout;
+    t.match(ss, /:179\s.*"bird"/, 'BIRD listens on 179 beside the container\'s bgpd');
+    t.match(ss, /:20179\s.*"bgpd"/);
+    for (const [i, tor] of world.torFrr.entries()) {
+      const fromH1 = await tor.vtyshJson<{ routes?: Record<string, unknown> }>(`show bgp ipv4 unicast neighbors ${h1.torPort} routes json`);
+      t.same(Object.keys(fromH1.routes ?? {}), [`${h1.address}/32`], `tor${i + 1} learns only h1's /32, no container route`);
+    }
+    await calico.stop();
     await moveTo('standard', 179);
     await loop.stop();
     t.same(loop.flips, [], `no probe failed (${loop.rounds()} rounds): graceful restart kept the routes while bgpd restarted twice`);

@@ -207,10 +207,12 @@ export class Agent {
     }
     const loopbacks = await this.d.routing.loopbackProblems().catch((err: unknown) => err as Error);
     const diagnosis = intent ? await this.d.routing.diagnose().catch(() => undefined) : undefined;
-    // A safety net for the repair on loopback restore: routes the kernel lacks while the loopbacks are right are installed again.
+    // A safety net for the repair on loopback restore and for FRR's start: routes the kernel lacks (or has without
+    // their source) while the loopbacks are right are installed again.
     if (diagnosis?.routes && diagnosis.routes.length > 0 && Array.isArray(loopbacks) && loopbacks.length === 0) {
       await this.d.routing.reinstallRoutes().catch(() => undefined);
     }
+    if (diagnosis?.listenMismatch) await this.d.routing.ensureStartOptions();
     return {
       firewall: {
         version: this.d.firewall.version,

@@ -5,6 +5,7 @@
 // through this file and a restart.
 import { open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Runner } from '../../../common/run.js';
 import type { ValidIntent } from './intent.js';
 
 export interface DaemonState {
@@ -30,6 +31,8 @@ export interface FrrProcesses {
   state(): Promise<FrrProcessState>;
   /** Kills a daemon at once, without a goodbye to its peers (BGP graceful restart keeps their routes). */
   kill(pid: number): void;
+  /** Starts a daemon the way FRR's init scripts do (its options from the daemons file, then its configuration). */
+  start(name: string): Promise<void>;
 }
 
 async function daemon(runDir: string, name: string): Promise<DaemonState> {
@@ -43,8 +46,12 @@ async function daemon(runDir: string, name: string): Promise<DaemonState> {
   return { name, pid, running, args: running ? args : [], startedAt: info?.mtimeMs ?? 0 };
 }
 
-export function frrProcesses(runDir: string): FrrProcesses {
+/** `runDir`: the pid files; `run`: runs FRR's start script (Debian's: /usr/lib/frr/watchfrr.sh start NAME). */
+export function frrProcesses(runDir: string, run: Runner, startScript = '/usr/lib/frr/watchfrr.sh'): FrrProcesses {
   return {
+    async start(name) {
+      await run([startScript, 'start', name], { timeoutMs: 60_000 });
+    },
     async state() {
       const [zebra, bgpd, watchfrr] = await Promise.all([daemon(runDir, 'zebra'), daemon(runDir, 'bgpd'), daemon(runDir, 'watchfrr')]);
       return { zebra, bgpd, supervised: watchfrr.running };

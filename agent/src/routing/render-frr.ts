@@ -112,9 +112,11 @@ export function renderFrr(intent: ValidIntent, options: RenderOptions = {}): str
   const forwarding = options.forwarding ?? { ipv4: false, ipv6: false };
   const lines: string[] = [
     'frr defaults datacenter',
-    // Commands are logged at notice level: the file holds them and FRR's warnings, not its chatter.
+    // Commands are logged at notice level: the file holds them and FRR's warnings, not its chatter. With
+    // commands logged, syslog (the journal) takes warnings only: every vtysh call of the health checks
+    // would otherwise be two lines there.
     ...(options.commandLog ? [`log file ${options.commandLog} notifications`] : []),
-    'log syslog informational',
+    options.commandLog ? 'log syslog warnings' : 'log syslog informational',
     ...(forwarding.ipv4 ? [] : ['no ip forwarding']),
     ...(forwarding.ipv6 ? [] : ['no ipv6 forwarding']),
     // Routes with their next hops inline, not in kernel nexthop objects: a

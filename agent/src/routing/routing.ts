@@ -75,6 +75,8 @@ export async function kernelForwarding(): Promise<Forwarding> {
 export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
   intent.networks.map((n) => ({ name: n.loopback, addresses: [...n.v4, ...n.v6] }));
 
+/** How long watchfrr gets to start a killed bgpd again before the agent does. */
+const BGPD_RESTART_WAIT_MS = 5000;
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
 /** FRR (re)started this recently when first seen: its configuration is compared at once. */
@@ -93,6 +95,8 @@ export class Routing {
   private drift: Promise<ReloadDiff> | undefined;
   private daemonDown = '';
   private lastReinstall = 0;
+  private lastStartOptions = 0;
+  private reinstallBackoff = REINSTALL_MIN_MS;
   /** FRR's running configuration as printed right after our last apply or repair. */
   private good: string | undefined;
   /** The daemons' pids last seen, to notice FRR (re)starting; when it last did. */
@@ -181,9 +185,35 @@ export class Routing {
     if (!this.deps.daemonsFile) return;
     await writeBgpdOptions(this.deps.daemonsFile, bgpdOptions(valid));
     const p = await this.deps.processes?.state();
-    if (!p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
-    this.deps.processes?.kill(p.bgpd.pid);
-    this.emit('bgpd-restarted', `bgpd restarted to listen on port ${valid.listenPort || 'none'} instead of ${listenPortOf(p.bgpd.args)} (watchfrr starts it with the new options)`);
+    const processes = this.deps.processes;
+    if (!processes || !p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
+    const old = p.bgpd.pid;
+    processes.kill(old);
+    // watchfrr restarts a dead daemon at once the first time, but waits a minute or more after a recent restart:
+    // when bgpd is not back soon, it is started here the way watchfrr would.
+    const deadline = Date.now() + BGPD_RESTART_WAIT_MS;
+    let back = false;
+    while (!back && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      const now = await processes.state().catch(() => undefined);
+      back = Boolean(now?.bgpd.running && now.bgpd.pid !== old);
+    }
+    // Losing a race with watchfrr's own start is harmless: the second bgpd finds the pid file locked and exits.
+    if (!back) await processes.start('bgpd').catch(() => undefined);
+    this.emit('bgpd-restarted', `bgpd restarted to listen on port ${valid.listenPort || 'none'} instead of ${listenPortOf(p.bgpd.args)} `
+      + `(${back ? 'by watchfrr' : 'by the agent: watchfrr holds back restarts after a recent one'}, with the new start options)`);
+  }
+
+  /**
+   * Gives bgpd its listen port again when it runs on another one (a restart
+   * raced with watchfrr's, say). At most every 10 s; a no-op where nothing
+   * supervises FRR (the check says so instead).
+   */
+  async ensureStartOptions(): Promise<void> {
+    const applied = this.applied;
+    if (!applied || Date.now() - this.lastStartOptions < 10_000) return;
+    this.lastStartOptions = Date.now();
+    await this.own(() => this.startOptions(applied.intent)).catch(() => undefined);
   }
 
   /** The intent in force (validated), if any. */
@@ -215,22 +245,30 @@ export class Routing {
 
   /**
    * Makes zebra install again the BGP routes the kernel refused because their
-   * source address was missing when they came (zebra does not retry):
+   * source address was missing when they came (zebra does not retry), or that
+   * it installed before the source route-maps took effect (FRR starting):
    * re-binding the source route-maps makes zebra re-evaluate every route.
-   * Does nothing when no route is missing; at most once per few seconds.
+   * Does nothing when every route is right; when a re-bind does not help, the
+   * next one waits twice as long (up to a minute).
    */
   async reinstallRoutes(): Promise<void> {
-    if (!this.applied || Date.now() - this.lastReinstall < REINSTALL_MIN_MS) return;
-    const missing = (p: { problems: RouteProblem[] } | undefined): number => p?.problems.filter((x) => x.kind === 'missing').length ?? 0;
+    if (!this.applied || Date.now() - this.lastReinstall < this.reinstallBackoff) return;
     const before = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
-    if (before && missing(before) === 0) return;
+    if (before && before.problems.length === 0) {
+      this.reinstallBackoff = REINSTALL_MIN_MS;
+      return;
+    }
     this.lastReinstall = Date.now();
     const lines = this.applied.text.split('\n').filter((l) => /^ipv?6? ?protocol bgp route-map /.test(l));
     await this.own(() => this.deps.frr.rebind(lines)).catch(() => undefined);
     const after = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
-    if (before && after && missing(after) >= missing(before)) return;
-    this.emit('routes-reinstalled', `${before ? `${missing(before)} ` : ''}routes from the ToRs the kernel lacked are installed again with their source address`
-      + `${after && missing(after) > 0 ? `; still missing: ${after.problems.filter((x) => x.kind === 'missing').slice(0, 3).map((x) => x.prefix).join(', ')}` : ''}`);
+    if (before && after && after.problems.length >= before.problems.length) {
+      this.reinstallBackoff = Math.min(this.reinstallBackoff * 2, 60_000);
+      return;
+    }
+    this.reinstallBackoff = REINSTALL_MIN_MS;
+    this.emit('routes-reinstalled', `${before ? `${before.problems.length} ` : ''}routes from the ToRs the kernel lacked, or had without their source address, are installed again with it`
+      + `${after && after.problems.length > 0 ? `; still wrong: ${after.problems.slice(0, 3).map((x) => x.prefix).join(', ')}` : ''}`);
   }
 
   private async routeProblems(): Promise<{ problems: RouteProblem[]; checked: number }> {
