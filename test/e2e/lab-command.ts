@@ -52,7 +52,7 @@ void t.test('npm run lab: up, up again, use, down', async (t) => {
 
   const bin = join(dir, 'bin');
   const ctl = await run([join(bin, 'hostnetctl'), 'get', 'hosts', '--server', topo.controller.grpc, '--token', topo.controller.adminToken]);
-  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32$/m, 'the printed hostnetctl works with the printed token');
+  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32,2001:db8:a::1\/128$/m, 'the printed hostnetctl works with the printed token');
   t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '443'])).stdout, /"connected"/, 'lab-probe client h1 443 connects');
   t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '8080'])).stdout, /"timeout"/, 'lab-probe client h1 8080 times out');
   const status = await run([join(bin, 'hostnet-agent'), 'status', '--config', topo.hosts[0]?.agentConfig ?? ''], { netns: 'hnmmain-h1', allowFail: true });

@@ -179,7 +179,12 @@ export class Agent {
   }
 
   private async round(): Promise<void> {
-    if (this.applier.routingError !== undefined) await this.applier.retryRouting();
+    if (this.applier.routingError !== undefined && await this.applier.retryRouting()) {
+      // The refused update is in force now: saved, and the controller told through a new Hello.
+      await saveState(this.d.config.stateDir, this.applier.current()).catch(() => undefined);
+      this.refused = undefined;
+      this.sync.resync();
+    }
     if (this.d.routing.version && Date.now() - this.lastDriftCheck >= this.d.config.frrDriftCheckMs) {
       this.lastDriftCheck = Date.now();
       await this.d.routing.checkFrrDrift().catch((err: unknown) => {

@@ -96,6 +96,7 @@ export class Routing {
   private daemonDown = '';
   private lastReinstall = 0;
   private lastStartOptions = 0;
+  private restartingBgpd: Promise<void> | undefined;
   private reinstallBackoff = REINSTALL_MIN_MS;
   /** FRR's running configuration as printed right after our last apply or repair. */
   private good: string | undefined;
@@ -164,7 +165,7 @@ export class Routing {
     const text = await this.text(valid);
     const loopbacks = await this.loopbacks.ensure(loopbackSpecs(valid));
     const frr = await this.own(async () => {
-      await this.startOptions(valid);
+      if (this.deps.daemonsFile) await writeBgpdOptions(this.deps.daemonsFile, bgpdOptions(valid));
       // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
       if (text === this.applied?.text) return { add: [], remove: [] };
       const changed = await this.deps.frr.apply(text, this.applied?.text);
@@ -172,19 +173,22 @@ export class Routing {
       return changed;
     });
     this.applied = { intent: valid, text };
+    // After the configuration (frr.conf is the new one): a bgpd on another port is restarted in the background,
+    // and reads it as it starts. The apply never waits for FRR's restart.
+    this.restartingBgpd ??= this.restartBgpd(valid).finally(() => { this.restartingBgpd = undefined; });
     return { version: valid.version, frr, loopbacks, ms: performance.now() - started };
   }
 
   /**
-   * bgpd's start options as the intent says. When its listen port changes,
-   * bgpd is killed (no NOTIFICATION: the ToRs keep its routes under graceful
-   * restart) and watchfrr starts it again with the new options; where nothing
-   * supervises FRR, the health check says a restart is needed.
+   * A bgpd that listens on another port than the intent's is killed (no
+   * NOTIFICATION: the ToRs keep its routes under graceful restart) and
+   * watchfrr starts it again with the new start options (the agent does when
+   * watchfrr holds back); where nothing supervises FRR, the health check says
+   * a restart is needed. Never throws.
    */
-  private async startOptions(valid: ValidIntent): Promise<void> {
+  private async restartBgpd(valid: ValidIntent): Promise<void> {
     if (!this.deps.daemonsFile) return;
-    await writeBgpdOptions(this.deps.daemonsFile, bgpdOptions(valid));
-    const p = await this.deps.processes?.state();
+    const p = await this.deps.processes?.state().catch(() => undefined);
     const processes = this.deps.processes;
     if (!processes || !p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
     const old = p.bgpd.pid;
@@ -211,9 +215,10 @@ export class Routing {
    */
   async ensureStartOptions(): Promise<void> {
     const applied = this.applied;
-    if (!applied || Date.now() - this.lastStartOptions < 10_000) return;
+    if (!applied || this.restartingBgpd || Date.now() - this.lastStartOptions < 10_000) return;
     this.lastStartOptions = Date.now();
-    await this.own(() => this.startOptions(applied.intent)).catch(() => undefined);
+    this.restartingBgpd = this.restartBgpd(applied.intent).finally(() => { this.restartingBgpd = undefined; });
+    await this.restartingBgpd;
   }
 
   /** The intent in force (validated), if any. */
@@ -313,13 +318,15 @@ export class Routing {
    * loopback addresses and drops `set src` lines it cannot check yet, so the
    * configuration is compared (and put back) right away.
    */
-  private noticeStart(p: FrrProcessState | undefined): void {
-    if (!p?.zebra.running || !p.bgpd.running) return;
+  private noticeStart(p: FrrProcessState | undefined): boolean {
+    if (!p?.zebra.running || !p.bgpd.running) return false;
     const pids = `${p.zebra.pid ?? ''}/${p.bgpd.pid ?? ''}`;
-    if (pids === this.pids) return;
+    if (pids === this.pids) return false;
     this.pids = pids;
     this.startedAt = Math.max(p.zebra.startedAt, p.bgpd.startedAt);
-    if (this.applied && Date.now() - this.startedAt < START_GRACE_MS) void this.checkFrrDrift('start').catch(() => undefined);
+    const fresh = Date.now() - this.startedAt < START_GRACE_MS;
+    if (this.applied && fresh) void this.checkFrrDrift('start').catch(() => undefined);
+    return fresh;
   }
 
   /**
@@ -346,7 +353,7 @@ export class Routing {
       return { add: [], remove: [] };
     }
     this.daemonDown = '';
-    this.noticeStart(p);
+    const started = this.noticeStart(p);
     // Cheap first: FRR prints exactly what it printed after our last apply: nothing changed. What it prints
     // differently is a change (its printing is deterministic), described from the two texts; only without a
     // text to compare with does frr-reload --test decide.
@@ -360,7 +367,7 @@ export class Routing {
       this.good = now;
       return d;
     }
-    const atStart = after === 'start';
+    const atStart = after === 'start' || started;
     const verbs = { added: 'added by hand and taken out again', removed: atStart ? 'missing and put back' : 'removed by hand and put back' };
     const what = change ? describeChange(change.added, change.removed, verbs) : describeDrift(d).replace('removed by hand and put back', verbs.removed);
     const cause = atStart ? 'FRR started without part of its configuration (zebra drops what it cannot check yet)' : 'FRR\'s configuration was changed by hand';

@@ -162,6 +162,21 @@ export class SyncClient {
     return c.client.reportHealth({ report }, { timeoutMs: 10_000 });
   }
 
+  /**
+   * Ends the stream and opens a new one at once: its Hello tells the
+   * controller what is applied now (after a refused update was applied on a
+   * retry, say). Does nothing while not connected.
+   */
+  resync(): void {
+    const c = this.current;
+    if (!c || this.stopRequested) return;
+    this.current = undefined;
+    c.cancel();
+    c.close();
+    this.attempt = 0;
+    this.connect();
+  }
+
   /** Stops the loop and closes the stream. Never touches what is applied. */
   stop(): void {
     this.stopRequested = true;
