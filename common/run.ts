@@ -21,6 +21,9 @@ export interface RunResult {
 
 export type Runner = (argv: readonly string[], options?: RunOptions) => Promise<RunResult>;
 
+/** How long output is still read after the command exited, for a daemon it left holding the pipes. */
+const LINGER_MS = 500;
+
 export class CommandError extends Error {
   override readonly name = 'CommandError';
   constructor(readonly argv: readonly string[], readonly result: RunResult) {
@@ -28,7 +31,12 @@ export class CommandError extends Error {
   }
 }
 
-/** Runs argv to completion. Throws CommandError on a non-zero exit unless allowFail. */
+/**
+ * Runs argv to completion. Throws CommandError on a non-zero exit unless
+ * allowFail. A command that leaves a daemon behind (FRR's start script, say)
+ * is done a moment after it exits, even though the daemon still holds its
+ * output pipes; what the daemon writes after that is not captured.
+ */
 export const run: Runner = (argv, options = {}) => {
   const [cmd, ...args] = argv;
   if (!cmd) return Promise.reject(new TypeError('empty argv'));
@@ -39,12 +47,13 @@ export const run: Runner = (argv, options = {}) => {
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', (e) => {
+    let linger: NodeJS.Timeout | undefined;
+    let done = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      clearTimeout(linger);
       const result: RunResult = {
         code: code ?? (signal ? 128 : 1),
         stdout: Buffer.concat(out).toString(),
@@ -53,6 +62,21 @@ export const run: Runner = (argv, options = {}) => {
       };
       if (result.code !== 0 && !options.allowFail) reject(new CommandError(argv, result));
       else resolve(result);
+    };
+    child.on('error', (e) => {
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(linger);
+      reject(e);
+    });
+    child.on('close', finish);
+    child.on('exit', (code, signal) => {
+      // 'close' waits for every holder of the pipes; a daemon the command started is one.
+      linger = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code, signal);
+      }, LINGER_MS);
     });
     // A command that exits without reading its input must not crash us.
     child.stdin.on('error', () => undefined);
