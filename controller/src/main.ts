@@ -34,23 +34,16 @@ async function runController(configPath: string): Promise<number> {
   }), config.tokensFile);
   const store = openSqliteStore(config.store.path);
   const server = grpcServer(config);
-  const agents = new Agents({
-    store, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
+  store.watch(store.revision(), (b) => log.info({ revision: b.revision, changes: b.changes.length, relist: b.relist || undefined }, 'store changed'));
+  const agents = await Agents.open({
+    store, status: store, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
     compile: { managementPrefixes: config.managementPrefixes, ...(config.publicPool ? { publicPool: config.publicPool } : {}) },
     // With client certificates required, an agent is the host its certificate names.
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
   });
   addService(server, AgentService, agents.service(), log, { maxRequestBytes: config.grpc.maxMessageBytes });
-  // Kept in memory: HTTP requests never read the database.
-  let revision = store.revision();
   addService(server, AdminService, adminService({
-    store, tokens, hosts: { publicPool: config.publicPool },
-    onChange: (r) => {
-      revision = r;
-      log.info({ revision: r }, 'store changed');
-      agents.storeChanged();
-    },
-    rollout: () => agents.rollout(),
+    store, tokens, hosts: { publicPool: config.publicPool }, rollout: () => agents.rollout(),
   }), log, { maxRequestBytes: config.grpc.maxMessageBytes });
   const port = await bind(server, config.grpc.listen, await serverCredentials(config));
   if (config.grpc.localSocket) {
@@ -61,14 +54,14 @@ async function runController(configPath: string): Promise<number> {
     await chmod(config.grpc.localSocket, 0o600);
     log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
   }
-  const http = httpServer({ agents, log, revision: () => revision, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000) });
+  const http = httpServer({ agents, log, revision: () => store.revision(), heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000) });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(httpPort, httpHost, () => resolve());
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
-  log.info({ listen: config.grpc.listen, port, revision, tls: Boolean(config.grpc.certFile) }, 'controller serving');
+  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile) }, 'controller serving');
   if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -81,8 +74,8 @@ async function runController(configPath: string): Promise<number> {
   await stop(server, 3000);
   http.closeAllConnections();
   await new Promise<void>((resolve) => http.close(() => resolve()));
-  agents.close();
-  store.close();
+  await agents.close();
+  await store.close();
   log.info({ ms: Date.now() - started }, 'stopped: rollout written, store closed');
   return 0;
 }

@@ -35,7 +35,7 @@ export async function controllerBench(n: number): Promise<ControllerBench> {
   const log = silentLogger();
   const store = openSqliteStore(join(await mkdtemp(join(tmpdir(), 'hostnet-ctlbench-')), 'hostnet.db'));
   const ops = { role: 'operator' } as const;
-  store.transact((tx) => {
+  await store.transact((tx) => {
     tx.put('tenant', 't', create(TenantSchema, { id: 't', name: 't' }));
     tx.put('subnet', 's', create(SubnetSchema, { id: 's', tenantId: 't', prefixV4: '10.0.0.0/16' }));
     tx.put('catalog', 'standard', catalog('standard'));
@@ -48,7 +48,7 @@ export async function controllerBench(n: number): Promise<ControllerBench> {
       putHost(tx, create(HostSchema, { id: `h${i}`, subnetId: 's', catalog: 'standard', asn: 65000 + (i % 1000), addresses: [addr] }), ops, false);
     }
   });
-  const agents = new Agents({ store, log, debounceMs: 50 });
+  const agents = await Agents.open({ store, status: store, log, debounceMs: 50 });
   const server = new Server({ 'grpc.max_concurrent_streams': 100_000 });
   addService(server, AgentService, agents.service(), log);
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
@@ -81,10 +81,9 @@ export async function controllerBench(n: number): Promise<ControllerBench> {
   const setupMs = performance.now() - setupStart;
 
   const t0 = performance.now();
-  store.transact((tx) => tx.put('object', 'clients', create(NetworkObjectSchema, {
+  await store.transact((tx) => tx.put('object', 'clients', create(NetworkObjectSchema, {
     id: 'clients', tenantId: 't', prefixes: [...Array.from({ length: 200 }, (_, i) => `172.16.${i}.0/24`), '172.17.0.0/24'],
   })));
-  agents.storeChanged();
   await waitAll(2);
   const latencies = received.map((r) => (r[1]?.at ?? NaN) - t0);
   const deltaBytes = received.reduce((sum, r) => sum + (r[1]?.bytes ?? 0), 0) / n;
@@ -92,8 +91,8 @@ export async function controllerBench(n: number): Promise<ControllerBench> {
   for (const s of streams) s.end();
   for (const c of clients) c.close();
   server.forceShutdown();
-  agents.close();
-  store.close();
+  await agents.close();
+  await store.close();
   return {
     agents: n, p50Ms: pct(latencies, 0.5), p99Ms: pct(latencies, 0.99), lastMs: Math.max(...latencies),
     deltaBytesPerAgent: deltaBytes, snapshotBytesPerAgent: snapBytes, rssPerAgentKb: (rssAfter - rssBefore) / 1024 / n, setupMs,

@@ -26,8 +26,6 @@ export interface AdminDeps {
   readonly store: Store;
   readonly tokens: Tokens;
   readonly hosts?: HostRules;
-  /** Called after every committed change, with its revision (the compiler listens). */
-  readonly onChange?: (revision: number) => void;
   /** Rollout state of the hosts (from the agents' side), as GetRollout answers it. */
   readonly rollout?: () => readonly HostRollout[];
 }
@@ -80,12 +78,7 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   const rules = deps.hosts ?? {};
   const caller = (ctx: CallContext): Caller => deps.tokens.authenticate(ctx.metadata.get('authorization')[0]?.toString());
 
-  function write<T>(fn: (tx: Tx) => T): { result: T; revision: number } {
-    const before = store.revision();
-    const r = store.transact(fn);
-    if (r.revision !== before) deps.onChange?.(r.revision);
-    return r;
-  }
+  const write = <T>(fn: (tx: Tx) => T): Promise<{ result: T; revision: number }> => store.transact(fn);
 
   const spec = <K extends Kind>(s: KindSpec<K>): KindSpec<K> => s;
   const specs = {
@@ -147,9 +140,9 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   };
 
   function crud<K extends Kind>(s: KindSpec<K>) {
-    const change = (mode: Mode) => (v: ResourceOf<K> | undefined, ctx: CallContext) => {
+    const change = (mode: Mode) => async (v: ResourceOf<K> | undefined, ctx: CallContext) => {
       const c = caller(ctx);
-      const r = write((tx) => put(tx, s, required(v, s.field), c, mode));
+      const r = await write((tx) => put(tx, s, required(v, s.field), c, mode));
       return { value: stamped(r.result, r.revision).value, revision: BigInt(r.revision) };
     };
     const get = (key: string, ctx: CallContext): ResourceOf<K> => {
@@ -167,9 +160,9 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
         .map((x) => x.value);
       return { items, revision };
     };
-    const remove = (key: string, ctx: CallContext) => {
+    const remove = async (key: string, ctx: CallContext) => {
       const c = caller(ctx);
-      const r = write((tx) => {
+      const r = await write((tx) => {
         const found = tx.get(s.kind, key);
         if (!found || !visible(tx, c, s.kind, found.value)) throw notFound(`${s.kind}/${key}`);
         if (s.operatorDelete && c.role !== 'operator') throw permissionDenied(`only operators delete ${s.kind}s`, `${s.kind}/${key}`);
@@ -191,45 +184,45 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   const byOneof = new Map<string, KindSpec<Kind>>(Object.values(specs).map((x) => [x.oneof, x as unknown as KindSpec<Kind>]));
 
   return {
-    async createTenant(req, ctx) { const r = t.create(req.tenant, ctx); return { tenant: r.value, revision: r.revision }; },
+    async createTenant(req, ctx) { const r = await t.create(req.tenant, ctx); return { tenant: r.value, revision: r.revision }; },
     async getTenant(req, ctx) { return { tenant: t.get(req.id, ctx) }; },
     async listTenants(_req, ctx) { const r = t.list('', ctx); return { tenants: r.items, revision: r.revision }; },
-    async updateTenant(req, ctx) { const r = t.update(req.tenant, ctx); return { tenant: r.value, revision: r.revision }; },
+    async updateTenant(req, ctx) { const r = await t.update(req.tenant, ctx); return { tenant: r.value, revision: r.revision }; },
     async deleteTenant(req, ctx) { return t.remove(req.id, ctx); },
 
-    async createSubnet(req, ctx) { const r = s.create(req.subnet, ctx); return { subnet: r.value, revision: r.revision }; },
+    async createSubnet(req, ctx) { const r = await s.create(req.subnet, ctx); return { subnet: r.value, revision: r.revision }; },
     async getSubnet(req, ctx) { return { subnet: s.get(req.id, ctx) }; },
     async listSubnets(req, ctx) { const r = s.list(req.tenantId, ctx); return { subnets: r.items, revision: r.revision }; },
-    async updateSubnet(req, ctx) { const r = s.update(req.subnet, ctx); return { subnet: r.value, revision: r.revision }; },
+    async updateSubnet(req, ctx) { const r = await s.update(req.subnet, ctx); return { subnet: r.value, revision: r.revision }; },
     async deleteSubnet(req, ctx) { return s.remove(req.id, ctx); },
 
-    async createNetworkCatalog(req, ctx) { const r = k.create(req.networkCatalog, ctx); return { networkCatalog: r.value, revision: r.revision }; },
+    async createNetworkCatalog(req, ctx) { const r = await k.create(req.networkCatalog, ctx); return { networkCatalog: r.value, revision: r.revision }; },
     async getNetworkCatalog(req, ctx) { return { networkCatalog: k.get(req.name, ctx) }; },
     async listNetworkCatalogs(_req, ctx) { const r = k.list('', ctx); return { networkCatalogs: r.items, revision: r.revision }; },
-    async updateNetworkCatalog(req, ctx) { const r = k.update(req.networkCatalog, ctx); return { networkCatalog: r.value, revision: r.revision }; },
+    async updateNetworkCatalog(req, ctx) { const r = await k.update(req.networkCatalog, ctx); return { networkCatalog: r.value, revision: r.revision }; },
     async deleteNetworkCatalog(req, ctx) { return k.remove(req.name, ctx); },
 
-    async createHost(req, ctx) { const r = h.create(req.host, ctx); return { host: r.value, revision: r.revision }; },
+    async createHost(req, ctx) { const r = await h.create(req.host, ctx); return { host: r.value, revision: r.revision }; },
     async getHost(req, ctx) { return { host: h.get(req.id, ctx) }; },
     async listHosts(req, ctx) { const r = h.list(req.tenantId, ctx); return { hosts: r.items, revision: r.revision }; },
-    async updateHost(req, ctx) { const r = h.update(req.host, ctx); return { host: r.value, revision: r.revision }; },
+    async updateHost(req, ctx) { const r = await h.update(req.host, ctx); return { host: r.value, revision: r.revision }; },
     async deleteHost(req, ctx) { return h.remove(req.id, ctx); },
 
-    async createNetworkObject(req, ctx) { const r = o.create(req.networkObject, ctx); return { networkObject: r.value, revision: r.revision }; },
+    async createNetworkObject(req, ctx) { const r = await o.create(req.networkObject, ctx); return { networkObject: r.value, revision: r.revision }; },
     async getNetworkObject(req, ctx) { return { networkObject: o.get(req.id, ctx) }; },
     async listNetworkObjects(req, ctx) { const r = o.list(req.tenantId, ctx); return { networkObjects: r.items, revision: r.revision }; },
-    async updateNetworkObject(req, ctx) { const r = o.update(req.networkObject, ctx); return { networkObject: r.value, revision: r.revision }; },
+    async updateNetworkObject(req, ctx) { const r = await o.update(req.networkObject, ctx); return { networkObject: r.value, revision: r.revision }; },
     async deleteNetworkObject(req, ctx) { return o.remove(req.id, ctx); },
 
-    async createAcl(req, ctx) { const r = a.create(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
+    async createAcl(req, ctx) { const r = await a.create(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
     async getAcl(req, ctx) { return { acl: a.get(req.subnetId, ctx) }; },
     async listAcls(req, ctx) { const r = a.list(req.tenantId, ctx); return { acls: r.items, revision: r.revision }; },
-    async updateAcl(req, ctx) { const r = a.update(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
+    async updateAcl(req, ctx) { const r = await a.update(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
     async deleteAcl(req, ctx) { return a.remove(req.subnetId, ctx); },
 
     async apply(req, ctx) {
       const c = caller(ctx);
-      const r = write((tx) => req.resources.map((res, i) => {
+      const r = await write((tx) => req.resources.map((res, i) => {
         try {
           const kind = res.kind;
           if (kind.case === undefined) throw invalidArgument('kind', 'is required: one resource of any kind');

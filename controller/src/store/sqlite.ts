@@ -1,10 +1,15 @@
 // The embedded store engine: SQLite through better-sqlite3, WAL, every
 // transaction atomic and durable (synchronous=FULL), schema migrations by
-// PRAGMA user_version. A kill -9 at any point leaves a database that opens
-// and holds only whole transactions.
+// PRAGMA user_version; the resources also in memory (a Snapshot), read from
+// there. One process writes (one controller), so a transaction's reads can
+// never be invalidated by another writer: it runs on the snapshot and
+// commits. A kill -9 at any point leaves a database that opens and holds
+// only whole transactions.
 import Database from 'better-sqlite3';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { type Change, type Kind, KINDS, type ResourceOf, type Store, type Stored, type Tx } from './store.js';
+import { type Change, type ChangeBatch, type Kind, KINDS, type ResourceOf, type Store, type Stored, type Tx } from './store.js';
+import { Overlay, Snapshot } from './snapshot.js';
+import type { RolloutRow, StatusStore } from './status.js';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: readonly string[] = [
@@ -34,6 +39,9 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
 ];
 
+/** Change-log rows kept for watchers that start behind (older ones are trimmed). */
+const CHANGES_KEPT = 100_000;
+
 export class StoreError extends Error {
   override readonly name = 'StoreError';
 }
@@ -45,8 +53,10 @@ interface Row {
   revision: number;
 }
 
+export type SqliteStore = Store & StatusStore;
+
 /** Opens (creating and migrating as needed) the database at `path` (":memory:" for tests). */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string): SqliteStore {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
@@ -64,11 +74,12 @@ export function openSqliteStore(path: string): Store {
   }
 
   const q = {
-    get: db.prepare<[string, string], Row>('SELECT kind, key, value, revision FROM resources WHERE kind = ? AND key = ?'),
-    list: db.prepare<[string], Row>('SELECT kind, key, value, revision FROM resources WHERE kind = ? ORDER BY key'),
+    all: db.prepare<[], Row>('SELECT kind, key, value, revision FROM resources'),
     put: db.prepare('INSERT INTO resources (kind, key, value, revision) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, revision = excluded.revision'),
     del: db.prepare('DELETE FROM resources WHERE kind = ? AND key = ?'),
     change: db.prepare('INSERT INTO changes (revision, kind, key, op) VALUES (?, ?, ?, ?)'),
+    trim: db.prepare('DELETE FROM changes WHERE revision <= ?'),
+    oldest: db.prepare<[], { r: number | null }>('SELECT MIN(revision) AS r FROM changes'),
     revision: db.prepare<[], { value: number }>("SELECT value FROM meta WHERE name = 'revision'"),
     setRevision: db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'"),
     since: db.prepare<[number], Change>('SELECT revision, kind, key, op FROM changes WHERE revision > ? ORDER BY revision, rowid'),
@@ -77,59 +88,68 @@ export function openSqliteStore(path: string): Store {
     rollout: db.prepare<[], { host: string; sent: string; applied: string; nacked: string; nack_error: Buffer | null; updated_at: number }>('SELECT host, sent, applied, nacked, nack_error, updated_at FROM rollout ORDER BY host'),
   };
 
-  const decode = <K extends Kind>(row: Row): Stored<K> => {
-    const value = fromBinary(KINDS[row.kind as K], row.value) as ResourceOf<K>;
-    value.revision = BigInt(row.revision);
-    return { kind: row.kind as K, key: row.key, value, revision: row.revision };
+  const decode = <K extends Kind>(kind: K, key: string, bytes: Uint8Array, revision: number): Stored<K> => {
+    const value = fromBinary(KINDS[kind], bytes) as ResourceOf<K>;
+    value.revision = BigInt(revision);
+    return { kind, key, value, revision };
   };
 
-  const reader = {
-    get<K extends Kind>(kind: K, key: string): Stored<K> | undefined {
-      const row = q.get.get(kind, key);
-      return row ? decode<K>(row) : undefined;
-    },
-    list<K extends Kind>(kind: K): Stored<K>[] {
-      return q.list.all(kind).map((r) => decode<K>(r));
-    },
-  };
+  const snapshot = new Snapshot();
+  snapshot.reset(q.all.all().map((r) => decode(r.kind as Kind, r.key, r.value, r.revision)), q.revision.get()?.value ?? 0);
+  const watchers = new Set<(b: ChangeBatch) => void>();
 
-  const revision = (): number => q.revision.get()?.value ?? 0;
+  const commit = (overlay: Overlay): number => {
+    const next = snapshot.revision + 1;
+    const puts: Stored<Kind>[] = [];
+    const deletes: { kind: Kind; key: string }[] = [];
+    db.transaction(() => {
+      for (const w of overlay.writes.values()) {
+        if (w.value === undefined) {
+          if (q.del.run(w.kind, w.key).changes === 0) continue;
+          deletes.push({ kind: w.kind, key: w.key });
+        } else {
+          // The revision is the row's, never part of the stored bytes.
+          const bytes = toBinary(KINDS[w.kind], { ...w.value, revision: 0n });
+          q.put.run(w.kind, w.key, Buffer.from(bytes), next);
+          puts.push(decode(w.kind, w.key, bytes, next));
+        }
+        q.change.run(next, w.kind, w.key, w.value === undefined ? 'delete' : 'put');
+      }
+      q.setRevision.run(next);
+      if (next % 1000 === 0) q.trim.run(next - CHANGES_KEPT);
+    }).immediate();
+    snapshot.apply(next, puts, deletes);
+    const batch: ChangeBatch = { revision: next, changes: overlay.changes(next), relist: false };
+    for (const w of watchers) w(batch);
+    return next;
+  };
 
   return {
-    ...reader,
-    revision,
-    transact<T>(fn: (tx: Tx) => T): { result: T; revision: number } {
-      const run = db.transaction(() => {
-        const next = revision() + 1;
-        let writes = 0;
-        const tx: Tx = {
-          ...reader,
-          put(kind, key, value) {
-            // The revision is the row's, never part of the stored bytes.
-            q.put.run(kind, key, Buffer.from(toBinary(KINDS[kind], { ...value, revision: 0n })), next);
-            q.change.run(next, kind, key, 'put');
-            writes++;
-          },
-          delete(kind, key) {
-            const gone = q.del.run(kind, key).changes > 0;
-            if (gone) {
-              q.change.run(next, kind, key, 'delete');
-              writes++;
-            }
-            return gone;
-          },
-        };
-        const result = fn(tx);
-        if (writes > 0) q.setRevision.run(next);
-        return { result, revision: writes > 0 ? next : next - 1 };
-      });
-      // IMMEDIATE: take the write lock at the start, so a concurrent writer waits instead of failing mid-way.
-      return run.immediate();
+    get: (kind, key) => snapshot.get(kind, key),
+    list: (kind) => snapshot.list(kind),
+    revision: () => snapshot.revision,
+    async transact<T>(fn: (tx: Tx) => T): Promise<{ result: T; revision: number }> {
+      // One writer and a synchronous fn: nothing can commit between its reads and this commit.
+      const overlay = new Overlay(snapshot);
+      const result = fn(overlay);
+      const revision = overlay.writes.size > 0 ? commit(overlay) : snapshot.revision;
+      return { result, revision };
     },
-    changesSince(rev: number): Change[] {
-      return q.since.all(rev);
+    watch(fromRevision, on) {
+      const oldest = q.oldest.get()?.r ?? snapshot.revision + 1;
+      if (fromRevision < snapshot.revision) {
+        if (fromRevision + 1 < oldest) {
+          on({ revision: snapshot.revision, changes: [], relist: true });
+        } else {
+          const byRevision = new Map<number, Change[]>();
+          for (const c of q.since.all(fromRevision)) byRevision.set(c.revision, [...(byRevision.get(c.revision) ?? []), c]);
+          for (const [revision, changes] of byRevision) on({ revision, changes, relist: false });
+        }
+      }
+      watchers.add(on);
+      return () => { watchers.delete(on); };
     },
-    saveRollout(rows, deleted = []) {
+    async saveRollout(rows: readonly RolloutRow[], deleted: readonly string[] = []) {
       db.transaction(() => {
         for (const host of deleted) q.deleteRollout.run(host);
         for (const r of rows) {
@@ -137,13 +157,14 @@ export function openSqliteStore(path: string): Store {
         }
       })();
     },
-    loadRollout() {
+    async loadRollout() {
       return q.rollout.all().map((r) => ({
         hostId: r.host, sentVersion: r.sent, appliedVersion: r.applied, nackedVersion: r.nacked,
         nackError: r.nack_error ?? undefined, updatedAt: new Date(r.updated_at),
       }));
     },
-    close() {
+    async close() {
+      watchers.clear();
       db.close();
     },
   };

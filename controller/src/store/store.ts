@@ -1,7 +1,11 @@
-// The controller's store: one interface, engines behind it (SQLite now; etcd
-// for several replicas later). Resources are protobuf messages keyed by kind
-// and key; every committed transaction bumps one store-wide revision and
-// records what it changed, which is what a watch-based engine replays.
+// The controller's store: one interface, two engines (SQLite for one
+// controller, etcd for several replicas). Resources are protobuf messages
+// keyed by kind and key. Reads come from an in-memory snapshot at a revision
+// (synchronous: validation, compilation and IPAM stay pure); a transaction
+// runs on an overlay of the snapshot and commits only if nothing it read has
+// changed (retried on conflict); `watch` is the one change feed, and it
+// carries every committed write, whichever replica made it. Rollout and
+// health live in a store of their own (status.ts).
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { AclSchema, HostSchema, NetworkCatalogSchema, NetworkObjectSchema, SubnetSchema, TenantSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 
@@ -17,6 +21,7 @@ export const KINDS = {
 
 export type Kind = keyof typeof KINDS;
 export type ResourceOf<K extends Kind> = MessageShape<(typeof KINDS)[K]>;
+export const KIND_NAMES = Object.keys(KINDS) as Kind[];
 
 /** A resource as stored: its key and the revision that last wrote it (also in `value.revision`). */
 export interface Stored<K extends Kind> {
@@ -34,6 +39,14 @@ export interface Change {
   readonly op: 'put' | 'delete';
 }
 
+/** What the change feed delivers: one committed revision's changes, or (`relist`) "start over from the snapshot". */
+export interface ChangeBatch {
+  readonly revision: number;
+  readonly changes: readonly Change[];
+  /** The feed could not deliver what happened in between (a compaction, a reconnect): treat everything as changed. */
+  readonly relist: boolean;
+}
+
 /** Reads, inside or outside a transaction. */
 export interface Reader {
   get<K extends Kind>(kind: K, key: string): Stored<K> | undefined;
@@ -47,53 +60,26 @@ export interface Tx extends Reader {
   delete(kind: Kind, key: string): boolean;
 }
 
-/** What the controller last knew of a host's rollout (persisted in batches, outside the revisioned resources). */
-export interface RolloutRow {
-  readonly hostId: string;
-  readonly sentVersion: string;
-  readonly appliedVersion: string;
-  readonly nackedVersion: string;
-  /** The agent's error for the refused version, encoded ErrorDetail. */
-  readonly nackError: Uint8Array | undefined;
-  readonly updatedAt: Date;
-}
-
 export interface Store extends Reader {
-  /** The revision of the last committed transaction (0 for an empty store). */
+  /** The revision of the snapshot reads come from (0 for an empty store). */
   revision(): number;
   /**
-   * Runs `fn` as one transaction: all of its writes commit together under one
-   * new revision, or (when it throws) none do and the error is rethrown. A
-   * transaction without writes does not bump the revision.
+   * Runs `fn` (synchronous, on an overlay of the snapshot) as one
+   * transaction: all of its writes commit together under one new revision,
+   * or (when it throws) none do and the error is rethrown. When a commit made
+   * meanwhile (by any replica) changed what `fn` read, `fn` runs again on the
+   * newer snapshot. A transaction without writes commits nothing. Resolves
+   * once the snapshot has the new revision. Throws HostnetError UNAVAILABLE
+   * when the store cannot take writes (etcd out of reach).
    */
-  transact<T>(fn: (tx: Tx) => T): { result: T; revision: number };
-  /** Changes committed after `revision`, oldest first. */
-  changesSince(revision: number): Change[];
-  /** Writes rollout rows and removes those of `deleted` hosts, in one transaction (no revision bump: rollout is not intent). */
-  saveRollout(rows: readonly RolloutRow[], deleted?: readonly string[]): void;
-  loadRollout(): RolloutRow[];
-  close(): void;
+  transact<T>(fn: (tx: Tx) => T): Promise<{ result: T; revision: number }>;
+  /**
+   * Calls `on` with every batch committed after `fromRevision`, in order
+   * (replaying what the engine still has, or a relist batch when it has
+   * not). Returns a function that stops it.
+   */
+  watch(fromRevision: number, on: (batch: ChangeBatch) => void): () => void;
+  close(): Promise<void>;
 }
 
 export const schemaOf = <K extends Kind>(kind: K): DescMessage => KINDS[kind];
-
-/**
- * A Reader that reads each resource at most once: for passes that read the
- * same subnet, catalog, ACL and objects for thousands of hosts. Only valid
- * while the store does not change (one recompile pass).
- */
-export function memoReader(reader: Reader): Reader {
-  const gets = new Map<string, unknown>();
-  const lists = new Map<Kind, unknown>();
-  return {
-    get<K extends Kind>(kind: K, key: string): Stored<K> | undefined {
-      const k = `${kind}/${key}`;
-      if (!gets.has(k)) gets.set(k, reader.get(kind, key));
-      return gets.get(k) as Stored<K> | undefined;
-    },
-    list<K extends Kind>(kind: K): Stored<K>[] {
-      if (!lists.has(kind)) lists.set(kind, reader.list(kind));
-      return lists.get(kind) as Stored<K>[];
-    },
-  };
-}

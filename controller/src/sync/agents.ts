@@ -19,7 +19,9 @@ import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
 import { type HostRollout, HostRolloutSchema } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { type CompileCache, type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
-import { type Store, memoReader } from '../store/store.js';
+import type { ChangeBatch, Store } from '../store/store.js';
+import type { StatusStore } from '../store/status.js';
+import { affectedHosts } from './affected.js';
 import { firewallDelta } from './delta.js';
 
 type Methods = typeof AgentService extends { method: infer M } ? M : never;
@@ -61,6 +63,8 @@ interface Session {
 
 export interface AgentsDeps {
   readonly store: Store;
+  /** Where rollout state is kept. */
+  readonly status: StatusStore;
   readonly log: Logger;
   readonly compile?: CompileOptions;
   /** Recompile this long after a store change (changes in between coalesce). */
@@ -81,35 +85,51 @@ const unknownHost = (hostId: string, field: string): HostnetError => new Hostnet
 const HISTORY = 8;
 
 export class Agents {
-  private desired = new Map<string, Desired>();
+  private readonly desired = new Map<string, Desired>();
   /** Recent firewall policies per host by version: the bases deltas are computed from. */
   private readonly history = new Map<string, Map<string, FirewallPolicy>>();
   private readonly sessions = new Map<string, Session>();
   private readonly rollouts = new Map<string, RolloutState>();
   readonly health = new Map<string, { report: HealthReport; received: Date }>();
   private timer: NodeJS.Timeout | undefined;
+  /** Hosts to compile at the next pass ('all' after a relist). */
+  private pending: Set<string> | 'all' = new Set();
   /** Hosts whose rollout changed since the last batch was written. */
   private readonly dirty = new Set<string>();
   private readonly flushTimer: NodeJS.Timeout;
+  private unwatch: (() => void) | undefined;
   /** Encodes done, for tests and metrics: identical updates count once. */
   encodes = 0;
+  /** Host compilations done, for tests and metrics: a change compiles only the hosts it touches. */
+  compilations = 0;
 
-  constructor(private readonly deps: AgentsDeps) {
-    for (const row of deps.store.loadRollout()) {
-      this.rollouts.set(row.hostId, {
+  private constructor(private readonly deps: AgentsDeps) {
+    this.flushTimer = setInterval(() => { void this.flush(); }, deps.rolloutFlushMs ?? 1000);
+    this.flushTimer.unref();
+  }
+
+  /**
+   * The agents' side of a store: the rollout state it kept, every host
+   * compiled, and from then on the store's change feed (a write on any
+   * replica) recompiling the hosts each change touches, ~50 ms later.
+   */
+  static async open(deps: AgentsDeps): Promise<Agents> {
+    const a = new Agents(deps);
+    for (const row of await deps.status.loadRollout()) {
+      a.rollouts.set(row.hostId, {
         hostId: row.hostId, desiredVersion: '', sentVersion: row.sentVersion, appliedVersion: row.appliedVersion,
         nackedVersion: row.nackedVersion, nackError: row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined,
         connected: false, updatedAt: row.updatedAt,
       });
     }
-    this.flushTimer = setInterval(() => this.flush(), deps.rolloutFlushMs ?? 1000);
-    this.flushTimer.unref();
-    this.recompile();
+    a.recompile('all');
+    a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
+    return a;
   }
 
-  /** Writes the rollout of the hosts that changed since the last batch. */
-  flush(): void {
-    if (this.dirty.size === 0) return;
+  /** Writes the rollout of the hosts that changed since the last batch. Never throws (a failure is logged). */
+  flush(): Promise<void> {
+    if (this.dirty.size === 0) return Promise.resolve();
     const deleted = [...this.dirty].filter((id) => !this.rollouts.has(id));
     const rows = [...this.dirty].flatMap((id) => {
       const r = this.rollouts.get(id);
@@ -118,63 +138,76 @@ export class Agents {
         nackError: r.nackError ? toBinary(ErrorDetailSchema, r.nackError) : undefined, updatedAt: r.updatedAt,
       }] : [];
     });
+    const batch = [...this.dirty];
     this.dirty.clear();
-    try {
-      this.deps.store.saveRollout(rows, deleted);
-    } catch (err) {
-      this.deps.log.error({ err }, 'cannot persist rollout state');
-    }
+    return this.deps.status.saveRollout(rows, deleted).catch((err: unknown) => {
+      // Kept for the next batch: the rows are the latest state, whenever they land.
+      for (const id of batch) this.dirty.add(id);
+      this.deps.log.error({ err }, 'cannot persist rollout state; retrying with the next batch');
+    });
   }
 
-  /** Tells the agents' side the store changed; recompiles after the debounce. */
-  storeChanged(): void {
+  /** A committed batch: the hosts it touches are compiled after the debounce (batches in between coalesce). */
+  private onBatch(b: ChangeBatch): void {
+    if (b.relist || this.pending === 'all') this.pending = 'all';
+    else for (const h of affectedHosts(this.deps.store, b.changes)) this.pending.add(h);
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.recompile();
+      const scope = this.pending;
+      this.pending = new Set();
+      this.recompile(scope);
     }, this.deps.debounceMs ?? 50);
   }
 
-  /** Compiles every host and pushes to the connected agents whose desired state moved. */
-  recompile(): void {
-    const next = new Map<string, Desired>();
-    const reader = memoReader(this.deps.store);
+  /**
+   * Compiles the hosts in `scope` (every host for 'all'), forgets those that
+   * no longer exist, and pushes to their connected agents whose desired
+   * state moved.
+   */
+  recompile(scope: ReadonlySet<string> | 'all'): void {
+    const reader = this.deps.store;
     const cache: CompileCache = new Map();
-    const hosts = reader.list('host');
-    for (const h of hosts) {
+    const ids = scope === 'all' ? new Set([...reader.list('host').map((h) => h.key), ...this.desired.keys()]) : scope;
+    const gone: string[] = [];
+    for (const id of ids) {
+      const h = reader.get('host', id);
+      if (!h) {
+        gone.push(id);
+        continue;
+      }
       try {
-        const firewall = compileFirewall(reader, h.key, this.deps.compile, cache);
-        const routing = compileRouting(reader, h.key, this.deps.compile);
+        this.compilations++;
+        const firewall = compileFirewall(reader, id, this.deps.compile, cache);
+        const routing = compileRouting(reader, id, this.deps.compile);
         const tenant = reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
-        next.set(h.key, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
-        const hist = this.history.get(h.key) ?? new Map<string, FirewallPolicy>();
+        this.desired.set(id, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
+        const hist = this.history.get(id) ?? new Map<string, FirewallPolicy>();
         hist.set(firewall.version, firewall);
         // Keep the last few versions, and always those a connected agent has or is applying (its next delta's base).
-        const session = this.sessions.get(h.key);
+        const session = this.sessions.get(id);
         const pinned = new Set([firewall.version, session?.applied.firewall, session?.inFlight?.firewall.version]);
         for (const v of [...hist.keys()]) {
           if (hist.size <= HISTORY) break;
           if (!pinned.has(v)) hist.delete(v);
         }
-        this.history.set(h.key, hist);
+        this.history.set(id, hist);
       } catch (err) {
-        this.deps.log.error({ err, host: h.key }, 'cannot compile host');
+        this.deps.log.error({ err, host: id }, 'cannot compile host');
       }
     }
-    this.desired = next;
-    const live = new Set(hosts.map((h) => h.key));
-    for (const id of this.rollouts.keys()) {
-      if (live.has(id)) continue;
-      // A deleted host's rollout goes with it (from memory now, from the store with the next batch).
-      this.rollouts.delete(id);
+    for (const id of gone) {
+      // A deleted host goes with everything kept for it (its rollout from the store with the next batch).
+      this.desired.delete(id);
       this.history.delete(id);
-      this.dirty.add(id);
+      this.health.delete(id);
+      if (this.rollouts.delete(id)) this.dirty.add(id);
+      this.sessions.get(id)?.end(unknownHost(id, 'hello.host_id'));
     }
-    for (const id of this.health.keys()) if (!live.has(id)) this.health.delete(id);
     const encoded = new Map<string, PreEncoded<typeof SyncResponseSchema>>();
-    for (const s of this.sessions.values()) {
-      if (live.has(s.hostId)) this.pump(s, encoded);
-      else s.end(unknownHost(s.hostId, 'hello.host_id'));
+    for (const id of ids) {
+      const s = this.sessions.get(id);
+      if (s) this.pump(s, encoded);
     }
   }
 
@@ -359,10 +392,11 @@ export class Agents {
     for (const s of this.sessions.values()) s.end(err);
   }
 
-  /** Stops timers and writes the last rollout batch. */
-  close(): void {
+  /** Stops timers and the change feed, and writes the last rollout batch. */
+  async close(): Promise<void> {
+    this.unwatch?.();
     if (this.timer) clearTimeout(this.timer);
     clearInterval(this.flushTimer);
-    this.flush();
+    await this.flush();
   }
 }

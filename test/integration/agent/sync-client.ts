@@ -48,8 +48,8 @@ class RecordingApplier implements Applier {
 
 void t.test('the agent sync client against the controller', async (t) => {
   const store = openSqliteStore(':memory:');
-  seed(store);
-  const agents = new Agents({ store, log, debounceMs: 20 });
+  await seed(store);
+  const agents = await Agents.open({ store, status: store, log, debounceMs: 20 });
   const port = await freePort();
   const serve = async (): Promise<Server> => {
     const server = new Server();
@@ -65,7 +65,7 @@ void t.test('the agent sync client against the controller', async (t) => {
     hostId: 'host-a1', agentVersion: 'test', addresses: [`127.0.0.1:${port}`], credentials: credentials.createInsecure(),
     applier, log, save: (s) => saveState(dir, s), random: () => 0.1, onState: (s) => states.push(s),
   });
-  t.teardown(() => { client.stop(); server.forceShutdown(); agents.close(); store.close(); });
+  t.teardown(() => { client.stop(); server.forceShutdown(); void agents.close().then(() => store.close()); });
   client.start();
   const rolloutOf = () => agents.rolloutState().find((r) => r.hostId === 'host-a1');
   await waitFor('the snapshot acknowledged', async () => (client.acked === 1 ? true : undefined), { timeoutMs: 5000 });
@@ -73,14 +73,12 @@ void t.test('the agent sync client against the controller', async (t) => {
   await waitFor('rollout applied', async () => (rolloutOf()?.appliedVersion === agents.desiredVersion('host-a1') ? true : undefined), { timeoutMs: 2000 });
   t.equal((await loadState(dir))?.firewall?.version, applier.snapshot.firewall?.version, 'the applied state is on disk');
 
-  store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24', '10.9.1.0/24'] })));
-  agents.storeChanged();
+  await store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24', '10.9.1.0/24'] })));
   await waitFor('the delta acknowledged', async () => (client.acked === 2 ? true : undefined), { timeoutMs: 5000 });
   t.same(applier.seen, ['snapshot', 'delta'], 'an object change arrives as a delta');
 
   applier.refuseNext = true;
-  store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24'] })));
-  agents.storeChanged();
+  await store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24'] })));
   await waitFor('the refusal', async () => (client.nacked === 1 ? true : undefined), { timeoutMs: 5000 });
   await waitFor('the NACK in rollout', async () => (rolloutOf()?.nackError ? true : undefined), { timeoutMs: 2000 });
   t.match(rolloutOf()?.nackError, { reason: 'NftRejectedError', message: /Operation not permitted/ }, 'the agent\'s error reaches rollout');

@@ -23,7 +23,7 @@ const log = silentLogger();
 
 async function serve(): Promise<{ client: Client; close(): void; state(): string }> {
   const store = openSqliteStore(':memory:');
-  seed(store);
+  await seed(store);
   const tokens = Tokens.of([
     { token: TOKENS.operator, caller: { role: 'operator' } },
     { token: TOKENS.a, caller: { role: 'tenant-admin', tenant: 'tenant-a' } },
@@ -33,7 +33,7 @@ async function serve(): Promise<{ client: Client; close(): void; state(): string
   addService(server, AdminService, adminService({ store, tokens, hosts: { publicPool: PUBLIC_POOL }, rollout: () => [] }), log);
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AdminService, `127.0.0.1:${port}`, credentials.createInsecure()) as Client;
-  return { client, close: () => { client.close(); server.forceShutdown(); store.close(); }, state: () => dump(store) };
+  return { client, close: () => { client.close(); server.forceShutdown(); void store.close(); }, state: () => dump(store) };
 }
 
 function meta(who: Who): Metadata {

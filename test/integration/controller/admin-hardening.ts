@@ -26,9 +26,9 @@ const TOKENS = { operator: 'operator-token-0123456789', a: 'tenant-a-token-01234
 async function serve(t: Test): Promise<{ client: Client; store: Store; meta: (who: keyof typeof TOKENS) => Metadata }> {
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-hardening-'));
   const store = openSqliteStore(join(dir, 'hostnet.db'));
-  seed(store);
+  await seed(store);
   // A second host in a-web and a v6-capable subnet for the dual-stack cases.
-  store.transact((tx) => {
+  await store.transact((tx) => {
     tx.put('subnet', 'a-v6', create(SubnetSchema, { id: 'a-v6', tenantId: 'tenant-a', name: 'v6', prefixV4: '10.5.0.0/24', prefixV6: '2001:db8:5::/64' }));
     putHost(tx, create(HostSchema, { id: 'host-a2', subnetId: 'a-web', catalog: 'standard', asn: 65102 }), OPERATOR, false);
   });
@@ -41,7 +41,7 @@ async function serve(t: Test): Promise<{ client: Client; store: Store; meta: (wh
   addService(server, AdminService, adminService({ store, tokens, hosts: { publicPool: PUBLIC_POOL }, rollout: () => [] }), silentLogger());
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AdminService, `127.0.0.1:${port}`, credentials.createInsecure()) as Client;
-  t.teardown(async () => { client.close(); server.forceShutdown(); store.close(); await rm(dir, { recursive: true, force: true }); });
+  t.teardown(async () => { client.close(); server.forceShutdown(); await store.close(); await rm(dir, { recursive: true, force: true }); });
   const meta = (who: keyof typeof TOKENS): Metadata => {
     const m = new Metadata();
     m.set('authorization', `Bearer ${TOKENS[who]}`);

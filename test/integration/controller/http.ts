@@ -19,8 +19,8 @@ const log = silentLogger();
 
 void t.test('dashboard API', async (t) => {
   const store = openSqliteStore(':memory:');
-  seed(store);
-  const agents = new Agents({ store, log });
+  await seed(store);
+  const agents = await Agents.open({ store, status: store, log });
   let now = new Date();
   const http = httpServer({ agents, log, revision: () => store.revision(), heartbeatSeconds: 10, now: () => now });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
@@ -29,7 +29,7 @@ void t.test('dashboard API', async (t) => {
   addService(grpc, AgentService, agents.service(), log);
   const port = await bind(grpc, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
-  t.teardown(() => { client.close(); grpc.forceShutdown(); http.close(); agents.close(); store.close(); });
+  t.teardown(() => { client.close(); grpc.forceShutdown(); http.close(); void agents.close().then(() => store.close()); });
   const get = async (path: string) => { const r = await fetch(`${base}${path}`); return { status: r.status, type: r.headers.get('content-type'), body: await r.text() }; };
 
   const fresh = JSON.parse((await get('/api/v1/hosts')).body) as { id: string; status: string; subnet: string; tenant: string; lastSeen: null }[];

@@ -11,27 +11,26 @@ import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { silentLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
-import { HostSchema, NetworkObjectSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
-import { OPERATOR, seed, putHost } from '../../fixtures/controller-seed.js';
+import { OPERATOR, PUBLIC_POOL, seed, putHost } from '../../fixtures/controller-seed.js';
 import { bind } from '../../../controller/src/server.js';
 
 const log = silentLogger();
 
 async function setup() {
   const store = openSqliteStore(':memory:');
-  seed(store);
-  const agents = new Agents({ store, log, debounceMs: 30 });
+  await seed(store);
+  const agents = await Agents.open({ store, status: store, log, debounceMs: 30 });
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
-  const setPrefixes = (prefixes: string[]): void => {
-    store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes })));
-    agents.storeChanged();
+  const setPrefixes = async (prefixes: string[]): Promise<void> => {
+    await store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes })));
   };
-  return { store, agents, client, setPrefixes, close: () => { client.close(); server.forceShutdown(); agents.close(); store.close(); } };
+  return { store, agents, client, setPrefixes, close: async () => { client.close(); server.forceShutdown(); await agents.close(); await store.close(); } };
 }
 
 /** Opens a Sync stream, collecting what arrives. */
@@ -68,7 +67,7 @@ void t.test('snapshot, then only the delta; NACK in rollout; reconnect', async (
   await new Promise((r) => setTimeout(r, 50));
   t.match(s.agents.rolloutState().find((r) => r.hostId === 'host-a1'), { appliedVersion: first.version, sentVersion: first.version, connected: true });
 
-  s.setPrefixes(['10.9.0.0/24', '10.9.7.0/24']);
+  await s.setPrefixes(['10.9.0.0/24', '10.9.7.0/24']);
   const second = await a.waitFor(2);
   t.equal(second.update.case, 'delta', 'after an object change: a delta');
   const d = second.update.case === 'delta' ? second.update.value : undefined;
@@ -109,7 +108,7 @@ void t.test('rapid changes coalesce; a slow agent holds one update', async (t) =
   const first = await a.waitFor(1);
   a.ack(first.version);
   for (let i = 1; i <= 10; i++) {
-    s.setPrefixes(['10.9.0.0/24', `10.9.${i}.0/24`]);
+    await s.setPrefixes(['10.9.0.0/24', `10.9.${i}.0/24`]);
     await new Promise((r) => setTimeout(r, 2));
   }
   await new Promise((r) => setTimeout(r, 300));
@@ -121,7 +120,7 @@ void t.test('rapid changes coalesce; a slow agent holds one update', async (t) =
   // Not acknowledged: nothing more is written, however many changes follow.
   const encodes = s.agents.encodes;
   for (let i = 11; i <= 60; i++) {
-    s.setPrefixes(['10.9.0.0/24', `10.9.${i}.0/24`]);
+    await s.setPrefixes(['10.9.0.0/24', `10.9.${i}.0/24`]);
     await new Promise((r) => setTimeout(r, 35));
   }
   t.equal(a.got.length, 2, 'a slow agent is sent nothing more while an update is in flight');
@@ -146,8 +145,8 @@ void t.test('the first message must be a Hello for a known host', async (t) => {
 void t.test('rollout state survives a controller restart (persisted in batches)', async (t) => {
   const path = join(await mkdtemp(join(tmpdir(), 'hostnet-rollout-')), 'hostnet.db');
   const store = openSqliteStore(path);
-  seed(store);
-  const agents = new Agents({ store, log, rolloutFlushMs: 50 });
+  await seed(store);
+  const agents = await Agents.open({ store, status: store, log, rolloutFlushMs: 50 });
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
@@ -159,36 +158,85 @@ void t.test('rollout state survives a controller restart (persisted in batches)'
   a.call.end();
   client.close();
   server.forceShutdown();
-  agents.close();
-  store.close();
+  await agents.close();
+  await store.close();
 
   const reopened = openSqliteStore(path);
-  const again = new Agents({ store: reopened, log });
+  const again = await Agents.open({ store: reopened, status: reopened, log });
   const r = again.rolloutState().find((x) => x.hostId === 'host-a1');
   t.equal(r?.sentVersion, first.version, 'what was sent');
   t.equal(r?.nackedVersion, first.version, 'what was refused (a snapshot: its id is the version)');
   t.match(r?.nackError?.message, /No such file or directory/, 'and why');
   t.equal(r?.connected, false, 'not connected after the restart');
-  again.close();
-  reopened.close();
+  await again.close();
+  await reopened.close();
 });
 
 void t.test('hosts needing the same update share one encoding', async (t) => {
   const s = await setup();
   t.teardown(() => s.close());
-  s.store.transact((tx) => {
+  await s.store.transact((tx) => {
     for (const id of ['host-a2', 'host-a3']) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
   });
-  s.agents.recompile();
   const streams = ['host-a1', 'host-a2', 'host-a3'].map((id) => open(s.client, {}, id));
   for (const a of streams) a.ack((await a.waitFor(1)).version);
   await new Promise((r) => setTimeout(r, 50));
   const before = s.agents.encodes;
-  s.setPrefixes(['10.9.0.0/24', '10.9.5.0/24']);
+  await s.setPrefixes(['10.9.0.0/24', '10.9.5.0/24']);
   const updates = await Promise.all(streams.map((a) => a.waitFor(2)));
   t.equal(s.agents.encodes - before, 1, 'one encoding for three agents');
   const bytes = updates.map((u) => Buffer.from(toBinary(SyncResponseSchema, u)).toString('hex'));
   t.equal(new Set(bytes).size, 1, 'the three agents got the very same bytes');
   t.equal(updates[0]?.update.case, 'delta');
   for (const a of streams) a.call.end();
+});
+
+void t.test('a change compiles only the hosts it touches, and reaches every one of them', async (t) => {
+  const s = await setup();
+  t.teardown(() => s.close());
+  // Three more hosts in a-web, two in b-db, one in a-web on another catalog.
+  await s.store.transact((tx) => {
+    for (const id of ['host-a2', 'host-a3', 'host-a4']) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
+    for (const id of ['host-b1', 'host-b2']) putHost(tx, create(HostSchema, { id, subnetId: 'b-db', catalog: 'standard', asn: 65120 }), OPERATOR, false);
+    putHost(tx, create(HostSchema, { id: 'host-a5', subnetId: 'a-web', catalog: 'with-public', asn: 65130 }), OPERATOR, false, { publicPool: PUBLIC_POOL });
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 150));
+  await settle();
+  const versions = () => new Map(['host-a1', 'host-a2', 'host-a3', 'host-a4', 'host-a5', 'host-b1', 'host-b2'].map((h) => [h, s.agents.desiredVersion(h)]));
+  const moved = (before: Map<string, string | undefined>) => [...versions()].filter(([h, v]) => before.get(h) !== v).map(([h]) => h);
+  const compiled = async (what: string, change: () => Promise<unknown>): Promise<{ compilations: number; moved: string[] }> => {
+    const before = versions();
+    const n = s.agents.compilations;
+    await change();
+    await settle();
+    t.comment(`${what}: ${s.agents.compilations - n} compilations`);
+    return { compilations: s.agents.compilations - n, moved: moved(before) };
+  };
+
+  let r = await compiled('tenant a\'s object', () => s.setPrefixes(['10.9.0.0/24', '10.9.3.0/24']));
+  t.same(r.moved, ['host-a1', 'host-a2', 'host-a3', 'host-a4', 'host-a5'], 'every host whose ACL uses the object moved');
+  t.equal(r.compilations, 5, 'and only they were compiled');
+  r = await compiled('tenant b\'s object', () => s.store.transact((tx) => tx.put('object', 'b-clients', create(NetworkObjectSchema, { id: 'b-clients', tenantId: 'tenant-b', prefixes: ['10.8.1.0/24'] }))));
+  t.same(r, { compilations: 0, moved: [] }, 'an object no ACL uses compiles nothing');
+  r = await compiled('the with-public catalog', () => s.store.transact((tx) => {
+    const c = tx.get('catalog', 'with-public')?.value;
+    if (c) tx.put('catalog', 'with-public', { ...c, networks: c.networks.map((n) => ({ ...n, routeTag: n.routeTag + 1 })) });
+  }));
+  t.same(r, { compilations: 1, moved: ['host-a5'] }, 'a catalog: only the hosts on it');
+  r = await compiled('one host', () => s.store.transact((tx) => {
+    const h = tx.get('host', 'host-b2')?.value;
+    if (h) tx.put('host', 'host-b2', { ...h, asn: 65121 });
+  }));
+  t.same(r, { compilations: 1, moved: ['host-b2'] }, 'a host: only itself');
+  r = await compiled('subnet a-web used as a source', () => s.store.transact((tx) => {
+    tx.put('acl', 'b-db', create(AclSchema, { subnetId: 'b-db', rules: [{ id: 'from-a', action: Action.ALLOW, protocol: Protocol.TCP, ports: [{ first: 5432 }], source: { kind: { case: 'subnetId', value: 'a-web' } }, destination: { kind: { case: 'subnet', value: true } } }] }));
+  }));
+  t.same(r.moved, ['host-b1', 'host-b2'], 'b-db\'s ACL: b-db\'s hosts');
+  r = await compiled('a-web\'s prefix', () => s.store.transact((tx) => {
+    const sub = tx.get('subnet', 'a-web')?.value;
+    if (sub) tx.put('subnet', 'a-web', { ...sub, name: 'web2' });
+  }));
+  t.equal(r.compilations, 7, 'a subnet: its hosts and the hosts of the subnets whose ACL names it as a source');
+  r = await compiled('a deleted host', () => s.store.transact((tx) => tx.delete('host', 'host-a4')));
+  t.same(r, { compilations: 0, moved: ['host-a4'] }, 'a deleted host is forgotten, nothing compiled');
 });

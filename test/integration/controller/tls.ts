@@ -19,13 +19,13 @@ const log = silentLogger();
 void t.test('host identity from the client certificate', async (t) => {
   const pki = await makePki();
   const store = openSqliteStore(':memory:');
-  seed(store);
-  const agents = new Agents({ store, log, peerHostId: hostIdFromCertificate });
+  await seed(store);
+  const agents = await Agents.open({ store, status: store, log, peerHostId: hostIdFromCertificate });
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
   const creds = ServerCredentials.createSsl(pki.ca, [{ cert_chain: pki.server.cert, private_key: pki.server.key }], true);
   const port = await bind(server, '127.0.0.1:0', creds);
-  t.teardown(() => { server.forceShutdown(); agents.close(); store.close(); });
+  t.teardown(() => { server.forceShutdown(); void agents.close().then(() => store.close()); });
   const clientFor = async (hostId: string | null) => {
     const c = hostId ? await pki.client(hostId) : undefined;
     return createClient(AgentService, `127.0.0.1:${port}`, c ? credentials.createSsl(pki.ca, c.key, c.cert) : credentials.createSsl(pki.ca));

@@ -10,10 +10,10 @@ import { validateIntent } from '../../../agent/src/routing/intent.js';
 import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { OPERATOR, PUBLIC_POOL, seed, putHost } from '../../fixtures/controller-seed.js';
 
-function world() {
+async function world() {
   const store = openSqliteStore(':memory:');
-  seed(store);
-  store.transact((tx) => {
+  await seed(store);
+  await store.transact((tx) => {
     putHost(tx, create(HostSchema, { id: 'host-a2', subnetId: 'a-web', catalog: 'with-public', asn: 65102 }), OPERATOR, false, { publicPool: PUBLIC_POOL });
     tx.put('acl', 'a-web', create(AclSchema, {
       subnetId: 'a-web',
@@ -28,7 +28,7 @@ function world() {
 }
 
 void t.test('the firewall policy of a host', async (t) => {
-  const store = world();
+  const store = await world();
   const a1 = compileFirewall(store, 'host-a1', { managementPrefixes: ['192.0.2.0/24'] });
   t.same(a1.rules.map((r) => r.id), ['web', 'ping'], 'a rule for other hosts is left out');
   t.same(a1.objects.map((o) => [o.id, o.prefixes]), [['a-clients', ['10.9.0.0/24']]]);
@@ -43,24 +43,24 @@ void t.test('the firewall policy of a host', async (t) => {
   t.match(a1.version, /^[0-9a-f]{16}$/);
   t.doesNotThrow(() => validatePolicy(a1), 'the agent accepts it');
   t.doesNotThrow(() => validatePolicy(a2), 'the agent accepts it');
-  store.close();
+  await store.close();
 });
 
 void t.test('versions move with content only', async (t) => {
-  const store = world();
+  const store = await world();
   const v1 = compileFirewall(store, 'host-a1').version;
   t.equal(compileFirewall(store, 'host-a1').version, v1, 'same content, same version');
   const r1 = compileRouting(store, 'host-a1').version;
-  store.transact((tx) => tx.put('object', 'b-clients', create(NetworkObjectSchema, { id: 'b-clients', tenantId: 'tenant-b', prefixes: ['10.8.0.0/16'] })));
+  await store.transact((tx) => tx.put('object', 'b-clients', create(NetworkObjectSchema, { id: 'b-clients', tenantId: 'tenant-b', prefixes: ['10.8.0.0/16'] })));
   t.equal(compileFirewall(store, 'host-a1').version, v1, 'another tenant\'s object does not touch it');
-  store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24', '10.9.9.0/24'] })));
+  await store.transact((tx) => tx.put('object', 'a-clients', create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24', '10.9.9.0/24'] })));
   t.not(compileFirewall(store, 'host-a1').version, v1, 'its object changed: a new version');
   t.equal(compileRouting(store, 'host-a1').version, r1, 'routing unaffected by objects');
-  store.close();
+  await store.close();
 });
 
 void t.test('the routing intent of a host', async (t) => {
-  const store = world();
+  const store = await world();
   const a2 = compileRouting(store, 'host-a2', { publicPool: PUBLIC_POOL });
   t.equal(a2.asn, 65102);
   t.equal(a2.routerId, '10.1.0.2');
@@ -71,5 +71,5 @@ void t.test('the routing intent of a host', async (t) => {
   const valid = validateIntent(a2, new Set(['eth0', 'eth1', 'eth2', 'eth3']));
   t.equal(valid.listenPort, 179, 'the agent accepts it');
   t.throws(() => compileRouting(store, 'ghost'), /host\/ghost not found/);
-  store.close();
+  await store.close();
 });

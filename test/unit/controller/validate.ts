@@ -13,10 +13,20 @@ import type { Store, Tx } from '../../../controller/src/store/store.js';
 import { type Caller, refuseIfReferenced, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant } from '../../../controller/src/validate.js';
 import { OPERATOR, PUBLIC_POOL, TENANT_A, TENANT_B, catalog, dump, seed, putHost } from '../../fixtures/controller-seed.js';
 
-function fresh(): Store {
+async function fresh(): Promise<Store> {
   const store = openSqliteStore(':memory:');
-  seed(store);
+  await seed(store);
   return store;
+}
+
+/** The error a transaction is refused with (undefined: it committed). */
+async function refusal(store: Store, fn: (tx: Tx) => unknown): Promise<HostnetError | undefined> {
+  try {
+    await store.transact(fn);
+  } catch (e) {
+    return e as HostnetError;
+  }
+  return undefined;
 }
 
 /** An ACL of subnet a-web from plain rule objects (create() builds the nested messages). */
@@ -72,33 +82,28 @@ const cases: [string, Caller, Attempt, Status, string][] = [
 
 void t.test('every refusal has its code and field, and stores nothing', async (t) => {
   for (const [what, caller, attempt, code, field] of cases) {
-    const store = fresh();
+    const store = await fresh();
     const before = dump(store);
-    let err: unknown;
-    try {
-      store.transact((tx) => attempt(tx, caller));
-    } catch (e) {
-      err = e;
-    }
+    const err: unknown = await refusal(store, (tx) => attempt(tx, caller));
     t.ok(err instanceof HostnetError, `${what}: refused with a HostnetError (${(err as Error | undefined)?.message ?? 'accepted!'})`);
     t.equal((err as HostnetError).code, code, `${what}: ${Status[code]}`);
     t.equal((err as HostnetError).detail.field, field, `${what}: field ${field || '(none)'}`);
     t.equal(dump(store), before, `${what}: the store is unchanged`);
-    store.close();
+    await store.close();
   }
 });
 
 void t.test('references are named when a delete is refused', async (t) => {
-  const store = fresh();
+  const store = await fresh();
   const err = (() => { try { refuseIfReferenced(store, 'object', 'a-clients'); } catch (e) { return e as HostnetError; } return undefined; })();
   t.same(err?.detail.referencedBy, ['acl/a-web rule web']);
   t.match(err?.message, /object\/a-clients is still referenced by acl\/a-web rule web/);
-  store.close();
+  await store.close();
 });
 
 void t.test('good inputs pass and come out as stored', async (t) => {
-  const store = fresh();
-  const r = store.transact((tx) => {
+  const store = await fresh();
+  const r = await store.transact((tx) => {
     const o = validateObject(create(NetworkObjectSchema, { id: 'a-more', tenantId: 'tenant-a', prefixes: ['10.10.0.0/16', '2001:db8::/32'] }), tx, TENANT_A);
     tx.put('object', o.id, o);
     const a = validateAcl(acl([rule(), rule({ id: 'r2', protocol: Protocol.ICMP, ports: [], source: { kind: { case: 'any', value: true } } })]), tx, TENANT_A);
@@ -106,28 +111,28 @@ void t.test('good inputs pass and come out as stored', async (t) => {
   });
   t.equal(r.revision, 2, 'one new revision for the whole transaction');
   t.equal(store.get('acl', 'a-web')?.value.rules.length, 2);
-  store.close();
+  await store.close();
 });
 
 void t.test('IPAM: lowest free address, never twice, returned on delete; public pool', async (t) => {
-  const store = fresh();
+  const store = await fresh();
   t.same(store.get('host', 'host-a1')?.value.addresses, ['10.1.0.1/32'], 'the seeded host got the first address');
-  const h2 = store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-a2', subnetId: 'a-web', catalog: 'standard', asn: 65102 }), OPERATOR, false)).result;
+  const h2 = (await store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-a2', subnetId: 'a-web', catalog: 'standard', asn: 65102 }), OPERATOR, false))).result;
   t.same(h2.addresses, ['10.1.0.2/32']);
-  store.transact((tx) => tx.delete('host', 'host-a1'));
-  const h3 = store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-a3', subnetId: 'a-web', catalog: 'standard', asn: 65103 }), OPERATOR, false)).result;
+  await store.transact((tx) => tx.delete('host', 'host-a1'));
+  const h3 = (await store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-a3', subnetId: 'a-web', catalog: 'standard', asn: 65103 }), OPERATOR, false))).result;
   t.same(h3.addresses, ['10.1.0.1/32'], 'a deleted host\'s address is free again');
-  const pub = store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-p', subnetId: 'a-web', catalog: 'with-public', asn: 65104 }), OPERATOR, false, { publicPool: PUBLIC_POOL })).result;
+  const pub = (await store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-p', subnetId: 'a-web', catalog: 'with-public', asn: 65104 }), OPERATOR, false, { publicPool: PUBLIC_POOL }))).result;
   t.same(pub.publicAddresses, ['198.51.100.1/32'], 'a public /32 when the catalog has a public network');
-  const noPool = (() => { try { store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-q', subnetId: 'a-web', catalog: 'with-public', asn: 1 }), OPERATOR, false)); } catch (e) { return e as HostnetError; } return undefined; })();
+  const noPool = await refusal(store, (tx) => putHost(tx, create(HostSchema, { id: 'host-q', subnetId: 'a-web', catalog: 'with-public', asn: 1 }), OPERATOR, false));
   t.equal(noPool?.detail.field, 'host.public_addresses', 'no pool configured: refused, naming the field');
   // Fill a tiny pool.
-  store.transact((tx) => tx.put('subnet', 'tiny', create(SubnetSchema, { id: 'tiny', tenantId: 'tenant-a', prefixV4: '10.3.0.0/30' })));
-  for (const id of ['t1', 't2']) store.transact((tx) => putHost(tx, create(HostSchema, { id, subnetId: 'tiny', catalog: 'standard', asn: 1 }), OPERATOR, false));
-  const full = (() => { try { store.transact((tx) => putHost(tx, create(HostSchema, { id: 't3', subnetId: 'tiny', catalog: 'standard', asn: 1 }), OPERATOR, false)); } catch (e) { return e as HostnetError; } return undefined; })();
+  await store.transact((tx) => tx.put('subnet', 'tiny', create(SubnetSchema, { id: 'tiny', tenantId: 'tenant-a', prefixV4: '10.3.0.0/30' })));
+  for (const id of ['t1', 't2']) await store.transact((tx) => putHost(tx, create(HostSchema, { id, subnetId: 'tiny', catalog: 'standard', asn: 1 }), OPERATOR, false));
+  const full = await refusal(store, (tx) => putHost(tx, create(HostSchema, { id: 't3', subnetId: 'tiny', catalog: 'standard', asn: 1 }), OPERATOR, false));
   t.equal(full?.code, Status.FAILED_PRECONDITION);
   t.match(full?.message, /subnet\/tiny \(10\.3\.0\.0\/30\) has no free address left/);
   const all = store.list('host').flatMap((h) => h.value.addresses);
   t.equal(new Set(all).size, all.length, 'no address twice');
-  store.close();
+  await store.close();
 });
