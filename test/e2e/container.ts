@@ -259,7 +259,13 @@ void t.test('the agent container image in a lab host', async (t) => {
     }, { timeoutMs: 60_000, intervalMs: 250 });
     await waitEstablished(world.torFrr[0] as Frr, [h1.torPort]);
     await waitEstablished(world.torFrr[1] as Frr, [h1.torPort]);
-    await world.waitAllOk(60_000);
+    await world.waitAllOk(60_000).catch(async (err: unknown) => {
+      // What the agent did and what the kernel has, for whoever reads the failure.
+      const journal = await next.exec(['journalctl', '-u', 'hostnet-agent', '--no-pager', '-n', '60', '-o', 'cat']).catch((e: Error) => ({ stdout: e.message }));
+      const routes = await h1.ns.exec(['sh', '-c', 'ip -6 addr show dev vni0; ip -6 route; ip route']).catch((e: Error) => ({ stdout: e.message }));
+      t.comment(`agent journal:\n${journal.stdout}\nkernel:\n${routes.stdout}`);
+      throw err;
+    });
     await new Promise((r) => setTimeout(r, 1000));
     await loop.stop();
     t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds through the restart`);
