@@ -69,7 +69,17 @@ export interface FrrConfigurer {
 }
 
 export class FrrApplier implements FrrConfigurer {
+  /** The change in progress: FRR 10's mgmtd refuses a second configuration session while one holds its lock. */
+  private busy: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly run: Runner, private readonly paths: FrrPaths) {}
+
+  /** Runs configuration changes one at a time (an apply, a re-bind), in call order. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.busy.then(fn);
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
 
   private args(file: string): string[] {
     const p = this.paths;
@@ -106,7 +116,11 @@ export class FrrApplier implements FrrConfigurer {
    * FRR printed when `text` was last in force, checked after the reload
    * instead of running frr-reload --test once more (a repair's fast path).
    */
-  async apply(text: string, previous?: string, o: { known?: ReloadDiff; expect?: string } = {}): Promise<ReloadDiff> {
+  apply(text: string, previous?: string, o: { known?: ReloadDiff; expect?: string } = {}): Promise<ReloadDiff> {
+    return this.exclusive(() => this.applyNow(text, previous, o));
+  }
+
+  private async applyNow(text: string, previous: string | undefined, o: { known?: ReloadDiff; expect?: string }): Promise<ReloadDiff> {
     if (!(await this.isRunning())) {
       // FRR not started yet (the agent starts first at boot): it will read the file.
       await this.persist(text);
@@ -148,7 +162,11 @@ export class FrrApplier implements FrrConfigurer {
     return lines.slice(start + 1).filter((l) => !NOT_OURS.test(l.trim()) && l.trim() !== 'end').join('\n');
   }
 
-  async rebind(protocolLines: readonly string[]): Promise<void> {
+  rebind(protocolLines: readonly string[]): Promise<void> {
+    return this.exclusive(() => this.rebindNow(protocolLines));
+  }
+
+  private async rebindNow(protocolLines: readonly string[]): Promise<void> {
     if (protocolLines.length === 0) return;
     const commands = ['configure terminal', ...protocolLines.flatMap((l) => [`no ${l}`, l]), 'end'];
     const r = await this.run(['vtysh', '--vty_socket', this.paths.vtySocket, ...commands.flatMap((c) => ['-c', c])], { allowFail: true, timeoutMs: 15_000 });

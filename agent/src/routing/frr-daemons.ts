@@ -46,11 +46,30 @@ async function daemon(runDir: string, name: string): Promise<DaemonState> {
   return { name, pid, running, args: running ? args : [], startedAt: info?.mtimeMs ?? 0 };
 }
 
-/** `runDir`: the pid files; `run`: runs FRR's start script (Debian's: /usr/lib/frr/watchfrr.sh start NAME). */
-export function frrProcesses(runDir: string, run: Runner, startScript = '/usr/lib/frr/watchfrr.sh'): FrrProcesses {
+/** The cgroup (v2) a process is in, e.g. "/system.slice/frr.service"; undefined when unknown. */
+async function cgroupOf(pid: number): Promise<string | undefined> {
+  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  return /^0::(\/\S*)$/m.exec(text)?.[1];
+}
+
+/**
+ * `runDir`: the pid files; `run`: runs FRR's start script (Debian's:
+ * /usr/lib/frr/watchfrr.sh start NAME). A daemon the agent starts goes into
+ * watchfrr's cgroup (FRR's service), not the agent's: systemd stopping the
+ * agent (an upgrade) must not take bgpd with it.
+ */
+export function frrProcesses(runDir: string, run: Runner, startScript = '/usr/lib/frr/watchfrr.sh', cgroupRoot = '/sys/fs/cgroup'): FrrProcesses {
   return {
     async start(name) {
-      await run([startScript, 'start', name], { timeoutMs: 60_000 });
+      const watchfrr = await daemon(runDir, 'watchfrr');
+      const cgroup = watchfrr.running && watchfrr.pid !== undefined ? await cgroupOf(watchfrr.pid) : undefined;
+      if (!cgroup) {
+        await run([startScript, 'start', name], { timeoutMs: 60_000 });
+        return;
+      }
+      // The shell moves itself into FRR's cgroup, then becomes the start script: the daemon is born there.
+      await run(['sh', '-c', 'echo $$ > "$1/cgroup.procs" || echo "cannot join $1" >&2; exec "$2" start "$3"', 'sh',
+        `${cgroupRoot}${cgroup}`, startScript, name], { timeoutMs: 60_000 });
     },
     async state() {
       const [zebra, bgpd, watchfrr] = await Promise.all([daemon(runDir, 'zebra'), daemon(runDir, 'bgpd'), daemon(runDir, 'watchfrr')]);
