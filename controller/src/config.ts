@@ -2,15 +2,35 @@
 // into a readonly value. Fields for parts still to come are parsed as they land.
 import type { LevelWithSilent } from 'pino';
 import { ConfigError, type Fields, compileYaml, loadConfigFile } from '../../common/config.js';
-import { HOST_PORT } from '../../common/names.js';
+import { hostname } from 'node:os';
+import { HOST_ID, HOST_PORT } from '../../common/names.js';
 import { LOG_LEVELS } from '../../common/log.js';
+
+export interface EtcdConfig {
+  /** host:port of every member. */
+  readonly endpoints: readonly string[];
+  /** Every key of this controller group lives under it. */
+  readonly prefix: string;
+  /** TLS to etcd: the CA that signs the members' certificates, and this replica's client certificate. */
+  readonly caFile: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  /** The replica's session lease: its agents show as connected this long after it died. */
+  readonly leaseTtlSeconds: number;
+  /** How often one replica compacts etcd's history (to the revision of the previous round). */
+  readonly compactEveryMs: number;
+}
 
 export interface ControllerConfig {
   readonly store: {
     readonly engine: 'sqlite' | 'etcd';
     /** SQLite database file (engine sqlite). */
     readonly path: string;
+    /** Engine etcd. */
+    readonly etcd: EtcdConfig | undefined;
   };
+  /** This replica's name among the replicas (engine etcd): unique, stable across restarts. */
+  readonly replica: string;
   readonly grpc: {
     readonly listen: string;
     readonly certFile: string | undefined;
@@ -47,14 +67,25 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
   const log = root.object('log');
   const agents = root.object('agents');
   const engine = store.oneOf('engine', ['sqlite', 'etcd'] as const, 'sqlite');
-  // Refused here, so that check-config says so too, until the etcd engine exists.
-  if (engine === 'etcd') throw new ConfigError(store.field('engine'), 'etcd is not available in this version; use sqlite (one controller)');
-  if (store.has('endpoints')) throw new ConfigError(store.field('endpoints'), 'is only for engine etcd');
+  if (engine === 'etcd' && !store.has('etcd')) throw new ConfigError(store.field('etcd'), 'is required for engine etcd (endpoints at least)');
+  if (engine === 'sqlite' && store.has('etcd')) throw new ConfigError(store.field('etcd'), 'is only for engine etcd');
+  if (engine === 'etcd' && store.has('path')) throw new ConfigError(store.field('path'), 'is only for engine sqlite');
+  const etcd = engine === 'etcd' ? store.object('etcd') : undefined;
   const config: ControllerConfig = {
     store: {
       engine,
-      path: store.string('path', { default: '/var/lib/hostnet-controller/hostnet.db' }),
+      path: engine === 'sqlite' ? store.string('path', { default: '/var/lib/hostnet-controller/hostnet.db' }) : '',
+      etcd: etcd ? {
+        endpoints: etcd.stringList('endpoints', { nonEmpty: true, pattern: HOST_PORT, hint: 'host:port' }),
+        prefix: etcd.string('prefix', { default: '/hostnet/v1/', pattern: /^\/[\w./-]*\/$/, hint: 'a key prefix like /hostnet/v1/' }),
+        caFile: etcd.has('caFile') ? etcd.string('caFile') : undefined,
+        certFile: etcd.has('certFile') ? etcd.string('certFile') : undefined,
+        keyFile: etcd.has('keyFile') ? etcd.string('keyFile') : undefined,
+        leaseTtlSeconds: Math.round(etcd.durationMs('leaseTtl', '5s') / 1000),
+        compactEveryMs: etcd.durationMs('compactEvery', '5m'),
+      } : undefined,
     },
+    replica: root.string('replica', { default: hostname().toLowerCase(), pattern: HOST_ID, hint: 'a lower-case name like ctl-1' }),
     grpc: {
       listen: grpc.string('listen', { default: '0.0.0.0:7443', pattern: HOST_PORT, hint: 'host:port' }),
       certFile: grpc.has('certFile') ? grpc.string('certFile') : undefined,
@@ -70,7 +101,13 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
     tokensFile: root.has('tokensFile') ? root.string('tokensFile') : undefined,
     logLevel: log.oneOf('level', LOG_LEVELS, 'info'),
   };
-  for (const f of [store, grpc, http, log, agents]) f.done();
+  for (const f of [...(etcd ? [etcd] : []), store, grpc, http, log, agents]) f.done();
+  const e = config.store.etcd;
+  if (e && etcd) {
+    if (e.leaseTtlSeconds < 2 || e.leaseTtlSeconds > 60) throw new ConfigError(etcd.field('leaseTtl'), 'must be between 2s and 60s');
+    if (e.compactEveryMs < 10_000) throw new ConfigError(etcd.field('compactEvery'), 'must be at least 10s');
+    if ((e.certFile === undefined) !== (e.keyFile === undefined)) throw new ConfigError(etcd.field(e.certFile ? 'keyFile' : 'certFile'), 'certFile and keyFile go together');
+  }
   if (config.agents.heartbeatMs < 1000) throw new ConfigError(agents.field('heartbeat'), 'must be at least 1s');
   return config;
 }

@@ -39,6 +39,11 @@ export interface HttpDeps {
   readonly agents: Agents;
   readonly log: Logger;
   readonly revision: () => number;
+  /** Whether the store is current (etcd: followed with a leader); /healthz says 503 otherwise. */
+  readonly live?: () => boolean;
+  readonly counters?: () => { relists: number; conflicts: number; compactions: number };
+  /** This replica's name (in /healthz). */
+  readonly replica?: string;
   /** Default heartbeat interval; a host with no report for three of its intervals is stale. */
   readonly heartbeatSeconds: number;
   readonly now?: () => Date;
@@ -52,8 +57,16 @@ export function hostViews(deps: HttpDeps): HostView[] {
     const r = rollout.get(h.id);
     const health = deps.agents.health.get(h.id);
     const interval = (health?.report.heartbeatSeconds || deps.heartbeatSeconds) * 1000;
+    const where = deps.agents.presence(h.id);
     let status: HostStatus = 'unknown';
-    if (health) status = now - health.received.getTime() > 3 * interval ? 'stale' : STATUS[health.report.status] ?? 'unknown';
+    if (health) {
+      // Connected here: its reports arrive here. Connected to another replica: that replica marks it stale
+      // (reports that change nothing are not shared). Connected nowhere: silent since its last report, or
+      // since its replica went away (it was vouched for until then).
+      const seen = Math.max(health.received.getTime(), where.local || where.replica ? 0 : where.goneAt?.getTime() ?? 0);
+      const stale = where.replica && !where.local ? health.stale : now - seen > 3 * interval;
+      status = stale ? 'stale' : STATUS[health.report.status] ?? 'unknown';
+    }
     return {
       id: h.id,
       subnet: h.subnet,
@@ -90,6 +103,17 @@ export function metricsRegistry(deps: HttpDeps): Registry {
       for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
     },
   });
+  new Gauge({
+    name: 'hostnet_controller_store_live', help: '1 while the store is current (etcd: followed, with a leader)', registers: [registry],
+    collect() { this.set(deps.live?.() ?? true ? 1 : 0); },
+  });
+  const counter = (name: 'relists' | 'conflicts' | 'compactions', help: string) => new Gauge({
+    name: `hostnet_controller_store_${name}`, help, registers: [registry],
+    collect() { this.set(deps.counters?.()[name] ?? 0); },
+  });
+  counter('relists', 'Full relists of the store after the watch fell behind a compaction (a count since start)');
+  counter('conflicts', 'Transactions run again because another replica committed first (a count since start)');
+  counter('compactions', 'etcd history compactions done by this replica (a count since start)');
   new Gauge({
     name: 'hostnet_controller_hosts_nacked', help: 'Hosts whose latest update was refused', registers: [registry],
     collect() { this.set(deps.agents.rolloutState().filter((r) => r.nackedVersion).length); },
@@ -129,7 +153,10 @@ function route(deps: HttpDeps, registry: Registry, req: IncomingMessage, res: Se
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new BadRequest(405, 'only GET and HEAD', { allow: 'GET, HEAD' });
   const path = pathOf(req);
   if (path === '/healthz') {
-    json(res, 200, { status: 'ok', revision: deps.revision() });
+    const live = deps.live?.() ?? true;
+    json(res, live ? 200 : 503, {
+      status: live ? 'ok' : 'store-unavailable', revision: deps.revision(), ...(deps.replica ? { replica: deps.replica } : {}),
+    });
   } else if (path === '/api/v1/hosts') {
     json(res, 200, hostViews(deps));
   } else if (path.startsWith('/api/v1/hosts/')) {

@@ -16,7 +16,7 @@ import { adminService } from './admin/service.js';
 import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
 import { bind, grpcServer, serverCredentials, stop } from './server.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { openEngines } from './store/engines.js';
 import { ConfigError } from '../../common/config.js';
 import { splitHostPort } from '../../common/names.js';
 
@@ -32,11 +32,12 @@ async function runController(configPath: string): Promise<number> {
   const tokens = Tokens.parse(await readFile(config.tokensFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new ConfigError('tokensFile', `cannot read ${config.tokensFile}: ${err.code ?? 'error'}`);
   }), config.tokensFile);
-  const store = openSqliteStore(config.store.path);
+  const engines = await openEngines(config, log);
+  const { store } = engines;
   const server = grpcServer(config);
   store.watch(store.revision(), (b) => log.info({ revision: b.revision, changes: b.changes.length, relist: b.relist || undefined }, 'store changed'));
   const agents = await Agents.open({
-    store, status: store, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
+    store, status: engines.status, replica: config.replica, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
     compile: { managementPrefixes: config.managementPrefixes, ...(config.publicPool ? { publicPool: config.publicPool } : {}) },
     // With client certificates required, an agent is the host its certificate names.
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
@@ -54,14 +55,17 @@ async function runController(configPath: string): Promise<number> {
     await chmod(config.grpc.localSocket, 0o600);
     log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
   }
-  const http = httpServer({ agents, log, revision: () => store.revision(), heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000) });
+  const http = httpServer({
+    agents, log, revision: () => store.revision(), live: () => store.live(), counters: engines.counters, replica: config.replica,
+    heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
+  });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(httpPort, httpHost, () => resolve());
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
-  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile) }, 'controller serving');
+  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile), engine: config.store.engine, replica: config.replica }, 'controller serving');
   if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -75,7 +79,7 @@ async function runController(configPath: string): Promise<number> {
   http.closeAllConnections();
   await new Promise<void>((resolve) => http.close(() => resolve()));
   await agents.close();
-  await store.close();
+  await engines.close();
   log.info({ ms: Date.now() - started }, 'stopped: rollout written, store closed');
   return 0;
 }

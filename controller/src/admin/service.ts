@@ -79,6 +79,14 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   const caller = (ctx: CallContext): Caller => deps.tokens.authenticate(ctx.metadata.get('authorization')[0]?.toString());
 
   const write = <T>(fn: (tx: Tx) => T): Promise<{ result: T; revision: number }> => store.transact(fn);
+  /** Reads come from this replica's snapshot: refused while it may be stale (etcd out of reach, no leader). */
+  const current = (): void => {
+    if (!store.live()) {
+      throw new HostnetError(Status.UNAVAILABLE, {
+        reason: 'STORE_UNAVAILABLE', message: 'this controller replica is not following the store (etcd out of reach or without a leader); try another replica',
+      });
+    }
+  };
 
   const spec = <K extends Kind>(s: KindSpec<K>): KindSpec<K> => s;
   const specs = {
@@ -147,12 +155,14 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
     };
     const get = (key: string, ctx: CallContext): ResourceOf<K> => {
       const c = caller(ctx);
+      current();
       const found = store.get(s.kind, key);
       if (!found || !visible(store, c, s.kind, found.value)) throw notFound(`${s.kind}/${key}`);
       return found.value;
     };
     const list = (tenantId: string, ctx: CallContext) => {
       const c = caller(ctx);
+      current();
       const revision = BigInt(store.revision());
       const items = store.list(s.kind)
         .filter((x) => visible(store, c, s.kind, x.value))

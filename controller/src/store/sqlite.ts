@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { type Change, type ChangeBatch, type Kind, KINDS, type ResourceOf, type Store, type Stored, type Tx } from './store.js';
 import { Overlay, Snapshot } from './snapshot.js';
-import type { RolloutRow, StatusStore } from './status.js';
+import { type StatusRecord, type StatusStore, decodeRollout, encodeRollout } from './status.js';
 
 /** Each entry moves the schema one version up; never edit a released one, append. */
 const MIGRATIONS: readonly string[] = [
@@ -128,6 +128,7 @@ export function openSqliteStore(path: string): SqliteStore {
     get: (kind, key) => snapshot.get(kind, key),
     list: (kind) => snapshot.list(kind),
     revision: () => snapshot.revision,
+    live: () => true,
     async transact<T>(fn: (tx: Tx) => T): Promise<{ result: T; revision: number }> {
       // One writer and a synchronous fn: nothing can commit between its reads and this commit.
       const overlay = new Overlay(snapshot);
@@ -149,19 +150,26 @@ export function openSqliteStore(path: string): SqliteStore {
       watchers.add(on);
       return () => { watchers.delete(on); };
     },
-    async saveRollout(rows: readonly RolloutRow[], deleted: readonly string[] = []) {
+    async load() {
+      // One controller: health and connections are in its memory only; the rollout survives restarts.
+      return q.rollout.all().map((r) => ({
+        kind: 'rollout' as const, hostId: r.host, value: encodeRollout({
+          sentVersion: r.sent, appliedVersion: r.applied, nackedVersion: r.nacked, nackError: r.nack_error ?? undefined, updatedAt: new Date(r.updated_at),
+        }),
+      }));
+    },
+    async save(records: readonly StatusRecord[]) {
       db.transaction(() => {
-        for (const host of deleted) q.deleteRollout.run(host);
-        for (const r of rows) {
-          q.putRollout.run(r.hostId, r.sentVersion, r.appliedVersion, r.nackedVersion, r.nackError ? Buffer.from(r.nackError) : null, r.updatedAt.getTime());
+        for (const rec of records) {
+          if (rec.kind !== 'rollout') continue;
+          if (!rec.value) {
+            q.deleteRollout.run(rec.hostId);
+            continue;
+          }
+          const r = decodeRollout(rec.value);
+          q.putRollout.run(rec.hostId, r.sentVersion, r.appliedVersion, r.nackedVersion, r.nackError ? Buffer.from(r.nackError) : null, r.updatedAt.getTime());
         }
       })();
-    },
-    async loadRollout() {
-      return q.rollout.all().map((r) => ({
-        hostId: r.host, sentVersion: r.sent, appliedVersion: r.applied, nackedVersion: r.nacked,
-        nackError: r.nack_error ?? undefined, updatedAt: new Date(r.updated_at),
-      }));
     },
     async close() {
       watchers.clear();

@@ -64,6 +64,12 @@ export interface Store extends Reader {
   /** The revision of the snapshot reads come from (0 for an empty store). */
   revision(): number;
   /**
+   * Whether the snapshot is current: always for SQLite; for etcd, while this
+   * replica follows the store with a leader (otherwise its reads may be stale
+   * and writes fail: admin calls answer UNAVAILABLE, new agents go elsewhere).
+   */
+  live(): boolean;
+  /**
    * Runs `fn` (synchronous, on an overlay of the snapshot) as one
    * transaction: all of its writes commit together under one new revision,
    * or (when it throws) none do and the error is rethrown. When a commit made

@@ -15,12 +15,12 @@ import {
 } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import type { FirewallPolicy, RoutingIntent } from '../../../proto/gen/hostnet/v1/compiled_pb.js';
 import { type ErrorDetail, ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
-import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
+import { type HealthReport, HealthReportSchema } from '../../../proto/gen/hostnet/v1/health_pb.js';
 import { type HostRollout, HostRolloutSchema } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { type CompileCache, type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
 import type { ChangeBatch, Store } from '../store/store.js';
-import type { StatusStore } from '../store/status.js';
+import { type StatusRecord, type StatusStore, decodeConnection, decodeHealth, decodeRollout, encodeConnection, encodeHealth, encodeRollout } from '../store/status.js';
 import { affectedHosts } from './affected.js';
 import { firewallDelta } from './delta.js';
 
@@ -44,8 +44,25 @@ export interface RolloutState {
   appliedVersion: string;
   nackedVersion: string;
   nackError: ErrorDetail | undefined;
+  /** A Sync stream is open on this replica or another. */
   connected: boolean;
   updatedAt: Date;
+}
+
+/** A host's latest health report: received here, or shared by the replica it reports to. */
+export interface HealthState {
+  report: HealthReport;
+  received: Date;
+  /** The replica the host reports to found it silent for three heartbeats. */
+  stale: boolean;
+}
+
+/** Where a host's Sync stream is: here, on another replica (which), or nowhere since `goneAt`. */
+export interface Presence {
+  readonly local: boolean;
+  readonly replica: string | undefined;
+  /** When its stream on another replica ended (that replica said so, or died): the host was fine until then. */
+  readonly goneAt: Date | undefined;
 }
 
 interface Session {
@@ -59,12 +76,15 @@ interface Session {
   inFlight: { wire: string; firewall: FirewallPolicy; routing: RoutingIntent } | undefined;
   /** Ends the stream from the controller's side with `err` as its status (idempotent). */
   readonly end: (err: HostnetError) => void;
+  readonly since: Date;
 }
 
 export interface AgentsDeps {
   readonly store: Store;
-  /** Where rollout state is kept. */
+  /** Where rollout, health and connections are kept (and, with etcd, shared with the other replicas). */
   readonly status: StatusStore;
+  /** This replica's name, in the connection records other replicas see. */
+  readonly replica?: string;
   readonly log: Logger;
   readonly compile?: CompileOptions;
   /** Recompile this long after a store change (changes in between coalesce). */
@@ -72,7 +92,7 @@ export interface AgentsDeps {
   /** Identity from the TLS client certificate, when client certificates are required. */
   readonly peerHostId?: (ctx: CallContext) => string | undefined;
   readonly heartbeatSeconds?: number;
-  /** How often changed rollout state is written to the store (in one batch). */
+  /** How often changed rollout, health and connections are written to the status store (in one batch). */
   readonly rolloutFlushMs?: number;
 }
 
@@ -90,12 +110,18 @@ export class Agents {
   private readonly history = new Map<string, Map<string, FirewallPolicy>>();
   private readonly sessions = new Map<string, Session>();
   private readonly rollouts = new Map<string, RolloutState>();
-  readonly health = new Map<string, { report: HealthReport; received: Date }>();
+  readonly health = new Map<string, HealthState>();
+  /** Hosts connected to other replicas (from the status store). */
+  private readonly remote = new Map<string, { replica: string; since: Date }>();
+  /** When a host's stream on another replica went away. */
+  private readonly goneAt = new Map<string, Date>();
   private timer: NodeJS.Timeout | undefined;
   /** Hosts to compile at the next pass ('all' after a relist). */
   private pending: Set<string> | 'all' = new Set();
-  /** Hosts whose rollout changed since the last batch was written. */
-  private readonly dirty = new Set<string>();
+  /** Hosts whose rollout, health or connection changed since the last batch was written. */
+  private readonly dirty = { rollout: new Set<string>(), health: new Set<string>(), connection: new Set<string>() };
+  /** The health content last written per host (without its timestamp): unchanged reports are not written again. */
+  private readonly healthWritten = new Map<string, string>();
   private readonly flushTimer: NodeJS.Timeout;
   private unwatch: (() => void) | undefined;
   /** Encodes done, for tests and metrics: identical updates count once. */
@@ -104,8 +130,15 @@ export class Agents {
   compilations = 0;
 
   private constructor(private readonly deps: AgentsDeps) {
-    this.flushTimer = setInterval(() => { void this.flush(); }, deps.rolloutFlushMs ?? 1000);
+    this.flushTimer = setInterval(() => {
+      this.markStale();
+      void this.flush();
+    }, deps.rolloutFlushMs ?? 500);
     this.flushTimer.unref();
+  }
+
+  private get replica(): string {
+    return this.deps.replica ?? 'local';
   }
 
   /**
@@ -115,35 +148,99 @@ export class Agents {
    */
   static async open(deps: AgentsDeps): Promise<Agents> {
     const a = new Agents(deps);
-    for (const row of await deps.status.loadRollout()) {
-      a.rollouts.set(row.hostId, {
-        hostId: row.hostId, desiredVersion: '', sentVersion: row.sentVersion, appliedVersion: row.appliedVersion,
-        nackedVersion: row.nackedVersion, nackError: row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined,
-        connected: false, updatedAt: row.updatedAt,
-      });
-    }
+    a.onStatus(await deps.status.load((records) => a.onStatus(records)));
     a.recompile('all');
     a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
     return a;
   }
 
-  /** Writes the rollout of the hosts that changed since the last batch. Never throws (a failure is logged). */
+  /**
+   * What the status store says (at open, then as any replica writes): rows
+   * of hosts connected here are this replica's to write and are not taken
+   * from it; the rest is what the other replicas know.
+   */
+  private onStatus(records: readonly StatusRecord[]): void {
+    for (const r of records) {
+      const mine = this.sessions.has(r.hostId);
+      try {
+        if (r.kind === 'rollout' && !mine) {
+          if (!r.value) {
+            this.rollouts.delete(r.hostId);
+            continue;
+          }
+          const row = decodeRollout(r.value);
+          const had = this.rollouts.get(r.hostId);
+          if (had && had.updatedAt > row.updatedAt) continue;
+          this.rollouts.set(r.hostId, {
+            hostId: r.hostId, desiredVersion: had?.desiredVersion ?? '', sentVersion: row.sentVersion, appliedVersion: row.appliedVersion,
+            nackedVersion: row.nackedVersion, nackError: row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined,
+            connected: false, updatedAt: row.updatedAt,
+          });
+        } else if (r.kind === 'health' && !mine) {
+          if (r.value) this.health.set(r.hostId, { ...decodeHealth(r.value) });
+          else this.health.delete(r.hostId);
+        } else if (r.kind === 'connection') {
+          const row = r.value ? decodeConnection(r.value) : undefined;
+          if (row?.replica === this.replica) continue;
+          if (row) {
+            this.remote.set(r.hostId, { replica: row.replica, since: row.since });
+            this.goneAt.delete(r.hostId);
+          } else if (this.remote.delete(r.hostId)) {
+            this.goneAt.set(r.hostId, new Date());
+          }
+        }
+      } catch (err) {
+        this.deps.log.warn({ err, kind: r.kind, host: r.hostId }, 'a status record that does not decode is ignored');
+      }
+    }
+  }
+
+  /** Hosts connected here that stopped reporting for three heartbeats: stale, and said so to the other replicas. */
+  private markStale(): void {
+    const now = Date.now();
+    for (const id of this.sessions.keys()) {
+      const h = this.health.get(id);
+      if (!h || h.stale) continue;
+      if (now - h.received.getTime() > 3 * 1000 * (h.report.heartbeatSeconds || (this.deps.heartbeatSeconds ?? 30))) {
+        h.stale = true;
+        this.dirty.health.add(id);
+      }
+    }
+  }
+
+  /**
+   * Writes the rollout, health and connections that changed since the last
+   * batch. Never throws: a failure is logged and the records go with the
+   * next batch (they are the latest state whenever they land).
+   */
   flush(): Promise<void> {
-    if (this.dirty.size === 0) return Promise.resolve();
-    const deleted = [...this.dirty].filter((id) => !this.rollouts.has(id));
-    const rows = [...this.dirty].flatMap((id) => {
+    const { rollout, health, connection } = this.dirty;
+    if (rollout.size + health.size + connection.size === 0) return Promise.resolve();
+    const records: StatusRecord[] = [];
+    for (const id of rollout) {
       const r = this.rollouts.get(id);
-      return r ? [{
-        hostId: id, sentVersion: r.sentVersion, appliedVersion: r.appliedVersion, nackedVersion: r.nackedVersion,
+      records.push({ kind: 'rollout', hostId: id, value: r ? encodeRollout({
+        sentVersion: r.sentVersion, appliedVersion: r.appliedVersion, nackedVersion: r.nackedVersion,
         nackError: r.nackError ? toBinary(ErrorDetailSchema, r.nackError) : undefined, updatedAt: r.updatedAt,
-      }] : [];
-    });
-    const batch = [...this.dirty];
-    this.dirty.clear();
-    return this.deps.status.saveRollout(rows, deleted).catch((err: unknown) => {
-      // Kept for the next batch: the rows are the latest state, whenever they land.
-      for (const id of batch) this.dirty.add(id);
-      this.deps.log.error({ err }, 'cannot persist rollout state; retrying with the next batch');
+      }) : undefined });
+    }
+    for (const id of health) {
+      const h = this.health.get(id);
+      records.push({ kind: 'health', hostId: id, value: h ? encodeHealth(h) : undefined });
+    }
+    for (const id of connection) {
+      const s = this.sessions.get(id);
+      records.push({ kind: 'connection', hostId: id, value: s ? encodeConnection({ replica: this.replica, since: s.since }) : undefined });
+    }
+    const batch = { rollout: [...rollout], health: [...health], connection: [...connection] };
+    rollout.clear();
+    health.clear();
+    connection.clear();
+    return this.deps.status.save(records).catch((err: unknown) => {
+      for (const id of batch.rollout) rollout.add(id);
+      for (const id of batch.health) health.add(id);
+      for (const id of batch.connection) connection.add(id);
+      this.deps.log.error({ err }, 'cannot save rollout and health; retrying with the next batch');
     });
   }
 
@@ -200,8 +297,11 @@ export class Agents {
       // A deleted host goes with everything kept for it (its rollout from the store with the next batch).
       this.desired.delete(id);
       this.history.delete(id);
-      this.health.delete(id);
-      if (this.rollouts.delete(id)) this.dirty.add(id);
+      this.remote.delete(id);
+      this.goneAt.delete(id);
+      this.healthWritten.delete(id);
+      if (this.health.delete(id)) this.dirty.health.add(id);
+      if (this.rollouts.delete(id)) this.dirty.rollout.add(id);
       this.sessions.get(id)?.end(unknownHost(id, 'hello.host_id'));
     }
     const encoded = new Map<string, PreEncoded<typeof SyncResponseSchema>>();
@@ -253,7 +353,7 @@ export class Agents {
     s.inFlight = { wire, firewall: want.firewall, routing: want.routing };
     r.sentVersion = want.version;
     r.updatedAt = new Date();
-    this.dirty.add(s.hostId);
+    this.dirty.rollout.add(s.hostId);
     s.write(bytes);
   }
 
@@ -265,7 +365,7 @@ export class Agents {
     r.nackedVersion = '';
     r.nackError = undefined;
     r.updatedAt = new Date();
-    this.dirty.add(s.hostId);
+    this.dirty.rollout.add(s.hostId);
     s.inFlight = undefined;
     this.pump(s);
   }
@@ -278,7 +378,7 @@ export class Agents {
     s.refused = version;
     r.nackError = error ?? create(ErrorDetailSchema, { reason: 'UNKNOWN', message: 'the agent gave no reason' });
     r.updatedAt = new Date();
-    this.dirty.add(s.hostId);
+    this.dirty.rollout.add(s.hostId);
     s.inFlight = undefined;
     // A refused delta may have failed on its base: the next try is a snapshot.
     s.applied = { firewall: '', routing: s.applied.routing };
@@ -286,10 +386,19 @@ export class Agents {
     this.pump(s);
   }
 
-  /** Rollout state of every host that exists, sorted by host id. */
+  /** Rollout state of every host that exists, sorted by host id; connected on any replica. */
   rolloutState(): RolloutState[] {
-    for (const id of this.desired.keys()) this.track(id).desiredVersion = this.desired.get(id)?.version ?? '';
+    for (const id of this.desired.keys()) {
+      const r = this.track(id);
+      r.desiredVersion = this.desired.get(id)?.version ?? '';
+      r.connected = this.sessions.has(id) || this.remote.has(id);
+    }
     return [...this.rollouts.values()].filter((r) => this.desired.has(r.hostId)).sort((a, b) => a.hostId.localeCompare(b.hostId));
+  }
+
+  /** Where a host's stream is. */
+  presence(hostId: string): Presence {
+    return { local: this.sessions.has(hostId), replica: this.remote.get(hostId)?.replica, goneAt: this.goneAt.get(hostId) };
   }
 
   /** The same as GetRollout's messages. */
@@ -310,6 +419,7 @@ export class Agents {
     return [...this.desired].map(([id, d]) => ({ id, subnet: d.subnet, tenant: d.tenant })).sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** Sync streams open on this replica. */
   get connectedCount(): number {
     return this.sessions.size;
   }
@@ -325,6 +435,12 @@ export class Agents {
         const peer = this.deps.peerHostId?.(ctx);
         if (peer !== undefined && peer !== hostId) {
           throw permissionDenied(`certificate is for ${peer}, not ${hostId}`, `host/${hostId}`, 'hello.host_id');
+        }
+        // A replica that lost the store may hold an older desired state than the agent has: it goes elsewhere.
+        if (!this.deps.store.live()) {
+          throw new HostnetError(Status.UNAVAILABLE, {
+            reason: 'STORE_UNAVAILABLE', message: 'this controller replica is not following the store; connect to another replica',
+          });
         }
         if (!this.deps.store.get('host', hostId)) throw unknownHost(hostId, 'hello.host_id');
         const old = this.sessions.get(hostId);
@@ -342,13 +458,16 @@ export class Agents {
           refused: '',
           inFlight: undefined,
           end,
+          since: new Date(),
         };
         this.sessions.set(hostId, session);
+        this.remote.delete(hostId);
+        this.dirty.connection.add(hostId);
         // The response headers tell the agent its Hello was accepted, also when it is up to date and no update follows.
         stream.sendMetadata(new Metadata());
         const r = this.track(hostId);
-        r.connected = true;
         r.updatedAt = new Date();
+        this.dirty.rollout.add(hostId);
         if (session.applied.firewall && session.applied.routing) {
           r.appliedVersion = `${session.applied.firewall}.${session.applied.routing}`;
         }
@@ -363,8 +482,10 @@ export class Agents {
         } finally {
           if (this.sessions.get(hostId) === session) {
             this.sessions.delete(hostId);
-            r.connected = false;
             r.updatedAt = new Date();
+            this.dirty.connection.add(hostId);
+            // The other replicas stop vouching for it from now: stale after three heartbeats unless it reconnects.
+            this.goneAt.set(hostId, new Date());
           }
         }
       },
@@ -376,7 +497,15 @@ export class Agents {
           throw permissionDenied(`certificate is for ${peer}, not ${report.hostId}`, `host/${report.hostId}`, 'report.host_id');
         }
         if (!this.deps.store.get('host', report.hostId)) throw unknownHost(report.hostId, 'report.host_id');
-        this.health.set(report.hostId, { report, received: new Date() });
+        const had = this.health.get(report.hostId);
+        this.health.set(report.hostId, { report, received: new Date(), stale: false });
+        // Written when its content changed (not its timestamp) or it was stale: the other replicas see the
+        // host's stream in its connection record, not in every heartbeat.
+        const content = Buffer.from(toBinary(HealthReportSchema, { ...report, observedAt: undefined })).toString('base64');
+        if (had?.stale || this.healthWritten.get(report.hostId) !== content) {
+          this.healthWritten.set(report.hostId, content);
+          this.dirty.health.add(report.hostId);
+        }
         return { heartbeatSeconds: this.deps.heartbeatSeconds ?? 30 };
       },
     };

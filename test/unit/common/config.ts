@@ -74,8 +74,18 @@ void t.test('controller config defaults and cross-field checks', async (t) => {
   const c = parseControllerConfig('');
   t.equal(c.store.engine, 'sqlite');
   t.equal(c.grpc.maxMessageBytes, 4 << 20);
-  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd }')), 'store.engine', 'etcd is refused until it exists, by check-config too');
-  t.equal(fieldOf(() => parseControllerConfig('store: { endpoints: ["127.0.0.1:2379"] }')), 'store.endpoints', 'a field for another engine is refused, not ignored');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd }')), 'store.etcd', 'etcd needs its endpoints');
+  t.equal(fieldOf(() => parseControllerConfig('store: { etcd: { endpoints: ["127.0.0.1:2379"] } }')), 'store.etcd', 'a field for another engine is refused, not ignored');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd, path: /x.db, etcd: { endpoints: ["127.0.0.1:2379"] } }')), 'store.path');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd, etcd: { endpoints: [] } }')), 'store.etcd.endpoints');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd, etcd: { endpoints: ["etcd1"] } }')), 'store.etcd.endpoints[0]');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd, etcd: { endpoints: ["a:1"], leaseTtl: 500ms } }')), 'store.etcd.leaseTtl');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd, etcd: { endpoints: ["a:1"], certFile: /c.pem } }')), 'store.etcd.keyFile');
+  t.equal(fieldOf(() => parseControllerConfig('store: { engine: etcd, etcd: { endpoints: ["a:1"], edpoints: [] } }')), 'store.etcd.edpoints', 'a misspelt key is named');
+  t.equal(fieldOf(() => parseControllerConfig('replica: Ctl_1')), 'replica');
+  const e = parseControllerConfig('replica: ctl-2\nstore: { engine: etcd, etcd: { endpoints: ["10.0.0.1:2379", "10.0.0.2:2379"] } }');
+  t.same([e.replica, e.store.etcd?.endpoints, e.store.etcd?.prefix, e.store.etcd?.leaseTtlSeconds, e.store.etcd?.compactEveryMs],
+    ['ctl-2', ['10.0.0.1:2379', '10.0.0.2:2379'], '/hostnet/v1/', 5, 300_000], 'etcd defaults');
   t.equal(fieldOf(() => parseControllerConfig('agents: { heartbeat: 10ms }')), 'agents.heartbeat');
   t.equal(fieldOf(() => parseControllerConfig('grpc: { maxMessageBytes: 10 }')), 'grpc.maxMessageBytes');
   t.equal(fieldOf(() => parseControllerConfig('http: { listen: 8080 }')), 'http.listen');

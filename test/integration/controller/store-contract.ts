@@ -1,0 +1,133 @@
+// The store contract, run against both engines: SQLite (a real file) and
+// etcd (a real 3-member cluster on loopback). Whatever the controller relies
+// on is here: reads at a revision, transactions all-or-nothing, a
+// transaction's reads see its own writes, no lost update under concurrency,
+// the change feed carrying exactly each committed transaction, in order.
+import t, { type Test } from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { silentLogger } from '../../../common/log.js';
+import { NetworkObjectSchema, TenantSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import type { ChangeBatch, Store } from '../../../controller/src/store/store.js';
+import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
+import { openEtcdStore } from '../../../controller/src/store/etcd/store.js';
+import { EtcdClient } from '../../../controller/src/store/etcd/client.js';
+import { EtcdCluster } from '../../../lab/etcd.js';
+
+const log = silentLogger();
+const tenant = (id: string, name = id) => create(TenantSchema, { id, name });
+const object = (id: string, prefixes: string[]) => create(NetworkObjectSchema, { id, tenantId: 't', prefixes });
+
+interface Engine {
+  name: string;
+  /** A fresh, empty store. */
+  open(t: Test): Promise<Store>;
+}
+
+async function contract(t: Test, engine: Engine): Promise<void> {
+  await t.test(`${engine.name}: writes, reads, revisions`, async (t) => {
+    const store = await engine.open(t);
+    const r0 = store.revision();
+    t.equal((await store.transact((tx) => tx.list('tenant'))).revision, r0, 'a transaction without writes commits nothing');
+    const w = await store.transact((tx) => {
+      tx.put('tenant', 'b', tenant('b'));
+      tx.put('tenant', 'a', tenant('a'));
+      return 'done';
+    });
+    t.equal(w.result, 'done', 'the function\'s result comes back');
+    t.ok(w.revision > r0, 'a new revision');
+    t.equal(store.revision(), w.revision, 'reads see it once transact resolves');
+    t.same(store.list('tenant').map((s) => s.key), ['a', 'b'], 'lists are sorted by key');
+    const a = store.get('tenant', 'a');
+    t.equal(a?.revision, w.revision, 'each resource carries the revision that wrote it');
+    t.equal(a?.value.revision, BigInt(w.revision), 'also inside the message');
+    const w2 = await store.transact((tx) => tx.put('tenant', 'a', tenant('a', 'renamed')));
+    t.equal(store.get('tenant', 'a')?.value.name, 'renamed');
+    t.equal(store.get('tenant', 'b')?.revision, w.revision, 'an untouched resource keeps its revision');
+    t.ok(w2.revision > w.revision);
+    const d = await store.transact((tx) => [tx.delete('tenant', 'b'), tx.delete('tenant', 'nope')]);
+    t.same(d.result, [true, false], 'delete says whether something was there');
+    t.equal(store.get('tenant', 'b'), undefined);
+    t.equal(store.list('tenant').length, 1);
+  });
+
+  await t.test(`${engine.name}: a transaction that throws writes nothing; reads see its own writes`, async (t) => {
+    const store = await engine.open(t);
+    await store.transact((tx) => tx.put('tenant', 'a', tenant('a')));
+    const before = store.revision();
+    await t.rejects(store.transact((tx) => {
+      tx.put('tenant', 'x', tenant('x'));
+      tx.delete('tenant', 'a');
+      throw new Error('refused');
+    }), /refused/, 'the error comes back');
+    t.equal(store.revision(), before, 'no new revision');
+    t.ok(store.get('tenant', 'a'), 'and nothing changed');
+    t.equal(store.get('tenant', 'x'), undefined);
+    const seen = await store.transact((tx) => {
+      tx.put('tenant', 'c', tenant('c'));
+      tx.delete('tenant', 'a');
+      return { c: tx.get('tenant', 'c')?.key, a: tx.get('tenant', 'a'), list: tx.list('tenant').map((s) => s.key) };
+    });
+    t.same(seen.result, { c: 'c', a: undefined, list: ['c'] }, 'get and list inside see the transaction\'s writes');
+  });
+
+  await t.test(`${engine.name}: the change feed carries each commit once, in order, with what it changed`, async (t) => {
+    const store = await engine.open(t);
+    const batches: ChangeBatch[] = [];
+    const stop = store.watch(store.revision(), (b) => batches.push(b));
+    const r1 = (await store.transact((tx) => { tx.put('tenant', 't', tenant('t')); tx.put('object', 'o1', object('o1', ['10.0.0.0/8'])); })).revision;
+    const r2 = (await store.transact((tx) => { tx.put('object', 'o1', object('o1', ['10.0.0.0/16'])); tx.delete('tenant', 't'); })).revision;
+    await store.transact(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    const sorted = (b: ChangeBatch | undefined) => [...(b?.changes ?? [])].map((c) => `${c.op} ${c.kind}/${c.key}@${c.revision}`).sort();
+    t.equal(batches.length, 2, 'one batch per committed transaction (none for an empty one)');
+    t.same(sorted(batches[0]), [`put object/o1@${r1}`, `put tenant/t@${r1}`]);
+    t.same(sorted(batches[1]), [`delete tenant/t@${r2}`, `put object/o1@${r2}`]);
+    t.same(batches.map((b) => [b.revision, b.relist]), [[r1, false], [r2, false]]);
+    stop();
+    await store.transact((tx) => tx.put('tenant', 'u', tenant('u')));
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(batches.length, 2, 'nothing after unsubscribing');
+  });
+
+  await t.test(`${engine.name}: concurrent read-modify-writes lose no update`, async (t) => {
+    const store = await engine.open(t);
+    await store.transact((tx) => tx.put('tenant', 'counter', tenant('counter', '0')));
+    const bump = () => store.transact((tx) => {
+      const n = Number(tx.get('tenant', 'counter')?.value.name ?? 0);
+      tx.put('tenant', 'counter', tenant('counter', String(n + 1)));
+    });
+    await Promise.all(Array.from({ length: 25 }, bump));
+    t.equal(store.get('tenant', 'counter')?.value.name, '25', '25 increments, 25 counted');
+  });
+}
+
+void t.test('SQLite', async (t) => {
+  await contract(t, {
+    name: 'sqlite',
+    async open(t) {
+      const dir = await mkdtemp(join(tmpdir(), 'hostnet-contract-'));
+      const store = openSqliteStore(join(dir, 'hostnet.db'));
+      t.teardown(async () => { await store.close(); await rm(dir, { recursive: true, force: true }); });
+      return store;
+    },
+  });
+});
+
+void t.test('etcd', async (t) => {
+  const cluster = await EtcdCluster.start(await mkdtemp(join(tmpdir(), 'hostnet-etcd-')), `hnc${process.pid}`);
+  t.teardown(() => cluster.stop());
+  let n = 0;
+  await contract(t, {
+    name: 'etcd',
+    async open(t) {
+      // Every store its own prefix: an empty store in the same cluster.
+      const client = new EtcdClient({ endpoints: cluster.endpoints });
+      const store = await openEtcdStore({ client, replicaId: 'r1', log, prefix: `/contract/${++n}/` });
+      t.teardown(async () => { await store.close(); client.close(); });
+      return store;
+    },
+  });
+});
