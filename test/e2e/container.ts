@@ -104,9 +104,12 @@ void t.test('the agent container image in a lab host', async (t) => {
   /** On a failed subtest: what the agent and FRR said, and what the kernel has, for whoever reads the failure. */
   const explainFailure = (t: Test) => t.teardown(async () => {
     if (t.passing()) return;
-    const journal = await current.exec(['journalctl', '-u', 'hostnet-agent', '-u', 'frr', '--no-pager', '-n', '80', '-o', 'short-precise'], { allowFail: true }).catch((e: Error) => ({ stdout: e.message }));
+    const inside = await current.exec(['sh', '-c', [
+      'journalctl --no-pager -n 120 -o short-precise -u hostnet-agent -u frr || journalctl --no-pager -n 120',
+      'echo "--- FRR (sources, route-maps)"', 'vtysh -c "show running-config" | grep -E "protocol|set src|route-map HOSTNET-SRC"',
+    ].join('; ')], { allowFail: true }).catch((e: Error) => ({ stdout: e.message }));
     const kernel = await h1.ns.exec(['sh', '-c', 'ip addr show dev vni0; ip -6 route; ip route; ss -Hltnp']).catch((e: Error) => ({ stdout: e.message }));
-    t.comment(`journal (agent, FRR):\n${journal.stdout}\nkernel:\n${kernel.stdout}`);
+    t.comment(`journal (agent, FRR):\n${inside.stdout}\nkernel:\n${kernel.stdout}`);
   });
   t.teardown(() => container.stop());
   t.pass('systemd in the container reached running');

@@ -46,10 +46,38 @@ async function daemon(runDir: string, name: string): Promise<DaemonState> {
   return { name, pid, running, args: running ? args : [], startedAt: info?.mtimeMs ?? 0 };
 }
 
-/** The cgroup (v2) a process is in, e.g. "/system.slice/frr.service"; undefined when unknown. */
-async function cgroupOf(pid: number): Promise<string | undefined> {
-  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
-  return /^0::(\/\S*)$/m.exec(text)?.[1];
+/**
+ * The cgroup directories a process is in, in the hierarchies systemd tracks
+ * processes with: the unified one (cgroup v2, or "unified" in hybrid mode)
+ * and v1's name=systemd. Empty when unknown.
+ */
+export async function trackingCgroups(pid: number, procRoot = '/proc'): Promise<string[]> {
+  const [cgroups, mountinfo] = await Promise.all([
+    readFile(`${procRoot}/${pid}/cgroup`, 'utf8').catch(() => ''),
+    readFile(`${procRoot}/self/mountinfo`, 'utf8').catch(() => ''),
+  ]);
+  return cgroupDirs(cgroups, mountinfo);
+}
+
+/** From /proc/PID/cgroup and /proc/self/mountinfo: the process's directories in the tracking hierarchies. Pure. */
+export function cgroupDirs(cgroups: string, mountinfo: string): string[] {
+  const mounts = new Map<string, string>();
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    const mountPoint = left?.split(' ')[4];
+    const [fstype, , superOptions] = (right ?? '').split(' ');
+    if (!mountPoint) continue;
+    if (fstype === 'cgroup2') mounts.set('', mountPoint);
+    else if (fstype === 'cgroup' && (superOptions ?? '').split(',').includes('name=systemd')) mounts.set('name=systemd', mountPoint);
+  }
+  const dirs: string[] = [];
+  for (const line of cgroups.split('\n')) {
+    const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
+    if (!m || m[2] === '/') continue;
+    const mount = mounts.get(m[1] ?? '');
+    if (mount) dirs.push(`${mount}${m[2]}`);
+  }
+  return dirs;
 }
 
 /**
@@ -58,18 +86,15 @@ async function cgroupOf(pid: number): Promise<string | undefined> {
  * watchfrr's cgroup (FRR's service), not the agent's: systemd stopping the
  * agent (an upgrade) must not take bgpd with it.
  */
-export function frrProcesses(runDir: string, run: Runner, startScript = '/usr/lib/frr/watchfrr.sh', cgroupRoot = '/sys/fs/cgroup'): FrrProcesses {
+export function frrProcesses(runDir: string, run: Runner, startScript = '/usr/lib/frr/watchfrr.sh'): FrrProcesses {
   return {
     async start(name) {
       const watchfrr = await daemon(runDir, 'watchfrr');
-      const cgroup = watchfrr.running && watchfrr.pid !== undefined ? await cgroupOf(watchfrr.pid) : undefined;
-      if (!cgroup) {
-        await run([startScript, 'start', name], { timeoutMs: 60_000 });
-        return;
-      }
-      // The shell moves itself into FRR's cgroup, then becomes the start script: the daemon is born there.
-      await run(['sh', '-c', 'echo $$ > "$1/cgroup.procs" || echo "cannot join $1" >&2; exec "$2" start "$3"', 'sh',
-        `${cgroupRoot}${cgroup}`, startScript, name], { timeoutMs: 60_000 });
+      const dirs = watchfrr.running && watchfrr.pid !== undefined ? await trackingCgroups(watchfrr.pid) : [];
+      // The shell moves itself into FRR's cgroups, then becomes the start script: the daemon is born there.
+      const r = await run(['sh', '-c', 'n="$1"; shift; for d in "$@"; do echo $$ > "$d/cgroup.procs" || echo "cannot join $d" >&2; done; exec "$0" start "$n"',
+        startScript, name, ...dirs], { timeoutMs: 60_000 });
+      if (/cannot join/.test(r.stderr)) throw new Error(`started ${name} but could not move it out of the agent's cgroup: ${r.stderr.trim()}`);
     },
     async state() {
       const [zebra, bgpd, watchfrr] = await Promise.all([daemon(runDir, 'zebra'), daemon(runDir, 'bgpd'), daemon(runDir, 'watchfrr')]);

@@ -203,9 +203,9 @@ export class Routing {
       back = Boolean(now?.bgpd.running && now.bgpd.pid !== old);
     }
     // Losing a race with watchfrr's own start is harmless: the second bgpd finds the pid file locked and exits.
-    if (!back) await processes.start('bgpd').catch(() => undefined);
+    const failed = back ? undefined : await processes.start('bgpd').then(() => undefined, (err: Error) => err.message);
     this.emit('bgpd-restarted', `bgpd restarted to listen on port ${valid.listenPort || 'none'} instead of ${listenPortOf(p.bgpd.args)} `
-      + `(${back ? 'by watchfrr' : 'by the agent: watchfrr holds back restarts after a recent one'}, with the new start options)`);
+      + `(${back ? 'by watchfrr' : 'by the agent: watchfrr holds back restarts after a recent one'}, with the new start options)${failed ? `; ${failed}` : ''}`);
   }
 
   /**
