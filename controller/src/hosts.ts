@@ -4,7 +4,7 @@
 // manifest that leaves them out (a re-apply, provisioning sending the same
 // host again) keeps what the host has; only addresses an operator names
 // replace them, and those are checked like any other.
-import { create } from '@bufbuild/protobuf';
+import { clone } from '@bufbuild/protobuf';
 import { invalidArgument } from '../../proto/grpc/errors.js';
 import { type Host, HostSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import { contains, parsePrefix } from '../../common/prefix.js';
@@ -22,7 +22,8 @@ const inside = (pool: string, a: string): boolean => Boolean(pool) && contains(p
  * HostnetError; pure apart from reads.
  */
 export function prepareHost(store: Reader, h: Host, caller: Caller, existing: Host | undefined, rules: HostRules = {}): Host {
-  const host = create(HostSchema, h);
+  // A copy: create() of a message returns that very message, and a retried transaction must not see this run's allocations.
+  const host = clone(HostSchema, h);
   const subnet = store.get('subnet', host.subnetId)?.value;
   const catalog = store.get('catalog', host.catalog)?.value;
   if (caller.role !== 'operator' || !subnet || !catalog) return validateHost(host, store, caller, rules);

@@ -60,10 +60,11 @@ export function hostViews(deps: HttpDeps): HostView[] {
     const where = deps.agents.presence(h.id);
     let status: HostStatus = 'unknown';
     if (health) {
-      // Connected here: its reports arrive here. Connected to another replica: that replica marks it stale
-      // (reports that change nothing are not shared). Connected nowhere: silent since its last report, or
-      // since its replica went away (it was vouched for until then).
-      const seen = Math.max(health.received.getTime(), where.local || where.replica ? 0 : where.goneAt?.getTime() ?? 0);
+      // Connected here: its reports arrive here (and its Hello counts: it may have moved from another replica).
+      // Connected to another replica: that replica marks it stale (reports that change nothing are not shared).
+      // Connected nowhere: silent since its last report, or since its replica went away (vouched for until then).
+      const vouched = where.local ? where.since?.getTime() : where.replica ? 0 : where.goneAt?.getTime();
+      const seen = Math.max(health.received.getTime(), vouched ?? 0);
       const stale = where.replica && !where.local ? health.stale : now - seen > 3 * interval;
       status = stale ? 'stale' : STATUS[health.report.status] ?? 'unknown';
     }

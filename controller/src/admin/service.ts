@@ -5,7 +5,7 @@
 // caller read and are refused with ABORTED when the resource changed since,
 // so a read-modify-write never loses another writer's change. Resources a
 // tenant admin may not see are NOT_FOUND to them, as if absent.
-import { create, equals } from '@bufbuild/protobuf';
+import { clone, create, equals } from '@bufbuild/protobuf';
 import { status as Status } from '@grpc/grpc-js';
 import { HostnetError, alreadyExists, invalidArgument, notFound, permissionDenied } from '../../../proto/grpc/errors.js';
 import type { CallContext, ServiceImpl } from '../../../proto/grpc/server.js';
@@ -150,7 +150,9 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   function crud<K extends Kind>(s: KindSpec<K>) {
     const change = (mode: Mode) => async (v: ResourceOf<K> | undefined, ctx: CallContext) => {
       const c = caller(ctx);
-      const r = await write((tx) => put(tx, s, required(v, s.field), c, mode));
+      const value = required(v, s.field);
+      // A transaction may run again (another replica committed first): each run starts from the request as sent.
+      const r = await write((tx) => put(tx, s, clone(KINDS[s.kind], value) as ResourceOf<K>, c, mode));
       return { value: stamped(r.result, r.revision).value, revision: BigInt(r.revision) };
     };
     const get = (key: string, ctx: CallContext): ResourceOf<K> => {
@@ -237,7 +239,7 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
           const kind = res.kind;
           if (kind.case === undefined) throw invalidArgument('kind', 'is required: one resource of any kind');
           const x = byOneof.get(kind.case) as KindSpec<Kind>;
-          const done = put(tx, x, kind.value, c, 'apply');
+          const done = put(tx, x, clone(KINDS[x.kind], kind.value as ResourceOf<Kind>) as ResourceOf<Kind>, c, 'apply');
           return { resource: `${x.kind}/${x.keyOf(done.value)}`, outcome: done.outcome, oneof: x.oneof, value: done.value };
         } catch (err) {
           throw within(`resources[${i}].`, err);

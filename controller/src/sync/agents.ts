@@ -57,9 +57,11 @@ export interface HealthState {
   stale: boolean;
 }
 
-/** Where a host's Sync stream is: here, on another replica (which), or nowhere since `goneAt`. */
+/** Where a host's Sync stream is: here (since when), on another replica (which), or nowhere since `goneAt`. */
 export interface Presence {
   readonly local: boolean;
+  /** When its stream here opened: it was heard from then, whatever its last report says. */
+  readonly since: Date | undefined;
   readonly replica: string | undefined;
   /** When its stream on another replica ended (that replica said so, or died): the host was fine until then. */
   readonly goneAt: Date | undefined;
@@ -398,7 +400,8 @@ export class Agents {
 
   /** Where a host's stream is. */
   presence(hostId: string): Presence {
-    return { local: this.sessions.has(hostId), replica: this.remote.get(hostId)?.replica, goneAt: this.goneAt.get(hostId) };
+    const s = this.sessions.get(hostId);
+    return { local: Boolean(s), since: s?.since, replica: this.remote.get(hostId)?.replica, goneAt: this.goneAt.get(hostId) };
   }
 
   /** The same as GetRollout's messages. */
