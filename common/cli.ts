@@ -15,6 +15,8 @@ export class InputError extends Error {
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+/** Parsed options: strings, flags, and lists for options given several times. */
+export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
 export interface Command {
   /** e.g. "firewall render" */
@@ -23,7 +25,7 @@ export interface Command {
   /** Usage line after the command name, e.g. "--policy FILE". */
   readonly usage: string;
   readonly options: Options;
-  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+  run(values: OptionValues, positionals: string[]): Promise<number>;
 }
 
 export interface Cli {
@@ -85,7 +87,7 @@ export async function runCli(cli: Cli, argv: readonly string[], io: Io = process
   }
   try {
     const { values, positionals } = parseArgs({ args: [...rest], options: command.options, allowPositionals: true, strict: true });
-    return await command.run(values as Record<string, string | boolean | undefined>, positionals);
+    return await command.run(values as OptionValues, positionals);
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${cli.name}: config error: ${err.message}\n`);
@@ -103,7 +105,7 @@ export async function runCli(cli: Cli, argv: readonly string[], io: Io = process
   }
 }
 
-export function requireString(values: Record<string, string | boolean | undefined>, key: string): string {
+export function requireString(values: OptionValues, key: string): string {
   const v = values[key];
   if (typeof v !== 'string' || v === '') throw new UsageError(`--${key} is required`);
   return v;

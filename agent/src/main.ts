@@ -6,7 +6,7 @@
 // the only agent module that builds real adapters.
 import { readFile } from 'node:fs/promises';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { type Cli, type Command, UsageError, requireString, runCli } from '../../common/cli.js';
+import { type Cli, type Command, UsageError, requireString, runCli, type OptionValues } from '../../common/cli.js';
 import { ConfigError } from '../../common/config.js';
 import { createLogger } from '../../common/log.js';
 import { run } from '../../common/run.js';
@@ -40,7 +40,7 @@ async function oneShotFirewall(configPath: string | undefined): Promise<Firewall
 }
 
 /** The routing service with real adapters; FRR's files under `frrDir` (conf, pid files and vty sockets). */
-function oneShotRouting(values: Record<string, string | boolean | undefined>): Routing {
+function oneShotRouting(values: OptionValues): Routing {
   const frrDir = typeof values['frr-dir'] === 'string' ? values['frr-dir'] : undefined;
   const kind = values['loopback-kind'] === 'bridge' ? 'bridge' : 'dummy';
   return new Routing({
@@ -202,7 +202,7 @@ async function channelCredentials(config: AgentConfig): Promise<ChannelCredentia
 const DEFAULT_CONFIG = '/etc/hostnet/agent.yaml';
 
 /** Reads the running daemon's /status and prints it. */
-async function printStatus(values: Record<string, string | boolean | undefined>): Promise<number> {
+async function printStatus(values: OptionValues): Promise<number> {
   const configPath = typeof values.config === 'string' ? values.config : DEFAULT_CONFIG;
   const config = await loadAgentConfig(configPath);
   const url = `http://${config.metricsListen}/status`;

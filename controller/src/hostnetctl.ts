@@ -2,45 +2,60 @@
 // hostnetctl: the operator CLI over AdminService. Composition root: builds
 // the gRPC client; the commands live in ctl/.
 import { readFile } from 'node:fs/promises';
-import { Metadata, status as Status, credentials } from '@grpc/grpc-js';
-import { type Cli, InputError, UsageError, requireString, runCli } from '../../common/cli.js';
+import { type ChannelCredentials, Metadata, status as Status, credentials } from '@grpc/grpc-js';
+import { type Cli, InputError, type OptionValues, UsageError, requireString, runCli } from '../../common/cli.js';
 import { VERSION } from '../../common/version.js';
 import { HostnetError, createClient } from '../../proto/grpc/index.js';
 import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
 import { applyDocs, deleteResource, describeError, getResources, parseDocuments, showRollout } from './ctl/commands.js';
 import type { AdminClient } from './ctl/kinds.js';
+import { serversOf } from './ctl/servers.js';
 
-const conn = { server: { type: 'string' }, token: { type: 'string' }, ca: { type: 'string' } } as const;
+const conn = { server: { type: 'string', multiple: true }, token: { type: 'string' }, ca: { type: 'string' } } as const;
 const io = { out: (t: string) => process.stdout.write(t) };
 
-/** Connects with --server/HOSTNET_SERVER, --token/HOSTNET_TOKEN, --ca/HOSTNET_CA (TLS when a CA is given). */
-async function connect(values: Record<string, string | boolean | undefined>): Promise<{ client: AdminClient; metadata: Metadata }> {
-  const server = (values.server as string | undefined) ?? process.env.HOSTNET_SERVER ?? '127.0.0.1:7443';
+/** Credentials and metadata from --token/HOSTNET_TOKEN and --ca/HOSTNET_CA (TLS when a CA is given). */
+async function credentialsOf(values: OptionValues): Promise<{ creds: ChannelCredentials; metadata: Metadata }> {
   const token = (values.token as string | undefined) ?? process.env.HOSTNET_TOKEN;
   if (!token) throw new UsageError('a token is needed: --token TOKEN or HOSTNET_TOKEN');
   const caFile = (values.ca as string | undefined) ?? process.env.HOSTNET_CA;
   const creds = caFile ? credentials.createSsl(await readFile(caFile)) : credentials.createInsecure();
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${token}`);
-  return { client: createClient(AdminService, server, creds), metadata };
+  return { creds, metadata };
 }
 
-/** Runs a command against the controller; server errors become one line and exit 1. */
-async function withClient(values: Record<string, string | boolean | undefined>, fn: (c: AdminClient, m: Metadata) => Promise<void>): Promise<number> {
-  const { client, metadata } = await connect(values);
-  try {
-    await fn(client, metadata);
-    return 0;
-  } catch (err) {
-    if (err instanceof HostnetError) {
-      const what = err.code === Status.UNAVAILABLE ? `cannot reach the controller: ${err.message}` : `${Status[err.code]}: ${describeError(err)}`;
+/**
+ * Runs a command against the controller: the first replica that answers.
+ * A replica that cannot be reached, or that cannot reach the store, hands
+ * over to the next one, for reads and for what is safe to repeat (apply);
+ * a delete moves on only when the replica was never reached. Server errors
+ * become one line and exit 1.
+ */
+async function withClient(values: OptionValues, fn: (c: AdminClient, m: Metadata) => Promise<void>, repeatable = true): Promise<number> {
+  const servers = serversOf(values, process.env.HOSTNET_SERVER);
+  const { creds, metadata } = await credentialsOf(values);
+  const failures: string[] = [];
+  for (const [i, server] of servers.entries()) {
+    const client = createClient(AdminService, server, creds);
+    try {
+      await fn(client, metadata);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof HostnetError)) throw err;
+      const reached = err.detail.reason !== '';
+      if (err.code === Status.UNAVAILABLE && i < servers.length - 1 && (repeatable || !reached)) {
+        failures.push(`${server}: ${err.message}`);
+        continue;
+      }
+      const what = err.code === Status.UNAVAILABLE ? `cannot reach the controller: ${[...failures, `${server}: ${err.message}`].join('; ')}` : `${Status[err.code]}: ${describeError(err)}`;
       process.stderr.write(`hostnetctl: ${what}\n`);
       return 1;
+    } finally {
+      client.close();
     }
-    throw err;
-  } finally {
-    client.close();
   }
+  return 1;
 }
 
 const cli: Cli = {
@@ -52,7 +67,7 @@ const cli: Cli = {
       name: 'apply',
       summary: 'create or update the resources of a YAML file in one transaction (documents with kind: and proto JSON fields); '
         + 'a document with a revision is stored only if unchanged since, --force overwrites regardless',
-      usage: '-f FILE [--force] [--server ADDR] [--token TOKEN]', options: { ...conn, file: { type: 'string', short: 'f' }, force: { type: 'boolean' } },
+      usage: '-f FILE [--force] [--server ADDR]... [--token TOKEN]', options: { ...conn, file: { type: 'string', short: 'f' }, force: { type: 'boolean' } },
       async run(values) {
         const file = requireString(values, 'file');
         const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => { throw new InputError(`cannot read ${file}: ${err.code ?? 'error'}`); });
@@ -75,7 +90,7 @@ const cli: Cli = {
       run(values, positionals) {
         const [kind, name] = positionals;
         if (!kind || !name) throw new UsageError('KIND and NAME are required');
-        return withClient(values, (c, m) => deleteResource(c, m, kind, name, io));
+        return withClient(values, (c, m) => deleteResource(c, m, kind, name, io), false);
       },
     },
     {

@@ -2,9 +2,11 @@
 // SQLite file, gRPC on loopback): apply, get (table and JSON), delete, the
 // errors a user sees, an oversized request, a graceful SIGTERM.
 import t from 'tap';
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OPERATOR_TOKEN as OPERATOR, TENANT_A_TOKEN as TENANT_A, startController } from '../../fixtures/controller-process.js';
+import { CTL, OPERATOR_TOKEN as OPERATOR, TENANT_A_TOKEN as TENANT_A, startController } from '../../fixtures/controller-process.js';
+import { freePort } from '../../lab/index.js';
 
 const WORLD = `kind: Tenant
 id: tenant-a
@@ -155,4 +157,22 @@ void t.test('hostnetctl: bad files get one line naming where, an apply is all or
   await new Promise((r) => setTimeout(r, 300));
   t.same(JSON.parse((await c.get('/api/v1/rollout')).body), [], 'the deleted host is gone from /api/v1/rollout');
   t.same(JSON.parse((await c.ctl(OPERATOR, 'rollout', '-o', 'json')).stdout), [], 'and from hostnetctl rollout');
+});
+
+void t.test('hostnetctl: several --server addresses, the first that answers serves', async (t) => {
+  const c = await startController(t);
+  const dead = `127.0.0.1:${await freePort()}`;
+  t.equal((await c.ctl(OPERATOR, 'apply', '-f', join(c.dir, 'w.yaml'))).code, 2, 'a missing file: the input error, no server tried');
+  const viaSecond = await c.ctl(OPERATOR, 'get', 'tenants', '--server', dead);
+  t.equal(viaSecond.code, 0, `a replica that cannot be reached hands over to the next: ${viaSecond.stderr.trim()}`);
+  const onlyDead = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import=tsx', CTL, 'get', 'tenants', '--server', `${dead},${dead}`, '--token', OPERATOR], (err, _stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr });
+    });
+  });
+  t.equal(onlyDead.code, 1);
+  t.match(onlyDead.stderr, new RegExp(`^hostnetctl: cannot reach the controller: ${dead}: .*; ${dead}: `), 'none answers: each one\'s error, on one line');
+  const bad = await c.ctl(OPERATOR, 'get', 'tenants', '--server', 'nope');
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--server "nope" is not host:port/);
 });
