@@ -20,6 +20,8 @@ const RUN_DIR = process.env.HOSTNET_LAB_DIR ?? '/run/hostnet-lab';
 const GRPC_PORT = Number(process.env.HOSTNET_LAB_GRPC_PORT ?? 17443);
 const HTTP_PORT = Number(process.env.HOSTNET_LAB_HTTP_PORT ?? 18080);
 const KIND = process.env.HOSTNET_LAB_KIND ?? 'l';
+/** The second replica's ports (store etcd): the first's plus one. */
+const REPLICA2 = { grpc: GRPC_PORT + 1, http: HTTP_PORT + 1 };
 const TOPOLOGY = join(RUN_DIR, 'topology.json');
 const PID_FILE = join(RUN_DIR, 'supervisor.pid');
 const LOG_FILE = join(RUN_DIR, 'supervisor.log');
@@ -55,7 +57,7 @@ async function portTaken(port: number): Promise<boolean> {
   return !(res instanceof Error && /ECONNREFUSED/.test(String((res.cause as Error | undefined)?.message ?? res.message)));
 }
 
-async function up(): Promise<number> {
+async function up(store: Store): Promise<number> {
   if (await supervisorPid()) {
     const topo = await waitFor('the lab to finish starting', readTopology, { timeoutMs: 180_000, intervalMs: 500 });
     out('The lab is already up; nothing changed.');
@@ -65,7 +67,7 @@ async function up(): Promise<number> {
   // Leftovers of a lab whose supervisor died.
   await sweep({ kind: KIND, baseDir: RUN_DIR });
   await rm(RUN_DIR, { recursive: true, force: true });
-  for (const port of [GRPC_PORT, HTTP_PORT]) {
+  for (const port of [GRPC_PORT, HTTP_PORT, ...(store === 'etcd' ? [REPLICA2.grpc, REPLICA2.http] : [])]) {
     if (await portTaken(port)) {
       process.stderr.write(`lab: port ${port} on 127.0.0.1 is in use by another program; the lab's controller needs it\n`);
       return 1;
@@ -73,7 +75,7 @@ async function up(): Promise<number> {
   }
   await mkdir(RUN_DIR, { recursive: true, mode: 0o755 });
   const log = openSync(LOG_FILE, 'a');
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'serve'], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, 'serve', '--store', store], { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   child.unref();
   await writeFile(PID_FILE, `${child.pid}\n`);
@@ -126,10 +128,16 @@ function printOverview(t: Topology): void {
   const h1 = host('h1');
   const h2 = host('h2');
   out();
-  out(`hostnet lab: a controller, ${t.tors.length} ToRs, ${t.hosts.length} hosts with agents, a client (files and logs: ${t.dir})`);
+  const replicas = t.controller.replicas;
+  const what = t.controller.store === 'etcd' ? `${replicas.length} controller replicas on a 3-member etcd` : 'a controller';
+  out(`hostnet lab: ${what}, ${t.tors.length} ToRs, ${t.hosts.length} hosts with agents, a client (files and logs: ${t.dir})`);
   out();
-  out(`  Dashboard API   ${t.controller.http}/api/v1/hosts`);
-  out(`  gRPC (admin)    ${t.controller.grpc}`);
+  for (const r of replicas) {
+    const name = replicas.length > 1 ? ` (${r.name})` : '';
+    out(`  Dashboard API   ${r.http}/api/v1/hosts${name}`);
+    out(`  gRPC (admin)    ${r.grpc}${name}`);
+  }
+  if (t.controller.etcd.length > 0) out(`  etcd            ${t.controller.etcd.join(', ')}`);
   out(`  Admin token     ${t.controller.adminToken}`);
   out(`  Topology        ${TOPOLOGY}`);
   out();
@@ -137,7 +145,7 @@ function printOverview(t: Topology): void {
   out(`  client  ${t.client.address}  namespace ${t.client.namespace}`);
   out();
   out('Try:');
-  out(`  export PATH=${BIN_DIR}:$PATH HOSTNET_SERVER=${t.controller.grpc} HOSTNET_TOKEN=${t.controller.adminToken}`);
+  out(`  export PATH=${BIN_DIR}:$PATH HOSTNET_SERVER=${replicas.map((r) => r.grpc).join(',')} HOSTNET_TOKEN=${t.controller.adminToken}`);
   out('  hostnetctl get hosts');
   out(`  curl -s ${t.controller.http}/api/v1/hosts | python3 -m json.tool`);
   out('  lab-probe client h1 443          # connected: a-web allows 443 from a-clients');
@@ -146,6 +154,7 @@ function printOverview(t: Topology): void {
   out('  lab-probe client h1 8080         # connected, a second later');
   if (h2) out(`  ip netns exec ${h2.namespace} nft flush ruleset; sleep 1; curl -s ${t.controller.http}/api/v1/hosts/h2   # repaired; see "events"`);
   if (h1) out(`  ip netns exec ${h1.namespace} hostnet-agent status --config ${h1.agentConfig}`);
+  if (replicas.length > 1) out(`  pkill -9 -f ${t.dir}/controller/controller.yaml; sleep 2; curl -s ${replicas[1]?.http ?? ''}/api/v1/hosts   # ${replicas[0]?.name ?? ''} gone: its agents are on ${replicas[1]?.name ?? ''}`);
   out('  npm run lab -- status            # this overview and every host\'s health');
   out('  npm run lab -- down              # remove everything');
   out();
@@ -177,7 +186,7 @@ async function writeBin(t: Topology): Promise<void> {
 }
 
 /** The supervisor: builds the world, writes the topology, tears down on SIGTERM. */
-async function serve(): Promise<number> {
+async function serve(store: Store): Promise<number> {
   const lab = await Lab.create({ kind: KIND, id: 'main', baseDir: RUN_DIR });
   let world: World | undefined;
   const stop = new Promise<void>((resolve) => {
@@ -186,7 +195,7 @@ async function serve(): Promise<number> {
   });
   try {
     world = await World.build(lab, {
-      grpcPort: GRPC_PORT, httpPort: HTTP_PORT, heartbeat: '5s', checkInterval: '2s',
+      grpcPort: GRPC_PORT, httpPort: HTTP_PORT, heartbeat: '5s', checkInterval: '2s', store, replicaPorts: [REPLICA2],
       log: (l) => out(`${new Date().toISOString()} ${l}`),
     });
     const topo = world.topology();
@@ -199,18 +208,35 @@ async function serve(): Promise<number> {
     out(`${new Date().toISOString()} the lab failed to start: ${(err as Error).stack ?? String(err)}`);
   }
   out(`${new Date().toISOString()} tearing down`);
-  world?.close();
+  await world?.close();
   await rm(TOPOLOGY, { force: true });
   await lab.teardown();
   return 0;
 }
 
-const command = process.argv[2] ?? 'up';
-const commands: Record<string, () => Promise<number>> = { up, down: () => down(), status, serve };
-const fn = commands[command];
-if (!fn) {
-  process.stderr.write(`usage: npm run lab [-- up|down|status]   (unknown command "${command}")\n`);
+type Store = 'sqlite' | 'etcd';
+
+/** `[up|down|status] [--store sqlite|etcd]`; the store also from HOSTNET_LAB_STORE. */
+function parse(argv: readonly string[]): { command: string; store: Store } | string {
+  let command: string | undefined;
+  let store = process.env.HOSTNET_LAB_STORE ?? 'sqlite';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--store') store = argv[++i] ?? '';
+    else if (a.startsWith('--store=')) store = a.slice('--store='.length);
+    else if (!command && !a.startsWith('-')) command = a;
+    else return `unknown argument "${a}"`;
+  }
+  if (store !== 'sqlite' && store !== 'etcd') return `--store takes sqlite or etcd, not "${store}"`;
+  return { command: command ?? 'up', store };
+}
+
+const args = parse(process.argv.slice(2));
+const commands: Record<string, (store: Store) => Promise<number>> = { up, down: () => down(), status, serve };
+const fn = typeof args === 'string' ? undefined : commands[args.command];
+if (typeof args === 'string' || !fn) {
+  process.stderr.write(`usage: npm run lab [-- up|down|status] [--store sqlite|etcd]   (${typeof args === 'string' ? args : `unknown command "${args.command}"`})\n`);
   process.exitCode = 2;
 } else {
-  process.exitCode = await fn();
+  process.exitCode = await fn(args.store);
 }

@@ -14,6 +14,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Metadata, credentials } from '@grpc/grpc-js';
+import { EtcdCluster } from './etcd.js';
 import { type ServiceClient, createClient } from '../proto/grpc/index.js';
 import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
 import { BgpListen, Multipath } from '../proto/gen/hostnet/v1/resources_pb.js';
@@ -59,6 +60,24 @@ export interface WorldOptions {
   readonly external?: readonly string[];
   /** More YAML documents applied after demo-world.yaml (e.g. lab/examples/caas.yaml: a CaaS host). */
   readonly extraDocs?: readonly string[];
+  /**
+   * The store: SQLite with one controller (the default), or a 3-member etcd
+   * cluster on loopback with a controller replica per entry of
+   * `replicaPorts` besides the first (grpcPort, httpPort).
+   */
+  readonly store?: 'sqlite' | 'etcd';
+  readonly replicaPorts?: readonly { readonly grpc: number; readonly http: number }[];
+}
+
+/** One controller process of the lab, with its ports, directory and agents' socket. */
+export interface Replica {
+  readonly name: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly dir: string;
+  /** The unix socket its agents in the lab reach it on. */
+  readonly socket: string;
+  process: LabProcess | undefined;
 }
 
 export interface LabHost {
@@ -93,6 +112,11 @@ export interface Topology {
     readonly adminToken: string;
     readonly tenantTokens: Record<string, string>;
     readonly log: string;
+    readonly store: 'sqlite' | 'etcd';
+    /** Every replica (one with SQLite). */
+    readonly replicas: { readonly name: string; readonly grpc: string; readonly http: string; readonly log: string }[];
+    /** The etcd members' client endpoints (etcd only). */
+    readonly etcd: readonly string[];
   };
   readonly tors: { readonly name: string; readonly namespace: string; readonly asn: number; readonly vtySocket: string }[];
   readonly client: { readonly namespace: string; readonly address: string };
@@ -105,7 +129,9 @@ export interface Topology {
 }
 
 export class World {
-  controller: LabProcess | undefined;
+  readonly replicas: Replica[];
+  /** The etcd cluster (store etcd). */
+  etcd: EtcdCluster | undefined;
   readonly hosts = new Map<string, LabHost>();
   readonly tors: Netns[] = [];
   readonly torFrr: Frr[] = [];
@@ -118,26 +144,56 @@ export class World {
   };
   private adminClient: ServiceClient<typeof AdminService.method> | undefined;
 
-  private constructor(readonly lab: Lab, readonly o: WorldOptions) {}
+  private constructor(readonly lab: Lab, readonly o: WorldOptions) {
+    const ports = [{ grpc: o.grpcPort, http: o.httpPort }, ...(o.store === 'etcd' ? o.replicaPorts ?? [] : [])];
+    if (o.store === 'etcd' && ports.length < 2) throw new Error('store etcd: give the ports of a second replica (replicaPorts)');
+    this.replicas = ports.map((p, i) => ({
+      name: `ctl-${i + 1}`, grpcPort: p.grpc, httpPort: p.http,
+      dir: join(lab.dir, i === 0 ? 'controller' : `controller-${i + 1}`),
+      socket: join(lab.dir, i === 0 ? 'controller.sock' : `controller-${i + 1}.sock`),
+      process: undefined,
+    }));
+  }
 
   isExternal(id: string): boolean {
     return (this.o.external ?? []).includes(id);
   }
 
-  private get controllerDir(): string {
-    return join(this.lab.dir, 'controller');
+  /** The first replica's process (the only one with SQLite). */
+  get controller(): LabProcess | undefined {
+    return this.replicas[0]?.process;
   }
 
+  private replica(i: number): Replica {
+    const r = this.replicas[i];
+    if (!r) throw new Error(`no controller replica ${i}`);
+    return r;
+  }
+
+  private get controllerDir(): string {
+    return this.replica(0).dir;
+  }
+
+  /** The first replica's socket (the container tests bind it into the container). */
   get agentSocket(): string {
-    return join(this.lab.dir, 'controller.sock');
+    return this.replica(0).socket;
   }
 
   get grpcAddress(): string {
     return `127.0.0.1:${this.o.grpcPort}`;
   }
 
+  /** Every replica's gRPC address, for hostnetctl. */
+  get grpcAddresses(): string[] {
+    return this.replicas.map((r) => `127.0.0.1:${r.grpcPort}`);
+  }
+
   get httpUrl(): string {
     return `http://127.0.0.1:${this.o.httpPort}`;
+  }
+
+  httpUrlOf(i: number): string {
+    return `http://127.0.0.1:${this.replica(i).httpPort}`;
   }
 
   private say(line: string): void {
@@ -147,9 +203,13 @@ export class World {
   /** Builds and starts everything; resolves once every agent reports ok. */
   static async build(lab: Lab, o: WorldOptions): Promise<World> {
     const w = new World(lab, o);
+    if (o.store === 'etcd') {
+      w.say('starting a 3-member etcd cluster on loopback');
+      w.etcd = await EtcdCluster.start(join(lab.dir, 'etcd'), lab.prefix);
+    }
     await w.writeControllerConfig();
-    w.say('starting the controller');
-    await w.startController();
+    w.say(w.replicas.length > 1 ? `starting ${w.replicas.length} controller replicas` : 'starting the controller');
+    for (let i = 0; i < w.replicas.length; i++) await w.startController(i);
     w.say('loading the demo data with hostnetctl');
     await w.hostnetctl(['apply', '-f', DEMO_WORLD]);
     for (const doc of o.extraDocs ?? []) await w.hostnetctl(['apply', '-f', doc]);
@@ -183,45 +243,63 @@ export class World {
   }
 
   private async writeControllerConfig(): Promise<void> {
-    const dir = this.controllerDir;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
     const tokens = [
       `  - { name: lab-admin, token: ${this.adminToken}, role: operator }`,
       ...Object.entries(this.tenantTokens).map(([t, tok]) => `  - { name: lab-${t}, token: ${tok}, role: tenant-admin, tenant: ${t} }`),
     ];
-    await writeFile(join(dir, 'tokens.yaml'), `tokens:\n${tokens.join('\n')}\n`, { mode: 0o600 });
-    await writeFile(join(dir, 'controller.yaml'), [
-      `store: { engine: sqlite, path: ${this.databasePath} }`,
-      `grpc: { listen: "${this.grpcAddress}", localSocket: ${this.agentSocket} }`,
-      `http: { listen: "127.0.0.1:${this.o.httpPort}" }`,
-      `tokensFile: ${join(dir, 'tokens.yaml')}`,
-      `agents: { heartbeat: ${this.o.heartbeat ?? '2s'} }`,
-      // The operators' management network (no lab namespace uses it): every host's failsafes accept it.
-      `managementPrefixes: [${MANAGEMENT_PREFIX}]`,
-      'log: { level: info }',
-      '',
-    ].join('\n'), { mode: 0o600 });
+    const store = this.etcd
+      ? `store: { engine: etcd, etcd: { endpoints: [${this.etcd.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 3s, compactEvery: 1m } }`
+      : `store: { engine: sqlite, path: ${this.databasePath} }`;
+    for (const r of this.replicas) {
+      await mkdir(r.dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(r.dir, 'tokens.yaml'), `tokens:\n${tokens.join('\n')}\n`, { mode: 0o600 });
+      await writeFile(join(r.dir, 'controller.yaml'), [
+        store,
+        `replica: ${r.name}`,
+        `grpc: { listen: "127.0.0.1:${r.grpcPort}", localSocket: ${r.socket} }`,
+        `http: { listen: "127.0.0.1:${r.httpPort}" }`,
+        `tokensFile: ${join(r.dir, 'tokens.yaml')}`,
+        `agents: { heartbeat: ${this.o.heartbeat ?? '2s'} }`,
+        // The operators' management network (no lab namespace uses it): every host's failsafes accept it.
+        `managementPrefixes: [${MANAGEMENT_PREFIX}]`,
+        'log: { level: info }',
+        '',
+      ].join('\n'), { mode: 0o600 });
+    }
   }
 
-  /** Starts the controller (again); resolves once /healthz answers. */
-  async startController(): Promise<void> {
-    this.controller = this.lab.spawnProcess('controller', [...program('controller'), 'run', '--config', join(this.controllerDir, 'controller.yaml')]);
-    const proc = this.controller;
-    await waitFor('the controller\'s /healthz', async () => {
-      if (proc.child.exitCode !== null) throw new Error(`the controller exited (${proc.child.exitCode}); see ${this.lab.dir}/controller.log`);
-      const res = await fetch(`${this.httpUrl}/healthz`).catch(() => undefined);
+  /** Starts controller replica `i` (again); resolves once its /healthz answers. */
+  async startController(i = 0): Promise<void> {
+    const r = this.replica(i);
+    const proc = this.lab.spawnProcess(i === 0 ? 'controller' : `controller-${i + 1}`, [...program('controller'), 'run', '--config', join(r.dir, 'controller.yaml')]);
+    r.process = proc;
+    await waitFor(`${r.name}'s /healthz`, async () => {
+      if (proc.child.exitCode !== null) throw new Error(`${r.name} exited (${proc.child.exitCode}); see ${this.lab.dir}/${proc.name}.log`);
+      const res = await fetch(`${this.httpUrlOf(i)}/healthz`).catch(() => undefined);
       return res?.ok ? true : undefined;
     }, { timeoutMs: 30_000, intervalMs: 100 });
   }
 
+  /** Kills controller replica `i` at once (SIGKILL: a machine lost). */
+  async killController(i: number): Promise<void> {
+    const r = this.replica(i);
+    const proc = r.process;
+    if (!proc) return;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    await proc.stop();
+    r.process = undefined;
+  }
+
   /** Stops the controller (SIGTERM, graceful); resolves with how it exited (0 when clean) and how long that took. */
-  async stopController(): Promise<{ exit: number | string; ms: number }> {
+  async stopController(i = 0): Promise<{ exit: number | string; ms: number }> {
     this.adminClient?.close();
     this.adminClient = undefined;
     const started = Date.now();
-    const proc = this.controller;
+    const r = this.replica(i);
+    const proc = r.process;
     await proc?.stop();
-    this.controller = undefined;
+    r.process = undefined;
     return { exit: proc ? await proc.exited : 0, ms: Date.now() - started };
   }
 
@@ -232,7 +310,7 @@ export class World {
 
   /** Runs hostnetctl as the lab operator; throws with its stderr on failure. */
   async hostnetctl(args: readonly string[], token = this.adminToken): Promise<string> {
-    const r = await run([...program('hostnetctl'), ...args, '--server', this.grpcAddress, '--token', token], { allowFail: true, timeoutMs: 30_000 });
+    const r = await run([...program('hostnetctl'), ...args, '--server', this.grpcAddresses.join(','), '--token', token], { allowFail: true, timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(`hostnetctl ${args.join(' ')}: ${r.stderr.trim()}`);
     return r.stdout;
   }
@@ -322,7 +400,7 @@ export class World {
     if (this.isExternal(id)) throw new Error(`${id} is external: its agent runs elsewhere`);
     const frr = await Frr.prepare(h.ns);
     await writeFile(h.configPath, this.agentConfig(id, {
-      socket: this.agentSocket, stateDir: h.stateDir,
+      sockets: this.replicas.map((r) => r.socket), stateDir: h.stateDir,
       frr: { confDir: frr, runDir: frr, vtySocket: frr, daemons: join(frr, 'daemons'), commandLog: join(frr, 'commands.log') },
     }));
     h.agent = h.ns.spawn('agent', [...(o.wrap ?? []), ...program('agent'), 'run', '--config', h.configPath],
@@ -331,10 +409,11 @@ export class World {
   }
 
   /** The agent.yaml of a lab host; `frr` omitted: FRR's Debian places (the container). */
-  agentConfig(id: string, o: { socket: string; stateDir: string; frr?: { confDir: string; runDir: string; vtySocket: string; daemons: string; commandLog: string } }): string {
+  agentConfig(id: string, o: { sockets: readonly string[]; stateDir: string; frr?: { confDir: string; runDir: string; vtySocket: string; daemons: string; commandLog: string } }): string {
     return [
       `hostId: ${id}`,
-      `controller: { addresses: ["unix:${o.socket}"] }`,
+      // Every replica: the agent picks one and moves to another when it goes away.
+      `controller: { addresses: [${o.sockets.map((x) => `"unix:${x}"`).join(', ')}] }`,
       `stateDir: ${o.stateDir}`,
       'loopbackKind: bridge',
       ...(o.frr ? [`frr: { confDir: ${o.frr.confDir}, runDir: ${o.frr.runDir}, vtySocket: ${o.frr.vtySocket}, daemons: ${o.frr.daemons}, commandLog: ${o.frr.commandLog} }`] : []),
@@ -442,6 +521,11 @@ export class World {
       controller: {
         grpc: this.grpcAddress, http: this.httpUrl, agentSocket: this.agentSocket,
         adminToken: this.adminToken, tenantTokens: { ...this.tenantTokens }, log: join(this.lab.dir, 'controller.log'),
+        store: this.etcd ? 'etcd' : 'sqlite',
+        replicas: this.replicas.map((r, i) => ({
+          name: r.name, grpc: `127.0.0.1:${r.grpcPort}`, http: this.httpUrlOf(i), log: join(this.lab.dir, `${r.process?.name ?? (i === 0 ? 'controller' : `controller-${i + 1}`)}.log`),
+        })),
+        etcd: this.etcd?.endpoints ?? [],
       },
       tors: this.tors.map((ns, i) => ({ name: ns.short, namespace: ns.name, asn: TOR_ASNS[i] as number, vtySocket: this.torFrr[i]?.dir ?? '' })),
       client: { namespace: this.client.name, address: CLIENT_ADDRESS },
@@ -455,7 +539,9 @@ export class World {
   }
 
   /** Closes the admin client; the Lab's teardown stops the processes and removes the namespaces. */
-  close(): void {
+  /** Closes the admin client and stops etcd (the lab's teardown stops the other processes). */
+  async close(): Promise<void> {
     this.adminClient?.close();
+    await this.etcd?.stop();
   }
 }

@@ -22,6 +22,8 @@ export interface HostView {
   /** When the last health report arrived (ISO 8601), or null. */
   lastSeen: string | null;
   connected: boolean;
+  /** The controller replica its Sync stream is open on (null: none). */
+  controller: string | null;
   desiredVersion: string;
   appliedVersion: string;
   nack: { version: string; reason: string; message: string } | null;
@@ -75,6 +77,7 @@ export function hostViews(deps: HttpDeps): HostView[] {
       status,
       lastSeen: health ? health.received.toISOString() : null,
       connected: r?.connected ?? false,
+      controller: where.local ? deps.replica ?? 'local' : where.replica ?? null,
       desiredVersion: r?.desiredVersion ?? '',
       appliedVersion: r?.appliedVersion ?? '',
       nack: r?.nackedVersion ? { version: r.nackedVersion, reason: r.nackError?.reason ?? '', message: r.nackError?.message ?? '' } : null,

@@ -25,7 +25,7 @@ export async function containerBench(rounds: number): Promise<ContainerResult> {
     const h1 = world.host('h1');
     const etc = join(lab.dir, 'etc-hostnet');
     await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'agent.yaml'), world.agentConfig('h1', { socket: '/run/hostnet-lab/controller.sock', stateDir: '/var/lib/hostnet' }));
+    await writeFile(join(etc, 'agent.yaml'), world.agentConfig('h1', { sockets: ['/run/hostnet-lab/controller.sock'], stateDir: '/var/lib/hostnet' }));
     const root = join(lab.dir, 'rootfs');
     await mkdir(root, { recursive: true });
     await run(['tar', '-C', root, '--numeric-owner', '-xzf', image], { timeoutMs: 120_000 });

@@ -91,7 +91,7 @@ void t.test('the agent container image in a lab host', async (t) => {
   t.match(second.stdout, /already installed[\s\S]*nothing changed/, 'installing again changes nothing');
 
   // The agent's own options the lab needs (bridge loopbacks, short heartbeat), written as the installer would.
-  await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { socket: SOCKET, stateDir: '/var/lib/hostnet' }));
+  await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { sockets: [SOCKET], stateDir: '/var/lib/hostnet' }));
   // The Bind= lines of hostnet.nspawn, from the test root instead of /.
   const binds = { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET };
   const probes = () => probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
