@@ -491,9 +491,9 @@ export class World {
     return h;
   }
 
-  /** GET a controller JSON path. */
-  async api<T>(path: string): Promise<T> {
-    const res = await fetch(`${this.httpUrl}${path}`);
+  /** GET a controller JSON path (of replica `replica`, the first by default). */
+  async api<T>(path: string, replica = 0): Promise<T> {
+    const res = await fetch(`${this.httpUrlOf(replica)}${path}`);
     if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
     return await res.json() as T;
   }

@@ -1,0 +1,75 @@
+// The lab on etcd: a 3-member etcd cluster on loopback, two controller
+// replicas, real agents listing both. A replica killed with SIGKILL while
+// probes run: its agents move to the other replica, no probe flips, and the
+// survivor's dashboard shows every host, none stale. Then a write on one
+// replica reaches a host whose agent is connected to the other: the client's
+// probe flips within a second.
+import t from 'tap';
+import { create } from '@bufbuild/protobuf';
+import { PortRangeSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
+import { Lab, freePort, probe, probeLoop, waitFor, waitForProbe } from '../lab/index.js';
+import type { HostView } from '../../controller/src/http.js';
+import { World } from '../../lab/world.js';
+
+void t.test('the lab on etcd with two controller replicas', async (t) => {
+  const lab = await Lab.create();
+  t.teardown(() => lab.teardown());
+  const world = await World.build(lab, {
+    grpcPort: await freePort(), httpPort: await freePort(), store: 'etcd',
+    replicaPorts: [{ grpc: await freePort(), http: await freePort() }], log: (l) => t.comment(l),
+  });
+  t.teardown(() => world.close());
+  const views = (replica: number) => world.api<HostView[]>('/api/v1/hosts', replica);
+  const [h1, h2] = [world.host('h1'), world.host('h2')];
+  const ids = [...world.hosts.keys()].sort();
+  const placement = (vs: HostView[]) => vs.map((h) => `${h.id}@${h.controller ?? '-'}`).join(' ');
+
+  await t.test('a replica killed: its agents move to the other, no probe flips, its dashboard shows every host and none stale', async (t) => {
+    const before = await views(1);
+    t.same(before.map((h) => [h.id, h.connected]), ids.map((id) => [id, true]), `both replicas' dashboards see every host connected (${placement(before)})`);
+    const loop = probeLoop([
+      { from: world.client, addr: h1.address, port: 443, want: 'connected' },
+      { from: world.client, addr: h1.address, port: 8080, want: 'timeout' },
+      { from: world.client, addr: h2.address, port: 443, want: 'connected' },
+    ]);
+    t.teardown(() => loop.stop());
+    await new Promise((r) => setTimeout(r, 500));
+    await world.killController(0);
+    const killed = performance.now();
+    const stale = new Set<string>();
+    const moved = await waitFor('every host connected to ctl-2', async () => {
+      const vs = await views(1);
+      for (const h of vs) if (h.status === 'stale') stale.add(h.id);
+      return vs.every((h) => h.controller === 'ctl-2') ? vs : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    t.comment(`every agent on ctl-2 ${(performance.now() - killed).toFixed(0)} ms after ctl-1 was killed`);
+    // A few more seconds of dashboard: nothing stale while the hosts settle on the survivor.
+    const until = performance.now() + 4000;
+    while (performance.now() < until) {
+      for (const h of await views(1)) if (h.status === 'stale') stale.add(h.id);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await loop.stop();
+    t.same(moved.map((h) => h.id), ids, 'the survivor shows every host');
+    t.same([...stale], [], 'and marks none stale');
+    t.same((await views(1)).map((h) => h.status), ids.map(() => 'ok'), 'every host ok');
+    t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds`);
+    t.same(loop.flips, [], 'no probe flipped: the agents kept their rules and routes while they moved');
+  });
+
+  await t.test('a write on ctl-1 reaches a host connected to ctl-2: the probe flips within a second', async (t) => {
+    await world.startController(0);
+    const vs = await views(0);
+    t.equal(vs.find((h) => h.id === 'h1')?.controller, 'ctl-2', 'h1\'s agent is on ctl-2 (ctl-1 is back, nobody moved)');
+    t.equal(await probe(world.client, 'tcp', h1.address, 8080, { timeoutMs: 500 }), 'timeout', 'h1:8080 is closed');
+    const { client: admin, metadata } = world.admin();
+    const acl = (await admin.getAcl({ subnetId: 'a-web' }, { metadata })).acl;
+    if (!acl) throw new Error('no acl a-web');
+    const started = performance.now();
+    await admin.updateAcl({ acl: { ...acl, rules: acl.rules.map((r) => (r.id === 'https' ? { ...r, ports: [...r.ports, create(PortRangeSchema, { first: 8080 })] } : r)) } }, { metadata });
+    await waitForProbe(world.client, 'tcp', h1.address, 8080, 'connected', 5000);
+    const ms = performance.now() - started;
+    t.comment(`write on ctl-1 -> probe through h1 (on ctl-2) connected: ${ms.toFixed(0)} ms`);
+    t.ok(ms < 1000, `within a second (${ms.toFixed(0)} ms)`);
+  });
+});
