@@ -20,8 +20,10 @@ const RUN_DIR = process.env.HOSTNET_LAB_DIR ?? '/run/hostnet-lab';
 const GRPC_PORT = Number(process.env.HOSTNET_LAB_GRPC_PORT ?? 17443);
 const HTTP_PORT = Number(process.env.HOSTNET_LAB_HTTP_PORT ?? 18080);
 const KIND = process.env.HOSTNET_LAB_KIND ?? 'l';
-/** The second replica's ports (store etcd): the first's plus one. */
-const REPLICA2 = { grpc: GRPC_PORT + 1, http: HTTP_PORT + 1 };
+/** The second replica's ports (store etcd): the first's plus one unless given. */
+const REPLICA2 = {
+  grpc: Number(process.env.HOSTNET_LAB_GRPC_PORT2 ?? GRPC_PORT + 1), http: Number(process.env.HOSTNET_LAB_HTTP_PORT2 ?? HTTP_PORT + 1),
+};
 const TOPOLOGY = join(RUN_DIR, 'topology.json');
 const PID_FILE = join(RUN_DIR, 'supervisor.pid');
 const LOG_FILE = join(RUN_DIR, 'supervisor.log');

@@ -66,3 +66,38 @@ void t.test('npm run lab: up, up again, use, down', async (t) => {
   t.equal(await stat(dir).then(() => 'exists', () => 'gone'), 'gone', 'the lab directory is gone');
   t.match((await lab('down')).stdout, /No lab was running/, 'down again is harmless');
 });
+
+void t.test('npm run lab -- --store etcd: two replicas on a 3-member etcd, and down removes etcd too', async (t) => {
+  const dir = join(tmpdir(), `hostnet-lab-etcd-${process.pid}`);
+  const env = {
+    ...process.env, HOSTNET_LAB_DIR: dir, HOSTNET_LAB_KIND: 'n',
+    HOSTNET_LAB_GRPC_PORT: String(await freePort()), HOSTNET_LAB_HTTP_PORT: String(await freePort()),
+    HOSTNET_LAB_GRPC_PORT2: String(await freePort()), HOSTNET_LAB_HTTP_PORT2: String(await freePort()),
+  };
+  const lab = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import=tsx', MAIN, ...args], { env, timeout: 300_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+  t.teardown(async () => { await lab('down'); });
+  const bad = await lab('up', '--store', 'mysql');
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--store takes sqlite or etcd, not "mysql"/, 'a bad store is named');
+
+  const up = await lab('--store', 'etcd');
+  t.equal(up.code, 0, `up exits 0 ${up.stderr}`);
+  const topo = JSON.parse(await readFile(join(dir, 'topology.json'), 'utf8')) as Topology;
+  t.match(up.stdout, /2 controller replicas on a 3-member etcd/);
+  t.equal(topo.controller.store, 'etcd');
+  t.equal(topo.controller.replicas.length, 2, 'two replicas');
+  t.equal(topo.controller.etcd.length, 3, 'three etcd members');
+  for (const r of topo.controller.replicas) t.match(up.stdout, new RegExp(`Dashboard API\\s+${r.http}/api/v1/hosts \\(${r.name}\\)`), `prints ${r.name}'s API`);
+  const servers = topo.controller.replicas.map((r) => r.grpc).join(',');
+  t.match(up.stdout, new RegExp(`HOSTNET_SERVER=${servers} `), 'the printed HOSTNET_SERVER lists both');
+  const ctl = await run([join(dir, 'bin', 'hostnetctl'), 'get', 'hosts', '--server', servers, '--token', topo.controller.adminToken]);
+  t.match(ctl.stdout, /^h3\s+b-db/m, 'hostnetctl with both servers');
+  const down = await lab('down');
+  t.match(down.stdout, /The lab is down/);
+  t.equal((await run(['pgrep', '-f', dir], { allowFail: true })).stdout, '', 'no process left (etcd members included)');
+  t.notMatch((await run(['ip', 'netns', 'list'])).stdout, /hnnmain-/, 'no namespace left');
+});
