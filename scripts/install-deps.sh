@@ -20,6 +20,7 @@ PACKAGES=(
   util-linux        # nsenter (into the booted container), setpriv
   prometheus        # promtool check metrics on the controller's and the agent's /metrics
   bird2             # Calico's BIRD beside FRR on the lab's CaaS host (test/e2e/caas.ts)
+  etcd-server       # controller replicas: 3-member clusters on loopback (tests, npm run lab -- --store etcd)
   git               # the generated-code check diffs proto/gen
   ca-certificates
 )
@@ -45,5 +46,9 @@ fi
 # its own per namespace and does not need them.
 if command -v systemctl >/dev/null && systemctl is-active --quiet frr 2>/dev/null; then
   systemctl stop frr || true
+fi
+# Likewise etcd-server's own member on :2379: the tests start their clusters on free ports.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl stop etcd || true
 fi
 echo "install-deps: all of ${#PACKAGES[@]} packages present"
