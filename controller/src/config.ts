@@ -19,6 +19,9 @@ export interface EtcdConfig {
   readonly leaseTtlSeconds: number;
   /** How often one replica compacts etcd's history (to the revision of the previous round). */
   readonly compactEveryMs: number;
+  /** etcd's --max-txn-ops and --max-request-bytes, as the cluster is configured (etcd's defaults: 128, 1.5 MiB). */
+  readonly maxTxnOps: number;
+  readonly maxRequestBytes: number;
 }
 
 export interface ControllerConfig {
@@ -83,6 +86,8 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
         keyFile: etcd.has('keyFile') ? etcd.string('keyFile') : undefined,
         leaseTtlSeconds: Math.round(etcd.durationMs('leaseTtl', '5s') / 1000),
         compactEveryMs: etcd.durationMs('compactEvery', '5m'),
+        maxTxnOps: etcd.int('maxTxnOps', { min: 16, max: 1_000_000, default: 128 }),
+        maxRequestBytes: etcd.int('maxRequestBytes', { min: 64 << 10, max: 64 << 20, default: 1536 << 10 }),
       } : undefined,
     },
     replica: root.string('replica', { default: hostname().toLowerCase(), pattern: HOST_ID, hint: 'a lower-case name like ctl-1' }),

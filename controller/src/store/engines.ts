@@ -44,7 +44,7 @@ export async function openEngines(config: ControllerConfig, log: Logger): Promis
   const session = new Session(client, e.leaseTtlSeconds, log);
   try {
     await session.start();
-    const store = await openEtcdStore({ client, replicaId: config.replica, log, prefix: e.prefix });
+    const store = await openEtcdStore({ client, replicaId: config.replica, log, prefix: e.prefix, maxTxnOps: e.maxTxnOps, maxRequestBytes: e.maxRequestBytes });
     const status = etcdStatus(client, session, log, e.prefix);
     const compactor = new Compactor(client, session, config.replica, log, e.compactEveryMs, `${e.prefix}compactor`);
     compactor.start();

@@ -36,6 +36,10 @@ export interface EtcdStoreOptions {
   readonly progressMs?: number;
   /** How long a transaction may take, conflicts and retries included (default 10 s). */
   readonly transactMs?: number;
+  /** etcd's --max-txn-ops (default 128): the most compares, and the most writes, one transaction may carry. */
+  readonly maxTxnOps?: number;
+  /** etcd's --max-request-bytes (default 1.5 MiB): the largest transaction. */
+  readonly maxRequestBytes?: number;
 }
 
 export interface EtcdStore extends Store {
@@ -53,6 +57,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   // Intent under its own prefix: the status keys beside it (etcd/status.ts) are not in this feed.
   const prefix = `${options.prefix ?? '/hostnet/v1/'}intent/`;
   const transactMs = options.transactMs ?? 10_000;
+  const maxOps = options.maxTxnOps ?? 128;
+  const maxBytes = options.maxRequestBytes ?? 1.5 * 1024 * 1024;
   const keyOf = (kind: Kind, key: string): string => `${prefix}r/${kind}/${key}`;
   const genKey = (kind: Kind): string => `${prefix}gen/${kind}`;
   const txnKey = `${prefix}txn/${options.replicaId}`;
@@ -227,8 +233,13 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
       const mod = (key: string, revision: number): MessageInitShape<typeof CompareSchema> => ({
         result: Compare_CompareResult.EQUAL, target: Compare_CompareTarget.MOD, key: bytes(key), targetUnion: { case: 'modRevision', value: BigInt(revision) },
       });
-      for (const r of overlay.reads.values()) compare.push(mod(keyOf(r.kind, r.key), r.revision));
-      for (const kind of overlay.listed) compare.push(mod(genKey(kind), gens.get(kind) ?? 0));
+      // One compare per key read; past etcd's limit, one per kind read instead (its gen key moves with any
+      // write to the kind: coarser, never wrong).
+      const reads = [...overlay.reads.values()];
+      const whole = new Set(overlay.listed);
+      if (reads.length + whole.size + 1 > maxOps) for (const r of reads) whole.add(r.kind);
+      for (const r of reads) if (!whole.has(r.kind)) compare.push(mod(keyOf(r.kind, r.key), r.revision));
+      for (const kind of whole) compare.push(mod(genKey(kind), gens.get(kind) ?? 0));
       compare.push(mod(txnKey, txnRev));
       const id = randomUUID();
       const success: MessageInitShape<typeof RequestOpSchema>[] = [];
@@ -245,6 +256,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
       }
       for (const kind of written) success.push({ request: { case: 'requestPut', value: { key: bytes(genKey(kind)), value: bytes(id) } } });
       success.push({ request: { case: 'requestPut', value: { key: bytes(txnKey), value: bytes(id) } } });
+      const size = success.reduce((n, op) => n + (op.request?.case === 'requestPut' ? (op.request.value.value?.length ?? 0) + 64 : 64), 0);
+      if (success.length > maxOps || size > maxBytes) {
+        throw new HostnetError(Status.FAILED_PRECONDITION, {
+          reason: 'TRANSACTION_TOO_LARGE',
+          message: `this change writes ${overlay.writes.size} resources (${Math.ceil(size / 1024)} KiB) in one transaction; the etcd store takes at most `
+            + `${maxOps - written.size - 1} resources and ${Math.floor(maxBytes / 1024)} KiB per transaction (etcd's --max-txn-ops and --max-request-bytes): `
+            + 'apply it in smaller parts',
+        });
+      }
 
       let revision: number | undefined;
       let behind = 0;
