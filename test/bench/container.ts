@@ -53,7 +53,7 @@ export async function containerBench(rounds: number): Promise<ContainerResult> {
       out.rebootMs.push(await boot(state, agentActive));
       await rm(state, { recursive: true, force: true });
     }
-    world.close();
+    await world.close();
     return out;
   } finally {
     await lab.teardown();

@@ -6,6 +6,7 @@ import { Lab } from '../lab/index.js';
 import { routingBench } from './routing.js';
 import { controllerBench } from './controller.js';
 import { containerBench } from './container.js';
+import { fleetBench } from './fleet.js';
 
 const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.js', import.meta.url));
@@ -91,10 +92,29 @@ async function container(): Promise<boolean> {
   return true;
 }
 
+async function fleet(): Promise<boolean> {
+  const n = Number(process.env.BENCH_FLEET_AGENTS ?? 10_000);
+  process.stdout.write(`fleet (${n} simulated agents in 2 processes of their own, 2 controller replicas on a 3-member etcd, all on this machine):\n`);
+  const r = await fleetBench(n, (l) => process.stdout.write(`  ...  ${l}\n`));
+  const last = r.update.at(-1) ?? { p50Ms: NaN, p99Ms: NaN, lastMs: NaN };
+  const worstP99 = Math.max(...r.update.map((u) => u.p99Ms));
+  const checks: [string, string, boolean][] = [
+    ['one prefix added -> every agent updated (5 changes)', `p50 ${f(last.p50Ms)} ms, p99 ${f(last.p99Ms)} ms, last ${f(last.lastMs)} ms (last change); worst p99 of the 5: ${f(worstP99)} ms (goal at 10,000 agents: p99 <= 1000 ms)`, worstP99 <= 1000],
+    ['controller RSS per connected agent (both replicas)', `${f(r.rssKbPerAgent.afterConnect)} KB after connect, ${f(r.rssKbPerAgent.afterChanges)} KB after 5 changes (goal <= 50 KB)`, r.rssKbPerAgent.afterChanges <= 50],
+    [`host creates per second, etcd (2 replicas, 4 clients)`, `${f(r.creates.etcd.atN)}/s at ${n} hosts vs ${f(r.creates.etcd.at100)}/s at 100 = ${(r.creates.etcd.at100 / r.creates.etcd.atN).toFixed(2)}x slower (goal <= 2x)`, r.creates.etcd.at100 / r.creates.etcd.atN <= 2],
+    [`host creates per second, SQLite (4 clients)`, `${f(r.creates.sqlite.atN)}/s at ${n} hosts vs ${f(r.creates.sqlite.at100)}/s at 100 = ${(r.creates.sqlite.at100 / r.creates.sqlite.atN).toFixed(2)}x slower (goal <= 2x)`, r.creates.sqlite.at100 / r.creates.sqlite.atN <= 2],
+    [`a replica restarted with all ${n} agents reconnecting to it`, `serving after ${f(r.restart.servingMs)} ms (goal <= 2000 ms), every agent streaming after ${f(r.restart.allStreamingMs)} ms (goal <= 30000 ms)`, r.restart.servingMs <= 2000 && r.restart.allStreamingMs <= 30_000],
+  ];
+  for (const [what, figure, ok] of checks) process.stdout.write(`  ${ok ? 'ok  ' : 'MISS'} ${what}: ${figure}\n`);
+  process.stdout.write(`  info ${n} agents connected and synced in ${f(r.syncMs)} ms; p99 per change: ${r.update.map((u) => f(u.p99Ms)).join(', ')} ms\n`);
+  return checks.every(([, , ok]) => ok);
+}
+
 const only = process.argv[2];
 const results = [];
 if (!only || only === 'firewall') results.push(await firewall());
 if (!only || only === 'routing') results.push(await routing());
 if (!only || only === 'controller') results.push(await controller());
 if (!only || only === 'container') results.push(await container());
+if (!only || only === 'fleet') results.push(await fleet());
 process.exitCode = results.every(Boolean) ? 0 : 1;

@@ -18,6 +18,42 @@ export function backoffMs(attempt: number, random: () => number = Math.random, o
   return Math.floor(random() * ceiling);
 }
 
+/**
+ * When to try the next controller: a stream that ends or fails moves to the
+ * next address after a short jittered pause (the first backoff step), so an
+ * agent whose replica died is on another one within a quarter second; only
+ * when every address failed in a row does the exponential backoff grow. A
+ * stream that lasted (stable) starts the backoff over.
+ */
+export class Reconnects {
+  private attempt = 0;
+  private failedInRow = 0;
+
+  constructor(
+    private readonly addresses: number,
+    private readonly random: () => number = Math.random,
+    private readonly o: BackoffOptions = DEFAULT_BACKOFF,
+  ) {}
+
+  /** A controller accepted the Hello: the next failure starts a new round of addresses. */
+  accepted(): void {
+    this.failedInRow = 0;
+  }
+
+  /** The stream lasted long enough to count as a success: the backoff starts over. */
+  stable(): void {
+    this.attempt = 0;
+  }
+
+  /** The pause before the next attempt (at the next address), after a stream ended or a connect failed. */
+  next(): number {
+    this.failedInRow++;
+    if (this.failedInRow < this.addresses) return backoffMs(0, this.random, this.o);
+    this.failedInRow = 0;
+    return backoffMs(this.attempt++, this.random, this.o);
+  }
+}
+
 /** gRPC status codes worth retrying the stream on (the others are bugs or refusals to report). */
 export const RETRYABLE_CODES: ReadonlySet<number> = new Set([
   1, // CANCELLED

@@ -1,9 +1,10 @@
 // The agent's side of Sync: one stream to one controller at a time (a random
 // first pick among the configured addresses, then round robin), Hello with
 // the versions in force, each update applied through the Applier and
-// answered with Ack or Nack, the applied state saved to disk, and a
-// jittered exponential reconnect when the stream ends. Stopping never
-// touches what is applied.
+// answered with Ack or Nack, the applied state saved to disk, and when the
+// stream ends the next controller after a short jittered pause (Reconnects:
+// the exponential backoff grows only once every controller failed in a
+// row). Stopping never touches what is applied.
 import { create } from '@bufbuild/protobuf';
 import type { ChannelCredentials } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
@@ -14,7 +15,7 @@ import {
 } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
 import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
-import { backoffMs } from './backoff.js';
+import { Reconnects } from './backoff.js';
 
 /** Applies what the controller sends; the composition root wires Firewall and Routing in. */
 export interface Applier {
@@ -52,7 +53,7 @@ type AgentClient = ServiceClient<typeof AgentService.method>;
 
 export class SyncClient {
   private state: SyncState = 'stopped';
-  private attempt = 0;
+  private readonly reconnects: Reconnects;
   private index: number;
   private stopRequested = false;
   private current: { cancel(): void; close(): void; client: AgentClient } | undefined;
@@ -64,6 +65,7 @@ export class SyncClient {
   constructor(private readonly o: SyncClientOptions) {
     if (o.addresses.length === 0) throw new TypeError('at least one controller address');
     this.index = Math.floor((o.random ?? Math.random)() * o.addresses.length);
+    this.reconnects = new Reconnects(o.addresses.length, o.random);
   }
 
   get status(): SyncState {
@@ -103,12 +105,12 @@ export class SyncClient {
     const accepted = (): void => {
       if (this.current !== mine || this.state === 'streaming') return;
       streamingSince = Date.now();
+      this.reconnects.accepted();
       this.setState('streaming', address);
     };
     call.on('metadata', accepted);
     call.on('data', (m: SyncResponse) => {
       accepted();
-      this.attempt = 0;
       // Updates are applied one at a time, in order.
       queue = queue.then(() => this.handle(m, (msg) => { call.write(msg); }));
     });
@@ -122,8 +124,8 @@ export class SyncClient {
         return;
       }
       // A stream that lasted a while was a success: start the backoff over.
-      if (streamingSince && Date.now() - streamingSince > STABLE_MS) this.attempt = 0;
-      const delay = backoffMs(this.attempt++, this.o.random);
+      if (streamingSince && Date.now() - streamingSince > STABLE_MS) this.reconnects.stable();
+      const delay = this.reconnects.next();
       this.setState('backoff', `${why}; retrying in ${delay} ms`);
       this.timer = setTimeout(() => this.connect(), delay);
     };
@@ -173,7 +175,7 @@ export class SyncClient {
     this.current = undefined;
     c.cancel();
     c.close();
-    this.attempt = 0;
+    this.reconnects.stable();
     this.connect();
   }
 

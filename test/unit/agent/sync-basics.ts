@@ -4,7 +4,7 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { DEFAULT_BACKOFF, RETRYABLE_CODES, backoffMs } from '../../../agent/src/sync/backoff.js';
+import { DEFAULT_BACKOFF, RETRYABLE_CODES, Reconnects, backoffMs } from '../../../agent/src/sync/backoff.js';
 import { STATE_FILE, cleanupState, loadState, saveState } from '../../../agent/src/sync/state-file.js';
 import { SnapshotSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 
@@ -16,6 +16,24 @@ void t.test('backoff: exponential ceiling, full jitter, capped', async (t) => {
   const spread = new Set(Array.from({ length: 50 }, () => backoffMs(6)));
   t.ok(spread.size > 10, 'agents do not retry in lockstep');
   t.ok(RETRYABLE_CODES.has(14) && !RETRYABLE_CODES.has(7), 'UNAVAILABLE retried, PERMISSION_DENIED not');
+});
+
+void t.test('reconnects: the next controller at once, the backoff grows only when all failed in a row', async (t) => {
+  const r = new Reconnects(2, () => 0.999999);
+  t.equal(r.next(), 249, 'a stream ended: the other controller within the first step');
+  t.equal(r.next(), 249, 'both failed once: the first backoff step');
+  t.equal(r.next(), 249, 'the other again, at once');
+  t.equal(r.next(), 499, 'both failed twice: the step doubles');
+  r.next();
+  t.equal(r.next(), 999);
+  r.accepted();
+  t.equal(r.next(), 249, 'after a controller accepted: the next one at once');
+  t.equal(r.next(), 1999, 'but a flapping pair keeps growing');
+  r.stable();
+  r.next();
+  t.equal(r.next(), 249, 'a stream that lasted starts the backoff over');
+  const one = new Reconnects(1, () => 0.999999);
+  t.same([one.next(), one.next(), one.next()], [249, 499, 999], 'one controller: plain exponential backoff');
 });
 
 void t.test('state file: absent, saved, replaced, corrupt', async (t) => {

@@ -1,0 +1,236 @@
+// The fleet benchmark: N simulated agents in processes of their own (so the
+// controllers' RSS is theirs) against two controller replicas (real
+// hostnet-controller processes) on a 3-member etcd cluster on loopback.
+// Measures: one prefix added -> every agent updated (p50, p99, last); the
+// controllers' RSS per connected agent after connect and after changes; host
+// creates per second at 100 hosts and at N hosts, on etcd and on SQLite; and a
+// replica restarted with every agent reconnecting to it: time to serving, to
+// every agent streaming again.
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { create } from '@bufbuild/protobuf';
+import { Metadata, credentials } from '@grpc/grpc-js';
+import { createClient } from '../../proto/grpc/index.js';
+import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
+import {
+  AclSchema, Action, BgpListen, HostSchema, Multipath, NetworkCatalogSchema, NetworkObjectSchema, Protocol, SubnetSchema, TenantSchema,
+} from '../../proto/gen/hostnet/v1/resources_pb.js';
+import { EtcdCluster } from '../../lab/etcd.js';
+import { freePort } from '../lab/index.js';
+
+const CONTROLLER = fileURLToPath(new URL('../../controller/src/main.js', import.meta.url));
+const AGENTS = fileURLToPath(new URL('./fleet-agents.js', import.meta.url));
+const TOKEN = 'bench-operator-token-0123456789';
+type Admin = ReturnType<typeof createClient<typeof AdminService.method>>;
+
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
+
+export interface FleetResult {
+  agents: number;
+  update: { p50Ms: number; p99Ms: number; lastMs: number }[];
+  rssKbPerAgent: { afterConnect: number; afterChanges: number };
+  creates: { etcd: { at100: number; atN: number }; sqlite: { at100: number; atN: number } };
+  restart: { servingMs: number; allStreamingMs: number };
+  syncMs: number;
+}
+
+interface Controller {
+  readonly name: string;
+  readonly grpc: string;
+  readonly http: string;
+  child: ChildProcess;
+  readonly start: () => Promise<number>;
+}
+
+async function rssKb(pid: number | undefined): Promise<number> {
+  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+}
+
+async function controller(dir: string, name: string, store: string): Promise<Controller> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  await writeFile(join(dir, `${name}.tokens.yaml`), `tokens:\n  - { name: ops, token: ${TOKEN}, role: operator }\n`);
+  const config = join(dir, `${name}.yaml`);
+  await writeFile(config, [
+    store, `replica: ${name}`, `grpc: { listen: "127.0.0.1:${grpcPort}" }`, `http: { listen: "127.0.0.1:${httpPort}" }`,
+    `tokensFile: ${join(dir, `${name}.tokens.yaml`)}`, 'agents: { heartbeat: 30s }', 'log: { level: warn }', '',
+  ].join('\n'));
+  const c: Controller = {
+    name, grpc: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, child: undefined as unknown as ChildProcess,
+    async start() {
+      const started = performance.now();
+      c.child = spawn(process.execPath, [CONTROLLER, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+      for (;;) {
+        const ok = await fetch(`${c.http}/healthz`).then((r) => r.ok, () => false);
+        if (ok) return performance.now() - started;
+        if (c.child.exitCode !== null) throw new Error(`${name} exited ${c.child.exitCode}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
+  await c.start();
+  return c;
+}
+
+function admin(c: Controller): { client: Admin; metadata: Metadata } {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${TOKEN}`);
+  return { client: createClient(AdminService, c.grpc, credentials.createInsecure()), metadata };
+}
+
+const hostsResources = (ids: string[]) => ids.map((id, i) => ({ kind: { case: 'host' as const, value: create(HostSchema, { id, subnetId: 's', catalog: 'standard', asn: 65000 + (i % 1000) }) } }));
+
+async function seedBase(a: { client: Admin; metadata: Metadata }): Promise<void> {
+  await a.client.apply({ resources: [
+    { kind: { case: 'tenant', value: create(TenantSchema, { id: 't', name: 't' }) } },
+    { kind: { case: 'subnet', value: create(SubnetSchema, { id: 's', tenantId: 't', prefixV4: '10.0.0.0/16' }) } },
+    { kind: { case: 'networkCatalog', value: create(NetworkCatalogSchema, {
+      name: 'standard', bgpListen: BgpListen.PORT_179, multipath: Multipath.ECMP,
+      networks: [{ name: 'private', loopback: 'vni0', uplinks: ['eth0', 'eth1'], acceptedPrefixes: ['10.0.0.0/8'], routeTag: 100 }],
+    }) } },
+    { kind: { case: 'networkObject', value: create(NetworkObjectSchema, { id: 'clients', tenantId: 't', prefixes: Array.from({ length: 200 }, (_, i) => `172.16.${i}.0/24`) }) } },
+    { kind: { case: 'acl', value: create(AclSchema, { subnetId: 's', rules: [{
+      id: 'web', action: Action.ALLOW, protocol: Protocol.TCP, ports: [{ first: 443 }],
+      source: { kind: { case: 'objectId', value: 'clients' } }, destination: { kind: { case: 'subnet', value: true } },
+    }] }) } },
+  ] }, { metadata: a.metadata });
+}
+
+/** Hosts h<from>..h<to-1>, 100 per transaction (etcd takes at most 128 operations in one). */
+async function seedHosts(a: { client: Admin; metadata: Metadata }, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i += 100) {
+    const ids = Array.from({ length: Math.min(100, to - i) }, (_, k) => `h${i + k}`);
+    await a.client.apply({ resources: hostsResources(ids) }, { metadata: a.metadata });
+  }
+}
+
+/** Creates per second: `count` single-host creates from `clients` concurrent callers spread over the admins. */
+async function createRate(admins: { client: Admin; metadata: Metadata }[], tag: string, count = 200, clients = 4): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, async (_, c) => {
+    const a = admins[c % admins.length] as (typeof admins)[number];
+    for (let i = next++; i < count; i = next++) {
+      await a.client.createHost({ host: create(HostSchema, { id: `${tag}-${i}`, subnetId: 's', catalog: 'standard', asn: 64999 }) }, { metadata: a.metadata });
+    }
+  }));
+  return count / ((performance.now() - started) / 1000);
+}
+
+class AgentsProcess {
+  private readonly waiting: ((m: Record<string, unknown>) => void)[] = [];
+  readonly child: ChildProcess;
+
+  constructor() {
+    this.child = fork(AGENTS, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    this.child.on('message', (m) => this.waiting.shift()?.(m as Record<string, unknown>));
+  }
+
+  ask(m: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push((r) => (r.event === 'error' ? reject(new Error(String(r.message))) : resolve(r)));
+      if (Object.keys(m).length > 0) this.child.send(m);
+    });
+  }
+}
+
+async function sqliteRates(dir: string, n: number): Promise<{ at100: number; atN: number }> {
+  const c = await controller(dir, 'solo', `store: { path: ${join(dir, 'solo.db')} }`);
+  try {
+    const a = admin(c);
+    await seedBase(a);
+    await seedHosts(a, 0, 100);
+    const at100 = await createRate([a], 'sq100');
+    await seedHosts(a, 100, n);
+    const atN = await createRate([a], 'sqn');
+    a.client.close();
+    return { at100, atN };
+  } finally {
+    c.child.kill('SIGKILL');
+  }
+}
+
+export async function fleetBench(n: number, log: (line: string) => void = () => undefined): Promise<FleetResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
+  const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnf${process.pid}`);
+  const store = `store: { engine: etcd, etcd: { endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 5s } }`;
+  const replicas: Controller[] = [];
+  const procs: AgentsProcess[] = [];
+  try {
+    replicas.push(await controller(dir, 'r1', store), await controller(dir, 'r2', store));
+    const admins = replicas.map(admin);
+    const a1 = admins[0] as (typeof admins)[number];
+    await seedBase(a1);
+    await seedHosts(a1, 0, 100);
+    const etcdAt100 = await createRate(admins, 'e100');
+    log(`etcd: ${etcdAt100.toFixed(0)} creates/s at 100 hosts; seeding ${n} hosts`);
+    await seedHosts(a1, 100, n);
+    const etcdAtN = await createRate(admins, 'en');
+    log(`etcd: ${etcdAtN.toFixed(0)} creates/s at ${n} hosts`);
+
+    const rss = async () => (await Promise.all(replicas.map((r) => rssKb(r.child.pid)))).reduce((x, y) => x + y, 0);
+    await new Promise((r) => setTimeout(r, 2000));
+    const before = await rss();
+    const synced = performance.now();
+    const per = Math.ceil(n / 2);
+    for (let p = 0; p < 2; p++) {
+      const proc = new AgentsProcess();
+      procs.push(proc);
+      await proc.ask({});
+    }
+    await Promise.all(procs.map((proc, p) => proc.ask({
+      cmd: 'start', hosts: Array.from({ length: Math.min(per, n - p * per) }, (_, i) => `h${p * per + i}`), addresses: replicas.map((r) => r.grpc), first: p,
+    })));
+    const syncMs = performance.now() - synced;
+    log(`${n} agents synced in ${syncMs.toFixed(0)} ms`);
+    await new Promise((r) => setTimeout(r, 2000));
+    const afterConnect = await rss();
+
+    const update: FleetResult['update'] = [];
+    for (let k = 0; k < 5; k++) {
+      const prefix = `172.17.${k}.0/24`;
+      const t0 = performance.timeOrigin + performance.now();
+      await a1.client.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, {
+        id: 'clients', tenantId: 't', prefixes: [...Array.from({ length: 200 }, (_, i) => `172.16.${i}.0/24`), ...Array.from({ length: k + 1 }, (_, j) => `172.17.${j}.0/24`)],
+      }) } }] }, { metadata: a1.metadata });
+      const arrived = (await Promise.all(procs.map((p) => p.ask({ cmd: 'wait', prefix })))).flatMap((r) => (r.ms as number[]).map((x) => x - t0));
+      update.push({ p50Ms: pct(arrived, 0.5), p99Ms: pct(arrived, 0.99), lastMs: Math.max(...arrived) });
+      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const afterChanges = await rss();
+
+    // Both replicas down, one back: every agent reconnects to it.
+    for (const r of replicas) r.child.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1000));
+    const restarted = performance.now();
+    const r1 = replicas[0] as Controller;
+    const servingMs = await r1.start();
+    const count = async () => (await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })))).reduce((s, r) => s + (r.streaming as number), 0);
+    while ((await count()) < n && performance.now() - restarted < 120_000) await new Promise((r) => setTimeout(r, 100));
+    const allStreamingMs = performance.now() - restarted;
+    log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms`);
+    for (const a of admins) a.client.close();
+
+    const sqlite = await sqliteRates(dir, n);
+    log(`sqlite: ${sqlite.at100.toFixed(0)} creates/s at 100 hosts, ${sqlite.atN.toFixed(0)} at ${n}`);
+    return {
+      agents: n, update,
+      rssKbPerAgent: { afterConnect: (afterConnect - before) / n, afterChanges: (afterChanges - before) / n },
+      creates: { etcd: { at100: etcdAt100, atN: etcdAtN }, sqlite },
+      restart: { servingMs, allStreamingMs }, syncMs,
+    };
+  } finally {
+    for (const p of procs) {
+      p.child.send({ cmd: 'stop' });
+      p.child.kill('SIGKILL');
+    }
+    for (const r of replicas) r.child.kill('SIGKILL');
+    await cluster.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
