@@ -22,19 +22,28 @@ export interface CompileOptions {
 }
 
 /**
- * Shared between the hosts of one compile pass: resolved objects and their
- * digest, per object id. Only valid while the store does not change.
+ * Shared between the hosts of one compile pass (only valid while the store
+ * does not change): resolved objects and their digest, per object id; and
+ * whole firewall policies, per what they depend on (subnet, catalog, the
+ * host's own uplinks, and the host itself only when a rule names hosts), so
+ * that the hosts of a subnet share one policy object, one version, and one
+ * entry in memory per version.
  */
-export type CompileCache = Map<string, { object: ResolvedObject; digest: string }>;
+export interface CompileCache {
+  readonly objects: Map<string, { object: ResolvedObject; digest: string }>;
+  readonly policies: Map<string, FirewallPolicy>;
+}
+
+export const compileCache = (): CompileCache => ({ objects: new Map(), policies: new Map() });
 
 function resolveObject(store: Reader, id: string, cache: CompileCache | undefined): { object: ResolvedObject; digest: string } | undefined {
-  const hit = cache?.get(id);
+  const hit = cache?.objects.get(id);
   if (hit) return hit;
   const o = store.get('object', id)?.value;
   if (!o) return undefined;
   const object = create(ResolvedObjectSchema, { id: o.id, prefixes: [...o.prefixes].sort() });
   const entry = { object, digest: createHash('sha256').update(toBinary(ResolvedObjectSchema, object)).digest('hex') };
-  cache?.set(id, entry);
+  cache?.objects.set(id, entry);
   return entry;
 }
 
@@ -78,6 +87,10 @@ function hostContext(store: Reader, hostId: string) {
 export function compileFirewall(store: Reader, hostId: string, options: CompileOptions = {}, cache?: CompileCache): FirewallPolicy {
   const { host, catalog } = hostContext(store, hostId);
   const acl = store.get('acl', host.subnetId)?.value;
+  const hostSpecific = acl?.rules.some((r) => r.destination?.kind.case === 'hosts') ?? false;
+  const key = `${host.subnetId}\0${host.catalog}\0${host.uplinks.join(',')}\0${hostSpecific ? hostId : ''}`;
+  const shared = cache?.policies.get(key);
+  if (shared) return shared;
   const objects = new Map<string, { object: ResolvedObject; digest: string }>();
   const own = [...host.addresses, ...host.publicAddresses];
   const rules: PolicyRule[] = [];
@@ -121,6 +134,7 @@ export function compileFirewall(store: Reader, hostId: string, options: CompileO
     },
   });
   policy.version = firewallVersion(policy, sorted.map(([, o]) => o.digest));
+  cache?.policies.set(key, policy);
   return policy;
 }
 

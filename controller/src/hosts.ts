@@ -8,7 +8,7 @@ import { clone } from '@bufbuild/protobuf';
 import { invalidArgument } from '../../proto/grpc/errors.js';
 import { type Host, HostSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import { contains, parsePrefix } from '../../common/prefix.js';
-import { addressesInUse, allocate } from './ipam.js';
+import { poolExhausted } from './ipam.js';
 import type { Reader } from './store/store.js';
 import { type Caller, type HostRules, hostAddresses, validateHost } from './validate.js';
 
@@ -30,18 +30,17 @@ export function prepareHost(store: Reader, h: Host, caller: Caller, existing: Ho
   // Named addresses are well-formed before anything is derived from them.
   hostAddresses('host.addresses', host.addresses);
   hostAddresses('host.public_addresses', host.publicAddresses);
-  const used = addressesInUse(store);
-  for (const [a, owner] of used) if (owner === host.id) used.delete(a);
   // Named addresses are checked first: a taken one is an error, never silently replaced.
   [...host.addresses, ...host.publicAddresses].forEach((a, i) => {
-    const owner = used.get(a);
+    const owner = store.hostOfAddress(a);
     const n = host.addresses.length;
-    if (owner) throw invalidArgument(i < n ? `host.addresses[${i}]` : `host.public_addresses[${i - n}]`, `${a} is in use by host ${owner}`);
+    if (owner !== undefined && owner !== host.id) throw invalidArgument(i < n ? `host.addresses[${i}]` : `host.public_addresses[${i - n}]`, `${a} is in use by host ${owner}`);
   });
-  const taken = new Set([...used.keys(), ...host.addresses, ...host.publicAddresses]);
+  const taken = new Set([...host.addresses, ...host.publicAddresses]);
   const keepOrAllocate = (list: string[], kept: readonly string[], pool: string, what: string): void => {
     const have = kept.find((a) => inside(pool, a));
-    const a = have ?? allocate(pool, taken, what);
+    const a = have ?? store.lowestFreeAddress(pool, taken);
+    if (a === undefined) throw poolExhausted(what, pool);
     taken.add(a);
     list.push(a);
   };

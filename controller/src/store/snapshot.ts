@@ -4,13 +4,32 @@
 // compilation and IPAM stay pure; a transaction runs on an Overlay, which
 // records what it read and what it would write, and the engine commits it
 // only if nothing it read has changed since.
+import type { Host } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { AddressIndex, addressesOf, poolRange } from '../ipam.js';
+import { parsePrefix } from '../../../common/prefix.js';
 import type { Change, Kind, Reader, ResourceOf, Stored, Tx } from './store.js';
 import { KIND_NAMES } from './store.js';
 
+const byKey = (a: Stored<Kind>, b: Stored<Kind>): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** The first index of `xs` (sorted by key) whose key is >= key. */
+function at(xs: readonly Stored<Kind>[], key: string): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((xs[mid] as Stored<Kind>).key < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export class Snapshot implements Reader {
   private readonly byKind = new Map<Kind, Map<string, Stored<Kind>>>(KIND_NAMES.map((k) => [k, new Map()]));
-  /** Sorted lists, built on demand and dropped when their kind changes. */
+  /** Sorted lists, built on first use and then kept sorted change by change. */
   private readonly sorted = new Map<Kind, Stored<Kind>[]>();
+  /** Who holds which address (IPAM). */
+  private readonly addresses = new AddressIndex();
   private rev = 0;
 
   get revision(): number {
@@ -21,13 +40,22 @@ export class Snapshot implements Reader {
     return this.byKind.get(kind)?.get(key) as Stored<K> | undefined;
   }
 
+  /** Sorted by key; the array is the snapshot's own (read it, never change it; it changes with the snapshot). */
   list<K extends Kind>(kind: K): Stored<K>[] {
     let s = this.sorted.get(kind);
     if (!s) {
-      s = [...(this.byKind.get(kind)?.values() ?? [])].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      s = [...(this.byKind.get(kind)?.values() ?? [])].sort(byKey);
       this.sorted.set(kind, s);
     }
     return s as Stored<K>[];
+  }
+
+  hostOfAddress(address: string): string | undefined {
+    return this.addresses.owner(address);
+  }
+
+  lowestFreeAddress(pool: string, skip?: ReadonlySet<string>): string | undefined {
+    return this.addresses.lowestFree(pool, skip);
   }
 
   /** How many resources of a kind there are. */
@@ -39,18 +67,38 @@ export class Snapshot implements Reader {
   reset(items: readonly Stored<Kind>[], revision: number): void {
     for (const m of this.byKind.values()) m.clear();
     this.sorted.clear();
-    for (const s of items) this.byKind.get(s.kind)?.set(s.key, s);
+    this.addresses.clear();
+    for (const s of items) {
+      this.byKind.get(s.kind)?.set(s.key, s);
+      if (s.kind === 'host') for (const a of addressesOf(s.value as Host)) this.addresses.add(a, s.key);
+    }
     this.rev = revision;
   }
 
   /** Applies one committed batch: puts carry their stored value, deletes only the key. */
   apply(revision: number, puts: readonly Stored<Kind>[], deletes: readonly { kind: Kind; key: string }[]): void {
     for (const s of puts) {
-      this.byKind.get(s.kind)?.set(s.key, s);
-      this.sorted.delete(s.kind);
+      const m = this.byKind.get(s.kind);
+      const before = m?.get(s.key);
+      m?.set(s.key, s);
+      if (s.kind === 'host') this.addresses.replace(s.key, addressesOf(before?.value as Host | undefined), addressesOf(s.value as Host));
+      const xs = this.sorted.get(s.kind);
+      if (xs) {
+        const i = at(xs, s.key);
+        if (xs[i]?.key === s.key) xs[i] = s;
+        else xs.splice(i, 0, s);
+      }
     }
     for (const d of deletes) {
-      if (this.byKind.get(d.kind)?.delete(d.key)) this.sorted.delete(d.kind);
+      const m = this.byKind.get(d.kind);
+      const before = m?.get(d.key);
+      if (!before || !m?.delete(d.key)) continue;
+      if (d.kind === 'host') this.addresses.replace(d.key, addressesOf(before.value as Host), []);
+      const xs = this.sorted.get(d.kind);
+      if (xs) {
+        const i = at(xs, d.key);
+        if (xs[i]?.key === d.key) xs.splice(i, 1);
+      }
     }
     this.rev = Math.max(this.rev, revision);
   }
@@ -97,7 +145,40 @@ export class Overlay implements Tx {
       ...base.filter((s) => !touched.has(s.key)),
       ...mine.flatMap((w) => (w.value === undefined ? [] : [{ kind, key: w.key, value: w.value as ResourceOf<K>, revision: 0 }])),
     ];
-    return merged.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return merged.sort(byKey);
+  }
+
+  hostOfAddress(address: string): string | undefined {
+    this.listed.add('host');
+    for (const w of this.writes.values()) {
+      if (w.kind === 'host' && w.value && addressesOf(w.value as Host).includes(address)) return w.key;
+    }
+    const owner = this.base.hostOfAddress(address);
+    // Rewritten or deleted here, and (above) not holding it any more.
+    return owner !== undefined && this.writes.has(`host/${owner}`) ? undefined : owner;
+  }
+
+  lowestFreeAddress(pool: string, skip: ReadonlySet<string> = new Set()): string | undefined {
+    this.listed.add('host');
+    const held = new Set(skip);
+    const freed: string[] = [];
+    for (const w of this.writes.values()) {
+      if (w.kind !== 'host') continue;
+      const now = addressesOf(w.value as Host | undefined);
+      for (const a of now) held.add(a);
+      for (const a of addressesOf(this.base.get('host', w.key)?.value)) if (!now.includes(a)) freed.push(a);
+    }
+    // The lowest of: the base's lowest free (skipping what this transaction took), and what this transaction freed.
+    const candidates = [this.base.lowestFreeAddress(pool, held), ...freed.filter((a) => !held.has(a) && this.freeIn(pool, a))];
+    const sorted = candidates.filter((a): a is string => a !== undefined).map((a) => ({ a, n: parsePrefix(a).addr })).sort((x, y) => (x.n < y.n ? -1 : x.n > y.n ? 1 : 0));
+    return sorted[0]?.a;
+  }
+
+  /** Whether `address` lies in the hand-out range of `pool`. */
+  private freeIn(pool: string, address: string): boolean {
+    const r = poolRange(pool);
+    const p = parsePrefix(address);
+    return p.family === r.family && p.addr >= r.first && p.addr <= r.last;
   }
 
   put<K extends Kind>(kind: K, key: string, value: ResourceOf<K>): void {

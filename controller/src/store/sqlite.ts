@@ -127,6 +127,8 @@ export function openSqliteStore(path: string): SqliteStore {
   return {
     get: (kind, key) => snapshot.get(kind, key),
     list: (kind) => snapshot.list(kind),
+    hostOfAddress: (a) => snapshot.hostOfAddress(a),
+    lowestFreeAddress: (pool, skip) => snapshot.lowestFreeAddress(pool, skip),
     revision: () => snapshot.revision,
     live: () => true,
     async transact<T>(fn: (tx: Tx) => T): Promise<{ result: T; revision: number }> {

@@ -52,6 +52,10 @@ export interface Reader {
   get<K extends Kind>(kind: K, key: string): Stored<K> | undefined;
   /** Every resource of a kind, sorted by key. */
   list<K extends Kind>(kind: K): Stored<K>[];
+  /** The host holding an address (a /32 or /128), if any. Inside a transaction it depends on every host (a listing). */
+  hostOfAddress(address: string): string | undefined;
+  /** The lowest address of `pool` no host holds and not in `skip`; undefined when the pool is full. Likewise. */
+  lowestFreeAddress(pool: string, skip?: ReadonlySet<string>): string | undefined;
 }
 
 /** Reads and writes inside one transaction; reads see the transaction's own writes. */

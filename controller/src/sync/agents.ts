@@ -18,7 +18,7 @@ import { type ErrorDetail, ErrorDetailSchema } from '../../../proto/gen/hostnet/
 import { type HealthReport, HealthReportSchema } from '../../../proto/gen/hostnet/v1/health_pb.js';
 import { type HostRollout, HostRolloutSchema } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { type CompileCache, type CompileOptions, compileFirewall, compileRouting } from '../compile.js';
+import { type CompileOptions, compileCache, compileFirewall, compileRouting } from '../compile.js';
 import type { ChangeBatch, Store } from '../store/store.js';
 import { type StatusRecord, type StatusStore, decodeConnection, decodeHealth, decodeRollout, encodeConnection, encodeHealth, encodeRollout } from '../store/status.js';
 import { affectedHosts } from './affected.js';
@@ -266,7 +266,7 @@ export class Agents {
    */
   recompile(scope: ReadonlySet<string> | 'all'): void {
     const reader = this.deps.store;
-    const cache: CompileCache = new Map();
+    const cache = compileCache();
     const ids = scope === 'all' ? new Set([...reader.list('host').map((h) => h.key), ...this.desired.keys()]) : scope;
     const gone: string[] = [];
     for (const id of ids) {

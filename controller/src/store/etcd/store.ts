@@ -303,6 +303,8 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   return {
     get: (kind, key) => snapshot.get(kind, key),
     list: (kind) => snapshot.list(kind),
+    hostOfAddress: (a) => snapshot.hostOfAddress(a),
+    lowestFreeAddress: (pool, skip) => snapshot.lowestFreeAddress(pool, skip),
     revision: () => snapshot.revision,
     live: isLive,
     get relists() { return relists; },
