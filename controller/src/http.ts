@@ -119,6 +119,14 @@ export function metricsRegistry(deps: HttpDeps): Registry {
   counter('conflicts', 'Transactions run again because another replica committed first (a count since start)');
   counter('compactions', 'etcd history compactions done by this replica (a count since start)');
   new Gauge({
+    name: 'hostnet_controller_compile_last_seconds', help: 'How long the last compile pass took: compiling the hosts a change touched and writing their updates', registers: [registry],
+    collect() { this.set(deps.agents.lastPass.ms / 1000); },
+  });
+  new Gauge({
+    name: 'hostnet_controller_compile_last_hosts', help: 'Hosts the last compile pass compiled (those the change touched)', registers: [registry],
+    collect() { this.set(deps.agents.lastPass.hosts); },
+  });
+  new Gauge({
     name: 'hostnet_controller_hosts_nacked', help: 'Hosts whose latest update was refused', registers: [registry],
     collect() { this.set(deps.agents.rolloutState().filter((r) => r.nackedVersion).length); },
   });

@@ -118,8 +118,8 @@ export class Agents {
   /** When a host's stream on another replica went away. */
   private readonly goneAt = new Map<string, Date>();
   private timer: NodeJS.Timeout | undefined;
-  /** Hosts to compile at the next pass ('all' after a relist). */
-  private pending: Set<string> | 'all' = new Set();
+  /** Hosts to compile at the next pass, each with whether its routing too ('all' after a relist). */
+  private pending: Map<string, boolean> | 'all' = new Map();
   /** Hosts whose rollout, health or connection changed since the last batch was written. */
   private readonly dirty = { rollout: new Set<string>(), health: new Set<string>(), connection: new Set<string>() };
   /** The health content last written per host (without its timestamp): unchanged reports are not written again. */
@@ -130,6 +130,8 @@ export class Agents {
   encodes = 0;
   /** Host compilations done, for tests and metrics: a change compiles only the hosts it touches. */
   compilations = 0;
+  /** The last compile pass: hosts compiled, and how long it took to compile them and write their updates. */
+  lastPass = { hosts: 0, ms: 0 };
 
   private constructor(private readonly deps: AgentsDeps) {
     this.flushTimer = setInterval(() => {
@@ -249,27 +251,30 @@ export class Agents {
   /** A committed batch: the hosts it touches are compiled after the debounce (batches in between coalesce). */
   private onBatch(b: ChangeBatch): void {
     if (b.relist || this.pending === 'all') this.pending = 'all';
-    else for (const h of affectedHosts(this.deps.store, b.changes)) this.pending.add(h);
+    else for (const [h, routing] of affectedHosts(this.deps.store, b.changes)) this.pending.set(h, routing || (this.pending.get(h) ?? false));
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const scope = this.pending;
-      this.pending = new Set();
+      this.pending = new Map();
       this.recompile(scope);
     }, this.deps.debounceMs ?? 50);
   }
 
   /**
-   * Compiles the hosts in `scope` (every host for 'all'), forgets those that
-   * no longer exist, and pushes to their connected agents whose desired
+   * Compiles the hosts in `scope` (every host for 'all'; per host, whether
+   * its routing intent too, else only its firewall policy), forgets those
+   * that no longer exist, and pushes to their connected agents whose desired
    * state moved.
    */
-  recompile(scope: ReadonlySet<string> | 'all'): void {
+  recompile(scope: ReadonlyMap<string, boolean> | 'all'): void {
+    const started = performance.now();
     const reader = this.deps.store;
     const cache = compileCache();
-    const ids = scope === 'all' ? new Set([...reader.list('host').map((h) => h.key), ...this.desired.keys()]) : scope;
+    const ids: ReadonlyMap<string, boolean> = scope === 'all'
+      ? new Map([...reader.list('host').map((h) => h.key), ...this.desired.keys()].map((id) => [id, true])) : scope;
     const gone: string[] = [];
-    for (const id of ids) {
+    for (const [id, withRouting] of ids) {
       const h = reader.get('host', id);
       if (!h) {
         gone.push(id);
@@ -277,10 +282,14 @@ export class Agents {
       }
       try {
         this.compilations++;
+        const had = this.desired.get(id);
         const firewall = compileFirewall(reader, id, this.deps.compile, cache);
-        const routing = compileRouting(reader, id, this.deps.compile);
+        const routing = withRouting || !had ? compileRouting(reader, id, this.deps.compile) : had.routing;
         const tenant = reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
-        this.desired.set(id, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
+        // Unchanged: the entry (and what it holds) stays as it was; no garbage per host per pass.
+        if (had?.firewall.version !== firewall.version || had.routing.version !== routing.version || had.subnet !== h.value.subnetId || had.tenant !== tenant) {
+          this.desired.set(id, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
+        }
         const hist = this.history.get(id) ?? new Map<string, FirewallPolicy>();
         hist.set(firewall.version, firewall);
         // Keep the last few versions, and always those a connected agent has or is applying (its next delta's base).
@@ -307,10 +316,11 @@ export class Agents {
       this.sessions.get(id)?.end(unknownHost(id, 'hello.host_id'));
     }
     const encoded = new Map<string, PreEncoded<typeof SyncResponseSchema>>();
-    for (const id of ids) {
+    for (const id of ids.keys()) {
       const s = this.sessions.get(id);
       if (s) this.pump(s, encoded);
     }
+    this.lastPass = { hosts: ids.size, ms: performance.now() - started };
   }
 
   private track(hostId: string): RolloutState {
