@@ -7,6 +7,7 @@
 // replica restarted with every agent reconnecting to it: time to serving, to
 // every agent streaming again.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import { freePort } from '../lab/index.js';
 
 const CONTROLLER = fileURLToPath(new URL('../../controller/src/main.js', import.meta.url));
 const AGENTS = fileURLToPath(new URL('./fleet-agents.js', import.meta.url));
+const UNIT = fileURLToPath(new URL('../../../packaging/controller/hostnet-controller.service', import.meta.url));
 const TOKEN = 'bench-operator-token-0123456789';
 type Admin = ReturnType<typeof createClient<typeof AdminService.method>>;
 
@@ -45,6 +47,13 @@ interface Controller {
   readonly start: () => Promise<number>;
 }
 
+/** The node flags the controller runs with in production: those of its systemd unit's ExecStart. */
+function controllerNodeFlags(): string[] {
+  const unit = readFileSync(UNIT, 'utf8');
+  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
+  return process.env.BENCH_CONTROLLER_FLAGS !== undefined ? process.env.BENCH_CONTROLLER_FLAGS.split(' ').filter(Boolean) : exec.split(/\s+/).filter((w) => w.startsWith('--max') || w.startsWith('--optimize'));
+}
+
 async function rssKb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
@@ -62,7 +71,9 @@ async function controller(dir: string, name: string, store: string): Promise<Con
     name, grpc: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, child: undefined as unknown as ChildProcess,
     async start() {
       const started = performance.now();
-      c.child = spawn(process.execPath, [CONTROLLER, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+      // BENCH_HEAP=DIR: a heap snapshot of each replica after the changes (node --heapsnapshot-signal), for finding what grows.
+      const heap = process.env.BENCH_HEAP ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.BENCH_HEAP}`] : [];
+      c.child = spawn(process.execPath, [...controllerNodeFlags(), ...heap, CONTROLLER, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
       for (;;) {
         const ok = await fetch(`${c.http}/healthz`).then((r) => r.ok, () => false);
         if (ok) return performance.now() - started;
@@ -198,11 +209,26 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       }) } }] }, { metadata: a1.metadata });
       const arrived = (await Promise.all(procs.map((p) => p.ask({ cmd: 'wait', prefix })))).flatMap((r) => (r.ms as number[]).map((x) => x - t0));
       update.push({ p50Ms: pct(arrived, 0.5), p99Ms: pct(arrived, 0.99), lastMs: Math.max(...arrived) });
-      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms`);
+      const passes = await Promise.all(replicas.map(async (r) => {
+        const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
+        const ms = Number(/^hostnet_controller_compile_last_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000;
+        const hosts = Number(/^hostnet_controller_compile_last_hosts (\S+)/m.exec(text)?.[1] ?? NaN);
+        return `${r.name} ${hosts} hosts in ${ms.toFixed(0)} ms`;
+      }));
+      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')})`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = await rss();
+    for (const r of replicas) {
+      const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
+      const mb = (name: string) => (Number(new RegExp(`^hostnet_controller_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6).toFixed(0);
+      if (process.env.BENCH_HEAP) {
+        r.child.kill('SIGUSR2');
+        await new Promise((x) => setTimeout(x, 15_000));
+      }
+      log(`${r.name} after the changes: RSS ${((await rssKb(r.child.pid)) / 1000).toFixed(0)} MB, heap used ${mb('nodejs_heap_size_used_bytes')} MB of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`);
+    }
 
     // Both replicas down, one back: every agent reconnects to it.
     for (const r of replicas) r.child.kill('SIGKILL');

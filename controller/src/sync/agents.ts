@@ -173,13 +173,18 @@ export class Agents {
             continue;
           }
           const row = decodeRollout(r.value);
-          const had = this.rollouts.get(r.hostId);
+          let had = this.rollouts.get(r.hostId);
           if (had && had.updatedAt > row.updatedAt) continue;
-          this.rollouts.set(r.hostId, {
-            hostId: r.hostId, desiredVersion: had?.desiredVersion ?? '', sentVersion: row.sentVersion, appliedVersion: row.appliedVersion,
-            nackedVersion: row.nackedVersion, nackError: row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined,
-            connected: false, updatedAt: row.updatedAt,
-          });
+          if (!had) {
+            had = { hostId: r.hostId, desiredVersion: '', sentVersion: '', appliedVersion: '', nackedVersion: '', nackError: undefined, connected: false, updatedAt: row.updatedAt };
+            this.rollouts.set(r.hostId, had);
+          }
+          // In place: thousands of rows arrive with every change; new objects per row would pile up in the old generation.
+          had.sentVersion = row.sentVersion;
+          had.appliedVersion = row.appliedVersion;
+          had.nackedVersion = row.nackedVersion;
+          had.nackError = row.nackError ? fromBinary(ErrorDetailSchema, row.nackError) : undefined;
+          had.updatedAt = row.updatedAt;
         } else if (r.kind === 'health' && !mine) {
           if (r.value) this.health.set(r.hostId, { ...decodeHealth(r.value) });
           else this.health.delete(r.hostId);
@@ -461,9 +466,15 @@ export class Agents {
           this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
           old.end(new HostnetError(Status.ABORTED, { reason: 'REPLACED', message: 'a newer Sync stream of this host replaced this one' }));
         }
-        let end!: (err: HostnetError) => void;
-        const ended = new Promise<never>((_resolve, reject) => { end = reject; });
-        ended.catch(() => undefined);
+        // Ending the stream from our side rejects the read in progress (and every later one). Not a race
+        // against one long-lived promise: each race would leave a reaction on it until the stream ends,
+        // one more per message received (that grew the controller's memory with every change).
+        let endedWith: HostnetError | undefined;
+        let stopRead: ((err: HostnetError) => void) | undefined;
+        const end = (err: HostnetError): void => {
+          endedWith ??= err;
+          stopRead?.(endedWith);
+        };
         const session: Session = {
           hostId,
           write: (m) => { stream.write(m); },
@@ -486,7 +497,14 @@ export class Agents {
         }
         this.pump(session);
         try {
-          const next = () => Promise.race([it.next(), ended]);
+          const next = () => new Promise<IteratorResult<SyncRequest>>((resolve, reject) => {
+            if (endedWith) {
+              reject(endedWith);
+              return;
+            }
+            stopRead = reject;
+            it.next().then(resolve, reject);
+          });
           for (let n = await next(); !n.done; n = await next()) {
             const m = n.value.message;
             if (m.case === 'ack') this.onAck(session, m.value.version);

@@ -36,6 +36,9 @@ void t.test('hostnet-controller .deb', async (t) => {
   const main = join(root, 'opt/hostnet-controller/dist/controller/src/main.js');
   const check = await run([process.execPath, main, 'check-config', '--config', join(root, 'etc/hostnet-controller/controller.yaml')]);
   t.match(JSON.parse(check.stdout), { store: { path: '/var/lib/hostnet-controller/hostnet.db' }, grpc: { listen: '0.0.0.0:7443' } }, 'the example config compiles');
+  const replica = await run([process.execPath, main, 'check-config', '--config', join(root, 'etc/hostnet-controller/controller-replica.yaml.example')]);
+  t.match(JSON.parse(replica.stdout), { replica: 'ctl-1', store: { engine: 'etcd', etcd: { endpoints: ['10.0.0.1:2379', '10.0.0.2:2379', '10.0.0.3:2379'], caFile: '/etc/hostnet-controller/etcd/ca.pem' } } },
+    'the example for a replica on etcd compiles');
 
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   await writeFile(join(out, 'tokens.yaml'), 'tokens:\n  - { name: ops, token: deb-test-operator-token, role: operator }\n');

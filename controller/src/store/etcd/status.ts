@@ -23,8 +23,8 @@ export interface EtcdStatus extends StatusStore {
 export function etcdStatus(client: EtcdClient, session: Session, log: Logger, rootPrefix = '/hostnet/v1/'): EtcdStatus {
   const prefix = `${rootPrefix}status/`;
   const keyOf = (kind: StatusKind, hostId: string): string => `${prefix}${kind}/${hostId}`;
-  /** What every replica wrote, as this one last saw it (key -> value). */
-  const known = new Map<string, Uint8Array>();
+  /** The keys every replica wrote, as this one last saw them (for the deletions a relist reveals). */
+  const known = new Set<string>();
   /** This replica's connection records, to put again under a new lease. */
   const mine = new Map<string, Uint8Array>();
   let feed: PrefixFeed | undefined;
@@ -61,10 +61,10 @@ export function etcdStatus(client: EtcdClient, session: Session, log: Logger, ro
             if (!id) continue;
             const key = keyOf(id.kind, id.hostId);
             seen.add(key);
-            known.set(key, kv.value);
+            known.add(key);
             records.push({ ...id, value: kv.value });
           }
-          for (const key of [...known.keys()]) {
+          for (const key of [...known]) {
             if (seen.has(key)) continue;
             known.delete(key);
             const id = parseKey(key.slice(prefix.length));
@@ -81,7 +81,7 @@ export function etcdStatus(client: EtcdClient, session: Session, log: Logger, ro
             if (!id || !e.kv) continue;
             const deleted = e.type === Event_EventType.DELETE;
             if (deleted) known.delete(keyOf(id.kind, id.hostId));
-            else known.set(keyOf(id.kind, id.hostId), e.kv.value);
+            else known.add(keyOf(id.kind, id.hostId));
             records.push({ ...id, value: deleted ? undefined : e.kv.value });
           }
           if (records.length > 0) on(records);
