@@ -231,6 +231,10 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     }
 
     // Both replicas down, one back: every agent reconnects to it.
+    if (process.env.BENCH_HEAP) {
+      // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) sampled.
+      await Promise.all(replicas.map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
+    }
     for (const r of replicas) r.child.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1000));
     const restarted = performance.now();
