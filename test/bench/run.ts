@@ -7,6 +7,7 @@ import { routingBench } from './routing.js';
 import { controllerBench } from './controller.js';
 import { containerBench } from './container.js';
 import { fleetBench } from './fleet.js';
+import { etcdClientsBench } from './etcd-clients.js';
 
 const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.js', import.meta.url));
@@ -110,6 +111,17 @@ async function fleet(): Promise<boolean> {
   return checks.every(([, , ok]) => ok);
 }
 
+async function etcdClients(): Promise<boolean> {
+  process.stdout.write('etcd clients (3-member cluster, each client watching one prefix through the faulted member; view compared with etcd):\n');
+  const results = await etcdClientsBench();
+  for (const r of results) {
+    const view = r.scenario.includes('quorum') ? '' : r.convergedMs === undefined ? `view still wrong (${r.wrongKeys} keys) 20 s after; ` : `view right ${f(r.convergedMs)} ms after; `;
+    process.stdout.write(`  info ${r.client}, ${r.scenario}: ${view}told its user: ${r.noticed.length > 0 ? r.noticed.slice(0, 3).join(' | ') : 'nothing'}\n`);
+  }
+  const ours = results.filter((r) => r.client === 'hostnet feed');
+  return ours.every((r) => r.wrongKeys === 0 && r.noticed.length > 0);
+}
+
 const only = process.argv[2];
 const results = [];
 if (!only || only === 'firewall') results.push(await firewall());
@@ -117,4 +129,5 @@ if (!only || only === 'routing') results.push(await routing());
 if (!only || only === 'controller') results.push(await controller());
 if (!only || only === 'container') results.push(await container());
 if (!only || only === 'fleet') results.push(await fleet());
+if (!only || only === 'etcd-clients') results.push(await etcdClients());
 process.exitCode = results.every(Boolean) ? 0 : 1;

@@ -11,6 +11,7 @@
 // no probe fails and no BGP session drops. An image with a new Debian base
 // restarts the container under BGP graceful restart: no probe fails either.
 import t, { type Test } from 'tap';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,9 +108,18 @@ void t.test('the agent container image in a lab host', async (t) => {
     const inside = await current.exec(['sh', '-c', [
       'journalctl --no-pager -n 120 -o short-precise -u hostnet-agent -u frr || journalctl --no-pager -n 120',
       'echo "--- FRR (sources, route-maps)"', 'vtysh -c "show running-config" | grep -E "protocol|set src|route-map HOSTNET-SRC"',
+      'vtysh -c "show route-map" | grep -E -A3 "HOSTNET-SRC|zebra"', 'vtysh -c "show ipv6 route bgp"',
     ].join('; ')], { allowFail: true }).catch((e: Error) => ({ stdout: e.message }));
     const kernel = await h1.ns.exec(['sh', '-c', 'ip addr show dev vni0; ip -6 route; ip route; ss -Hltnp']).catch((e: Error) => ({ stdout: e.message }));
     t.comment(`journal (agent, FRR):\n${inside.stdout}\nkernel:\n${kernel.stdout}`);
+    const hold = Number(process.env.HOSTNET_TEST_HOLD_MS ?? 0);
+    if (hold > 0) {
+      // A debugging aid: the failed state stays up for a look inside (until HOLD_MS pass or the file
+      // /tmp/hostnet-test-release appears), then the teardown removes it as always.
+      process.stderr.write(`holding the failed container ${hold} ms: ${(await current.nsenter()).join(' ')} ...\n`);
+      await waitFor('the hold to end', async () => (existsSync('/tmp/hostnet-test-release') ? true : undefined), { timeoutMs: hold, intervalMs: 500 })
+        .catch(() => undefined);
+    }
   });
   t.teardown(() => container.stop());
   t.pass('systemd in the container reached running');
@@ -252,7 +262,6 @@ void t.test('the agent container image in a lab host', async (t) => {
   const unpacked = (await run(['du', '-sm', container.root])).stdout.split('\t')[0] ?? '?';
 
   await t.test('a new Debian base: the container restarts with graceful restart while probes run: no probe fails', async (t) => {
-    explainFailure(t);
     const newBase = (await buildImage('--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container')).path;
     const before = await torSessions(world, h1.torPort);
     const loop = probes();
@@ -271,6 +280,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     const next = await Container.boot(lab, h1.ns, { image: newBase, rootDir: machine, binds });
     current = next;
     t.teardown(() => next.stop());
+    explainFailure(t); // after next.stop(): teardowns run last-in first-out
     await waitFor('the new agent active', async () => ((await next.unit('hostnet-agent.service', ['ActiveState'])).ActiveState === 'active' ? true : undefined),
       { timeoutMs: 60_000, intervalMs: 200 });
     t.match((await next.exec(['hostnet-agent', '--version'])).stdout, /0\.2\.0-newbase\.1/, 'the new image runs');
@@ -281,6 +291,8 @@ void t.test('the agent container image in a lab host', async (t) => {
     await waitEstablished(world.torFrr[0] as Frr, [h1.torPort]);
     await waitEstablished(world.torFrr[1] as Frr, [h1.torPort]);
     await world.waitAllOk(60_000);
+    const repairs = (await next.exec(['sh', '-c', 'journalctl --no-pager -o cat -u hostnet-agent | grep -E "routes-reinstalled|frr-config-restored" || true'])).stdout.trim();
+    t.comment(`the agent's repairs after the restart:\n${repairs || '(none)'}`);
     await new Promise((r) => setTimeout(r, 1000));
     await loop.stop();
     t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds through the restart`);

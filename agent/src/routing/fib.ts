@@ -16,10 +16,20 @@ export interface ZebraRoute {
   readonly tag: number;
 }
 
+/** One next hop of a kernel route. */
+export interface KernelNexthop {
+  readonly gateway?: string;
+  readonly dev?: string;
+  readonly weight?: number;
+  readonly onlink: boolean;
+}
+
 /** A BGP route as the kernel has it. */
 export interface KernelRoute {
   readonly prefix: string;
   readonly src: string | undefined;
+  readonly metric?: number;
+  readonly nexthops: readonly KernelNexthop[];
 }
 
 type Json = Record<string, unknown>;
@@ -43,8 +53,31 @@ export function parseKernelRoutes(json: unknown, family: 4 | 6): KernelRoute[] {
     const r = obj(e);
     const dst = typeof r.dst === 'string' ? r.dst : '';
     const prefix = dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : dst.includes('/') ? dst : `${dst}/${full}`;
-    return { prefix, src: typeof r.prefsrc === 'string' ? r.prefsrc : undefined };
+    const hops = Array.isArray(r.nexthops) ? r.nexthops.map(obj) : [r];
+    return {
+      prefix, src: typeof r.prefsrc === 'string' ? r.prefsrc : undefined, ...(typeof r.metric === 'number' ? { metric: r.metric } : {}),
+      nexthops: hops.map((h) => ({
+        ...(typeof h.gateway === 'string' ? { gateway: h.gateway } : {}), ...(typeof h.dev === 'string' ? { dev: h.dev } : {}),
+        ...(typeof h.weight === 'number' ? { weight: h.weight } : {}), onlink: Array.isArray(h.flags) && h.flags.includes('onlink'),
+      })),
+    };
   });
+}
+
+/**
+ * The `ip route replace` that gives a kernel route `src` and keeps the rest
+ * as it is (protocol, metric, every next hop with its weight): atomic, no
+ * moment without the route. Pure.
+ */
+export function withSourceCommand(route: KernelRoute, src: string): string[] {
+  const v6 = route.prefix.includes(':');
+  const hop = (h: KernelNexthop): string[] => [
+    ...(h.gateway ? ['via', ...(h.gateway.includes(':') && !v6 ? ['inet6'] : []), h.gateway] : []), ...(h.dev ? ['dev', h.dev] : []), ...(h.onlink ? ['onlink'] : []),
+  ];
+  const hops = route.nexthops.length > 1
+    ? route.nexthops.flatMap((h) => ['nexthop', ...hop(h), ...(h.weight ? ['weight', String(h.weight)] : [])])
+    : route.nexthops.flatMap(hop);
+  return ['ip', v6 ? '-6' : '-4', 'route', 'replace', route.prefix, 'proto', 'bgp', ...(route.metric !== undefined ? ['metric', String(route.metric)] : []), 'src', src, ...hops];
 }
 
 export interface RouteProblem {
@@ -52,6 +85,8 @@ export interface RouteProblem {
   /** missing: not in the kernel (traffic to it is lost); source: it leaves from another address than its loopback's. */
   readonly kind: 'missing' | 'source';
   readonly text: string;
+  /** For `source`: the kernel's route and the source it should have. */
+  readonly fix?: { readonly route: KernelRoute; readonly src: string };
 }
 
 /**
@@ -71,7 +106,9 @@ export function routeProblems(intent: ValidIntent, zebra: readonly ZebraRoute[],
     }
     const want = srcByTag.get(z.tag);
     const src = z.prefix.includes(':') ? want?.v6 : want?.v4;
-    if (want && src && k.src !== src) out.push({ prefix: z.prefix, kind: 'source', text: `${z.prefix} leaves from ${k.src ?? 'no set source'}, not ${want.loopback}'s ${src}` });
+    if (want && src && k.src !== src) {
+      out.push({ prefix: z.prefix, kind: 'source', text: `${z.prefix} leaves from ${k.src ?? 'no set source'}, not ${want.loopback}'s ${src}`, fix: { route: k, src } });
+    }
   }
   return out;
 }
@@ -79,6 +116,8 @@ export function routeProblems(intent: ValidIntent, zebra: readonly ZebraRoute[],
 /** Reads zebra's and the kernel's BGP routes (FibReader; fakes in unit tests). */
 export interface FibReader {
   routes(family: 4 | 6): Promise<{ zebra: ZebraRoute[]; kernel: KernelRoute[] }>;
+  /** Gives a kernel route its source address, the route otherwise unchanged. */
+  setSource(route: KernelRoute, src: string): Promise<void>;
 }
 
 export function fibReader(run: Runner, vtySocket: string | undefined): FibReader {
@@ -93,6 +132,9 @@ export function fibReader(run: Runner, vtySocket: string | undefined): FibReader
         zebra: parseZebraRoutes(z.stdout.trim() ? JSON.parse(z.stdout) : {}),
         kernel: parseKernelRoutes(k.stdout.trim() ? JSON.parse(k.stdout) : [], family),
       };
+    },
+    async setSource(route, src) {
+      await run(withSourceCommand(route, src), { timeoutMs: 15_000 });
     },
   };
 }

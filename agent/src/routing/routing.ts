@@ -79,6 +79,8 @@ export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
 const BGPD_RESTART_WAIT_MS = 5000;
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
+/** How long zebra gets to act on a re-bind before a route still without its source is fixed in the kernel. */
+const SOURCE_SETTLE_MS = 500;
 /** FRR (re)started this recently when first seen: its configuration is compared at once. */
 const START_GRACE_MS = 30_000;
 /** A command-log burst is checked this long after its last line (frr-reload sends many). */
@@ -253,7 +255,8 @@ export class Routing {
    * source address was missing when they came (zebra does not retry), or that
    * it installed before the source route-maps took effect (FRR starting):
    * re-binding the source route-maps makes zebra re-evaluate every route.
-   * Does nothing when every route is right; when a re-bind does not help, the
+   * Routes still without their source after that get it in the kernel.
+   * Does nothing when every route is right; when a repair does not help, the
    * next one waits twice as long (up to a minute).
    */
   async reinstallRoutes(): Promise<void> {
@@ -266,13 +269,27 @@ export class Routing {
     this.lastReinstall = Date.now();
     const lines = this.applied.text.split('\n').filter((l) => /^ipv?6? ?protocol bgp route-map /.test(l));
     await this.own(() => this.deps.frr.rebind(lines)).catch(() => undefined);
-    const after = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    let after = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    let kernelFixed = 0;
+    const fixable = after?.problems.flatMap((p) => (p.fix ? [p.fix] : [])) ?? [];
+    if (fixable.length > 0 && this.deps.fib) {
+      // FRR 10 keeps a route's next-hop group when only the source differs (a route it took over
+      // from the kernel at start, with -K, keeps no source however often it re-evaluates): the
+      // kernel route gets its source directly, everything else of it as zebra installed it.
+      await new Promise((r) => setTimeout(r, SOURCE_SETTLE_MS));
+      const still = (await this.routeProblems().catch(() => undefined))?.problems.flatMap((p) => (p.fix ? [p.fix] : [])) ?? [];
+      for (const f of still) {
+        await this.deps.fib.setSource(f.route, f.src).then(() => { kernelFixed++; }, () => undefined);
+      }
+      after = await this.routeProblems().catch(() => undefined);
+    }
     if (before && after && after.problems.length >= before.problems.length) {
       this.reinstallBackoff = Math.min(this.reinstallBackoff * 2, 60_000);
       return;
     }
     this.reinstallBackoff = REINSTALL_MIN_MS;
     this.emit('routes-reinstalled', `${before ? `${before.problems.length} ` : ''}routes from the ToRs the kernel lacked, or had without their source address, are installed again with it`
+      + `${kernelFixed > 0 ? ` (${kernelFixed} given their source in the kernel: zebra kept their next-hop group without it)` : ''}`
       + `${after && after.problems.length > 0 ? `; still wrong: ${after.problems.slice(0, 3).map((x) => x.prefix).join(', ')}` : ''}`);
   }
 
