@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { EtcdCluster } from '../../lab/etcd.js';
 import { EtcdClient, bytes, prefixEnd, text } from '../../controller/src/store/etcd/client.js';
 import { PrefixFeed } from '../../controller/src/store/etcd/feed.js';
+import { Event_EventType } from '../../proto/gen/mvccpb/kv_pb.js';
 import { silentLogger } from '../../common/log.js';
 
 /** A client's view of the prefix: key -> value, and when it last changed. */
@@ -83,7 +84,7 @@ async function ourView(endpoints: string[], prefix: string): Promise<View> {
     events(_rev, events) {
       for (const e of events) {
         if (!e.kv) continue;
-        if (e.type === 1) kv.delete(text(e.kv.key));
+        if (e.type === Event_EventType.DELETE) kv.delete(text(e.kv.key));
         else kv.set(text(e.kv.key), text(e.kv.value));
       }
     },

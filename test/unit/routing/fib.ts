@@ -6,14 +6,14 @@ const ecmp6 = [{ dst: '2001:db8:b::1', metric: 20, flags: [], nexthops: [
   { gateway: 'fe80::1', dev: 'eth1', weight: 1, flags: [] }, { gateway: 'fe80::2', dev: 'eth0', weight: 1, flags: [] }] }];
 const single4 = [{ dst: '10.2.0.1', gateway: '169.254.0.1', dev: 'eth0', metric: 20, prefsrc: '10.1.0.1', flags: ['onlink'] }];
 
-t.test('kernel routes: source, metric and every next hop', async (t) => {
+void t.test('kernel routes: source, metric and every next hop', async (t) => {
   const [r6] = parseKernelRoutes(ecmp6, 6);
   t.match(r6, { prefix: '2001:db8:b::1/128', src: undefined, metric: 20, nexthops: [{ gateway: 'fe80::1', dev: 'eth1', weight: 1, onlink: false }, { gateway: 'fe80::2', dev: 'eth0' }] });
   const [r4] = parseKernelRoutes(single4, 4);
   t.match(r4, { prefix: '10.2.0.1/32', src: '10.1.0.1', nexthops: [{ gateway: '169.254.0.1', dev: 'eth0', onlink: true }] });
 });
 
-t.test('giving a route its source replaces it with everything else as it was', async (t) => {
+void t.test('giving a route its source replaces it with everything else as it was', async (t) => {
   const [r6] = parseKernelRoutes(ecmp6, 6);
   const [r4] = parseKernelRoutes(single4, 4);
   if (!r6 || !r4) throw new Error('parsed');
