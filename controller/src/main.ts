@@ -22,6 +22,7 @@ import { splitHostPort } from '../../common/names.js';
 
 /** Runs the controller until SIGTERM/SIGINT. */
 async function runController(configPath: string): Promise<number> {
+  const bootAt = performance.now();
   const config = await loadControllerConfig(configPath);
   const log = createLogger({ name: 'hostnet-controller', level: config.logLevel });
   // A bug that escapes every handler is logged and counted; the controller keeps serving its agents.
@@ -34,6 +35,7 @@ async function runController(configPath: string): Promise<number> {
   }), config.tokensFile);
   const engines = await openEngines(config, log);
   const { store } = engines;
+  const loadedAt = performance.now();
   const server = grpcServer(config);
   store.watch(store.revision(), (b) => log.info({ revision: b.revision, changes: b.changes.length, relist: b.relist || undefined }, 'store changed'));
   const agents = await Agents.open({
@@ -42,6 +44,7 @@ async function runController(configPath: string): Promise<number> {
     // With client certificates required, an agent is the host its certificate names.
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
   });
+  log.info({ storeMs: Math.round(loadedAt - bootAt), compileMs: Math.round(agents.lastPass.ms), hosts: agents.lastPass.hosts }, 'intent loaded and every host compiled');
   addService(server, AgentService, agents.service(), log, { maxRequestBytes: config.grpc.maxMessageBytes });
   addService(server, AdminService, adminService({
     store, tokens, hosts: { publicPool: config.publicPool }, rollout: () => agents.rollout(),
@@ -65,7 +68,7 @@ async function runController(configPath: string): Promise<number> {
     http.listen(httpPort, httpHost, () => resolve());
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
-  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile), engine: config.store.engine, replica: config.replica }, 'controller serving');
+  log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile), engine: config.store.engine, replica: config.replica, startupMs: Math.round(performance.now() - bootAt) }, 'controller serving');
   if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());

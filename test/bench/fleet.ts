@@ -7,7 +7,7 @@
 // replica restarted with every agent reconnecting to it: time to serving, to
 // every agent streaming again.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,18 @@ function controllerNodeFlags(): string[] {
   return process.env.BENCH_CONTROLLER_FLAGS !== undefined ? process.env.BENCH_CONTROLLER_FLAGS.split(' ').filter(Boolean) : exec.split(/\s+/).filter((w) => w.startsWith('--max') || w.startsWith('--optimize'));
 }
 
+/** The last start's phases from a replica's log: store loaded, every host compiled, serving. */
+async function startupPhases(file: string): Promise<string> {
+  const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"storeMs"') || l.includes('"startupMs"'));
+  const last = (key: string) => {
+    const l = lines.filter((x) => x.includes(`"${key}"`)).at(-1);
+    return l ? JSON.parse(l) as Record<string, number> : undefined;
+  };
+  const loaded = last('storeMs');
+  const serving = last('startupMs');
+  return loaded && serving ? `store loaded ${loaded.storeMs} ms, ${loaded.hosts} hosts compiled in ${loaded.compileMs} ms, serving ${serving.startupMs} ms after the process began` : '(not in the log)';
+}
+
 async function rssKb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
@@ -65,7 +77,7 @@ async function controller(dir: string, name: string, store: string): Promise<Con
   const config = join(dir, `${name}.yaml`);
   await writeFile(config, [
     store, `replica: ${name}`, `grpc: { listen: "127.0.0.1:${grpcPort}" }`, `http: { listen: "127.0.0.1:${httpPort}" }`,
-    `tokensFile: ${join(dir, `${name}.tokens.yaml`)}`, 'agents: { heartbeat: 30s }', 'log: { level: warn }', '',
+    `tokensFile: ${join(dir, `${name}.tokens.yaml`)}`, 'agents: { heartbeat: 30s }', 'log: { level: info }', '',
   ].join('\n'));
   const c: Controller = {
     name, grpc: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, child: undefined as unknown as ChildProcess,
@@ -73,7 +85,10 @@ async function controller(dir: string, name: string, store: string): Promise<Con
       const started = performance.now();
       // BENCH_HEAP=DIR: a heap snapshot of each replica after the changes (node --heapsnapshot-signal), for finding what grows.
       const heap = process.env.BENCH_HEAP ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.BENCH_HEAP}`] : [];
-      c.child = spawn(process.execPath, [...controllerNodeFlags(), ...heap, CONTROLLER, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+      // Its log (info: the startup phases) to a file of its own.
+      const out = openSync(join(dir, `${name}.log`), 'a');
+      c.child = spawn(process.execPath, [...controllerNodeFlags(), ...heap, CONTROLLER, 'run', '--config', config], { stdio: ['ignore', out, 'inherit'] });
+      closeSync(out);
       for (;;) {
         const ok = await fetch(`${c.http}/healthz`).then((r) => r.ok, () => false);
         if (ok) return performance.now() - started;
@@ -244,6 +259,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     while ((await count()) < n && performance.now() - restarted < 120_000) await new Promise((r) => setTimeout(r, 100));
     const allStreamingMs = performance.now() - restarted;
     log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms`);
+    log(`restart phases (${r1.name}'s log): ${await startupPhases(join(dir, `${r1.name}.log`))}`);
     for (const a of admins) a.client.close();
 
     const sqlite = await sqliteRates(dir, n);
