@@ -55,11 +55,11 @@ export async function ping(from: Netns, addr: string, options: { timeoutMs?: num
 
 /** Waits until a probe gives `expected`, e.g. after a policy change; returns how long it took. */
 export async function waitForProbe(
-  from: Netns, transport: Transport, addr: string, port: number, expected: ProbeResult, timeoutMs = 5000,
+  from: Netns, transport: Transport, addr: string, port: number, expected: ProbeResult, timeoutMs = 5000, probeTimeoutMs = 300,
 ): Promise<number> {
   const started = Date.now();
   await waitFor(`${transport} ${addr}:${port} from ${from.name} to be ${expected}`, async () =>
-    (await probe(from, transport, addr, port, { timeoutMs: 300 })) === expected ? true : undefined,
+    (await probe(from, transport, addr, port, { timeoutMs: probeTimeoutMs })) === expected ? true : undefined,
   { timeoutMs, intervalMs: 50 });
   return Date.now() - started;
 }
