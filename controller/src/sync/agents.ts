@@ -150,12 +150,40 @@ export class Agents {
    * compiled, and from then on the store's change feed (a write on any
    * replica) recompiling the hosts each change touches, ~50 ms later.
    */
-  static async open(deps: AgentsDeps): Promise<Agents> {
+  static async open(deps: AgentsDeps, options: { firstPass?: 'now' | 'in-chunks'; chunk?: number } = {}): Promise<Agents> {
     const a = new Agents(deps);
     a.onStatus(await deps.status.load((records) => a.onStatus(records)));
-    a.recompile('all');
-    a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
+    if (options.firstPass === 'in-chunks') {
+      a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
+      a.compiled = a.compileInChunks(options.chunk);
+    } else {
+      a.recompile('all');
+      a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
+    }
     return a;
+  }
+
+  /** Resolves when every host has been compiled once (at once for a first pass 'now'). */
+  compiled: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  /**
+   * The first pass in chunks, the event loop free in between: a replica
+   * restarted under 10,000 reconnecting agents answers its API and accepts
+   * their streams at once, and each agent gets its state when the pass
+   * reaches its host (a change meanwhile compiles what it touches as always).
+   */
+  private async compileInChunks(size = 500): Promise<void> {
+    const started = performance.now();
+    const ids = this.deps.store.list('host').map((h) => h.key);
+    let compiled = 0;
+    for (let i = 0; i < ids.length && !this.closed; i += size) {
+      const chunk = ids.slice(i, i + size);
+      this.recompile(new Map(chunk.map((id) => [id, true])));
+      compiled += chunk.length;
+      await new Promise((r) => setImmediate(r));
+    }
+    this.lastPass = { hosts: compiled, ms: performance.now() - started };
   }
 
   /**
@@ -433,8 +461,11 @@ export class Agents {
   }
 
   /** Every known host with its subnet and tenant, from memory. */
+  /** Every host the store has (also those the first pass has not reached yet), sorted by id. */
   hosts(): { id: string; subnet: string; tenant: string }[] {
-    return [...this.desired].map(([id, d]) => ({ id, subnet: d.subnet, tenant: d.tenant })).sort((a, b) => a.id.localeCompare(b.id));
+    const reader = this.deps.store;
+    return reader.list('host').map((h) => ({ id: h.key, subnet: h.value.subnetId, tenant: reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '' }))
+      .sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /** Sync streams open on this replica. */
@@ -554,6 +585,8 @@ export class Agents {
 
   /** Stops timers and the change feed, and writes the last rollout batch. */
   async close(): Promise<void> {
+    this.closed = true;
+    await this.compiled;
     this.unwatch?.();
     if (this.timer) clearTimeout(this.timer);
     clearInterval(this.flushTimer);

@@ -240,3 +240,28 @@ void t.test('a change compiles only the hosts it touches, and reaches every one 
   r = await compiled('a deleted host', () => s.store.transact((tx) => tx.delete('host', 'host-a4')));
   t.same(r, { compilations: 0, moved: ['host-a4'] }, 'a deleted host is forgotten, nothing compiled');
 });
+
+void t.test('a first pass in chunks (a restarted replica): every host listed at once, each compiled as the pass reaches it', async (t) => {
+  const store = openSqliteStore(':memory:');
+  await seed(store);
+  const ids = Array.from({ length: 20 }, (_, i) => `host-c${String(i).padStart(2, '0')}`);
+  await store.transact((tx) => {
+    for (const id of ids) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
+  });
+  const agents = await Agents.open({ store, status: store, log }, { firstPass: 'in-chunks', chunk: 5 });
+  t.teardown(async () => { await agents.close(); await store.close(); });
+  // Synchronously after open: the first chunk only, but the dashboard lists every host.
+  t.equal(agents.rolloutState().length, 5, 'the first chunk is compiled before open returns');
+  t.equal(agents.hosts().length, ids.length + 1, 'every host of the store is listed from the start');
+  await agents.compiled;
+  t.equal(agents.rolloutState().length, ids.length + 1, 'then every host');
+  t.ok(agents.rolloutState().every((r) => r.desiredVersion !== ''), 'each with its desired version');
+  const server = new Server();
+  addService(server, AgentService, agents.service(), log);
+  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
+  const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
+  t.teardown(() => { client.close(); server.forceShutdown(); });
+  const last = open(client, {}, ids[ids.length - 1]);
+  t.equal((await last.waitFor(1)).update.case, 'snapshot', 'an agent of the last chunk gets its snapshot');
+  last.call.end();
+});
