@@ -95,7 +95,22 @@ void t.test('the agent container image in a lab host', async (t) => {
   await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { sockets: [SOCKET], stateDir: '/var/lib/hostnet' }));
   // The Bind= lines of hostnet.nspawn, from the test root instead of /.
   const binds = { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET };
-  const probes = () => probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
+  /** What the network looked like at a probe's first failure: h1's neighbours and routes back, the ToRs' routes to h1. */
+  let atFlip: Promise<string> | undefined;
+  const snapshot = async (): Promise<string> => {
+    const h = await h1.ns.exec(['sh', '-c', 'date +%T.%N; ip neigh show; ip route get 10.200.0.1; ip -4 route show proto bgp'], { allowFail: true });
+    const tors = await Promise.all(world.torFrr.map(async (f, i) => {
+      const r = await world.tors[i]?.exec(['sh', '-c', `ip route show ${h1.address}`], { allowFail: true });
+      const n = await f?.vtyshJson<Record<string, { bgpState?: string; gracefulRestartInfo?: unknown }>>(`show bgp neighbors ${h1.torPort} json`).catch((e: Error) => ({ error: e.message }));
+      return `tor${i + 1}: ${r?.stdout.trim() ?? ''} ${JSON.stringify((n as Record<string, { bgpState?: string }>)[h1.torPort]?.bgpState ?? n)}`;
+    }));
+    return `h1:\n${h.stdout}\n${tors.join('\n')}`;
+  };
+  const probes = () => {
+    atFlip = undefined;
+    return probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }],
+      () => { atFlip = snapshot().catch((e: Error) => e.message); });
+  };
   const container = await Container.boot(lab, h1.ns, {
     image, rootDir: machine, binds,
     // A short watchdog, so the SIGSTOP case below does not wait 20 s.
@@ -104,7 +119,7 @@ void t.test('the agent container image in a lab host', async (t) => {
   let current = container;
   /** On a failed subtest: what the agent and FRR said, and what the kernel has, for whoever reads the failure. */
   const explainFailure = (t: Test) => t.teardown(async () => {
-    if (t.passing()) return;
+    if (t.passing() && !process.env.HOSTNET_TEST_HOLD_ALWAYS) return;
     const inside = await current.exec(['sh', '-c', [
       'journalctl --no-pager -n 120 -o short-precise -u hostnet-agent -u frr || journalctl --no-pager -n 120',
       'echo "--- FRR (sources, route-maps)"', 'vtysh -c "show running-config" | grep -E "protocol|set src|route-map HOSTNET-SRC"',
@@ -114,8 +129,8 @@ void t.test('the agent container image in a lab host', async (t) => {
     t.comment(`journal (agent, FRR):\n${inside.stdout}\nkernel:\n${kernel.stdout}`);
     const hold = Number(process.env.HOSTNET_TEST_HOLD_MS ?? 0);
     if (hold > 0) {
-      // A debugging aid: the failed state stays up for a look inside (until HOLD_MS pass or the file
-      // /tmp/hostnet-test-release appears), then the teardown removes it as always.
+      // A debugging aid: the failed state (or with HOSTNET_TEST_HOLD_ALWAYS any state) stays up for a look inside
+      // (until HOLD_MS pass or the file /tmp/hostnet-test-release appears), then the teardown removes it as always.
       process.stderr.write(`holding the failed container ${hold} ms: ${(await current.nsenter()).join(' ')} ...\n`);
       await waitFor('the hold to end', async () => (existsSync('/tmp/hostnet-test-release') ? true : undefined), { timeoutMs: hold, intervalMs: 500 })
         .catch(() => undefined);
@@ -296,6 +311,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     await new Promise((r) => setTimeout(r, 1000));
     await loop.stop();
     t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds through the restart`);
+    if (atFlip) t.comment(`at the first failed probe:\n${await atFlip}`);
     t.same(loop.flips, [], 'no probe failed: the default deny held and the allowed traffic kept flowing');
     t.equal(await probe(world.client, 'tcp', h1.address, 443, { timeoutMs: 1000 }), 'connected', 'traffic flows again afterwards');
   });

@@ -86,7 +86,11 @@ export interface ProbeLoop {
  * Probes in rounds until stopped (each round runs every check once, in
  * parallel); for "nothing flipped while X happened" assertions.
  */
-export function probeLoop(checks: readonly { from: Netns; addr: string; port: number; want: ProbeResult; source?: string }[]): ProbeLoop {
+export function probeLoop(
+  checks: readonly { from: Netns; addr: string; port: number; want: ProbeResult; source?: string }[],
+  /** Called once, at the first flip (while it lasts: for a test to look at the state then). */
+  onFirstFlip?: () => void,
+): ProbeLoop {
   const flips: string[] = [];
   let rounds = 0;
   let running = true;
@@ -94,7 +98,10 @@ export function probeLoop(checks: readonly { from: Netns; addr: string; port: nu
     while (running) {
       await Promise.all(checks.map(async (c) => {
         const got = await probe(c.from, 'tcp', c.addr, c.port, { timeoutMs: 500, ...(c.source ? { source: c.source } : {}) });
-        if (got !== c.want) flips.push(`${new Date().toISOString()} ${c.from.short} -> ${c.addr}:${c.port} ${got}, expected ${c.want}`);
+        if (got !== c.want) {
+          if (flips.length === 0) onFirstFlip?.();
+          flips.push(`${new Date().toISOString()} ${c.from.short} -> ${c.addr}:${c.port} ${got}, expected ${c.want}`);
+        }
       }));
       rounds++;
     }
