@@ -44,7 +44,7 @@ async function runController(configPath: string): Promise<number> {
     compile: { managementPrefixes: config.managementPrefixes, ...(config.publicPool ? { publicPool: config.publicPool } : {}) },
     // With client certificates required, an agent is the host its certificate names.
     ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
-  }, { firstPass: 'in-chunks' });
+  }, { chunk: 500 });
   log.info({ storeMs: Math.round(loadedAt - bootAt), revision: store.revision() }, 'intent loaded');
   addService(server, AgentService, agents.service(), log, { maxRequestBytes: config.grpc.maxMessageBytes });
   addService(server, AdminService, adminService({

@@ -79,7 +79,7 @@ export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
 const BGPD_RESTART_WAIT_MS = 5000;
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
-/** How long zebra gets to act on a re-bind before a route still without its source is fixed in the kernel. */
+/** How long zebra gets to act on a re-bind before the routes are looked at again (one still without its source is fixed in the kernel). */
 const SOURCE_SETTLE_MS = 500;
 /** FRR (re)started this recently when first seen: its configuration is compared at once. */
 const START_GRACE_MS = 30_000;
@@ -269,19 +269,18 @@ export class Routing {
     this.lastReinstall = Date.now();
     const lines = this.applied.text.split('\n').filter((l) => /^ipv?6? ?protocol bgp route-map /.test(l));
     await this.own(() => this.deps.frr.rebind(lines)).catch(() => undefined);
-    let after = this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    let after: Awaited<ReturnType<Routing['routeProblems']>> | undefined;
     let kernelFixed = 0;
-    const fixable = after?.problems.flatMap((p) => (p.fix ? [p.fix] : [])) ?? [];
-    if (fixable.length > 0 && this.deps.fib) {
+    if (this.deps.fib) {
+      await new Promise((r) => setTimeout(r, SOURCE_SETTLE_MS));
+      after = await this.routeProblems().catch(() => undefined);
       // FRR 10 keeps a route's next-hop group when only the source differs (a route it took over
       // from the kernel at start, with -K, keeps no source however often it re-evaluates): the
       // kernel route gets its source directly, everything else of it as zebra installed it.
-      await new Promise((r) => setTimeout(r, SOURCE_SETTLE_MS));
-      const still = (await this.routeProblems().catch(() => undefined))?.problems.flatMap((p) => (p.fix ? [p.fix] : [])) ?? [];
-      for (const f of still) {
+      for (const f of after?.problems.flatMap((p) => (p.fix ? [p.fix] : [])) ?? []) {
         await this.deps.fib.setSource(f.route, f.src).then(() => { kernelFixed++; }, () => undefined);
       }
-      after = await this.routeProblems().catch(() => undefined);
+      if (kernelFixed > 0) after = await this.routeProblems().catch(() => undefined);
     }
     if (before && after && after.problems.length >= before.problems.length) {
       this.reinstallBackoff = Math.min(this.reinstallBackoff * 2, 60_000);

@@ -31,9 +31,6 @@ interface Desired {
   readonly routing: RoutingIntent;
   /** The update version agents acknowledge: both content versions. */
   readonly version: string;
-  /** The host's subnet and tenant, for the dashboard (kept here so requests need no database read). */
-  readonly subnet: string;
-  readonly tenant: string;
 }
 
 /** What the controller knows of one host's rollout (GetRollout's HostRollout, kept mutable in memory). */
@@ -132,6 +129,9 @@ export class Agents {
   compilations = 0;
   /** The last compile pass: hosts compiled, and how long it took to compile them and write their updates. */
   lastPass = { hosts: 0, ms: 0 };
+  /** Resolves when the first pass has compiled every host. */
+  compiled: Promise<void> = Promise.resolve();
+  private closed = false;
 
   private constructor(private readonly deps: AgentsDeps) {
     this.flushTimer = setInterval(() => {
@@ -150,30 +150,22 @@ export class Agents {
    * compiled, and from then on the store's change feed (a write on any
    * replica) recompiling the hosts each change touches, ~50 ms later.
    */
-  static async open(deps: AgentsDeps, options: { firstPass?: 'now' | 'in-chunks'; chunk?: number } = {}): Promise<Agents> {
+  static async open(deps: AgentsDeps, options: { chunk?: number } = {}): Promise<Agents> {
     const a = new Agents(deps);
     a.onStatus(await deps.status.load((records) => a.onStatus(records)));
-    if (options.firstPass === 'in-chunks') {
-      a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
-      a.compiled = a.compileInChunks(options.chunk);
-    } else {
-      a.recompile('all');
-      a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
-    }
+    a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
+    a.compiled = a.compileInChunks(options.chunk ?? Infinity);
     return a;
   }
 
-  /** Resolves when every host has been compiled once (at once for a first pass 'now'). */
-  compiled: Promise<void> = Promise.resolve();
-  private closed = false;
-
   /**
-   * The first pass in chunks, the event loop free in between: a replica
-   * restarted under 10,000 reconnecting agents answers its API and accepts
-   * their streams at once, and each agent gets its state when the pass
-   * reaches its host (a change meanwhile compiles what it touches as always).
+   * The first pass, `size` hosts at a time with the event loop free in
+   * between (the first chunk before open() returns): a replica restarted
+   * under 10,000 reconnecting agents answers its API and accepts their
+   * streams at once, and each agent gets its state when the pass reaches its
+   * host (a change meanwhile compiles what it touches as always).
    */
-  private async compileInChunks(size = 500): Promise<void> {
+  private async compileInChunks(size: number): Promise<void> {
     const started = performance.now();
     const ids = this.deps.store.list('host').map((h) => h.key);
     let compiled = 0;
@@ -318,10 +310,9 @@ export class Agents {
         const had = this.desired.get(id);
         const firewall = compileFirewall(reader, id, this.deps.compile, cache);
         const routing = withRouting || !had ? compileRouting(reader, id, this.deps.compile) : had.routing;
-        const tenant = reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '';
         // Unchanged: the entry (and what it holds) stays as it was; no garbage per host per pass.
-        if (had?.firewall.version !== firewall.version || had.routing.version !== routing.version || had.subnet !== h.value.subnetId || had.tenant !== tenant) {
-          this.desired.set(id, { firewall, routing, version: versionOf(firewall, routing), subnet: h.value.subnetId, tenant });
+        if (had?.firewall.version !== firewall.version || had.routing.version !== routing.version) {
+          this.desired.set(id, { firewall, routing, version: versionOf(firewall, routing) });
         }
         const hist = this.history.get(id) ?? new Map<string, FirewallPolicy>();
         hist.set(firewall.version, firewall);

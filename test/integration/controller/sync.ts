@@ -248,7 +248,7 @@ void t.test('a first pass in chunks (a restarted replica): every host listed at 
   await store.transact((tx) => {
     for (const id of ids) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
   });
-  const agents = await Agents.open({ store, status: store, log }, { firstPass: 'in-chunks', chunk: 5 });
+  const agents = await Agents.open({ store, status: store, log }, { chunk: 5 });
   t.teardown(async () => { await agents.close(); await store.close(); });
   // Synchronously after open: the first chunk only, but the dashboard lists every host.
   t.equal(agents.rolloutState().length, 5, 'the first chunk is compiled before open returns');
