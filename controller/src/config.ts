@@ -35,19 +35,22 @@ export interface ControllerConfig {
   /** This replica's name among the replicas (engine etcd): unique, stable across restarts. */
   readonly replica: string;
   readonly grpc: {
+    /** Admin callers (bearer tokens) and enrollment: server TLS when certFile/keyFile are set. */
     readonly listen: string;
+    /** Agents: mutual TLS, client certificates signed by the agents CA; none: this replica serves no agents. */
+    readonly agentListen: string | undefined;
+    /** The controller's server certificate (with its chain) and key, for both listeners. */
     readonly certFile: string | undefined;
     readonly keyFile: string | undefined;
-    /** CA that signs agent certificates; when set, agents must present one. */
-    readonly clientCaFile: string | undefined;
     readonly maxMessageBytes: number;
-    /**
-     * A unix socket also served, without TLS, for agents on the same machine
-     * (the lab's agents live in other network namespaces, where the TCP
-     * address is unreachable; a socket file is not tied to a namespace).
-     */
-    readonly localSocket: string | undefined;
   };
+  /** The agents CA: it signs agents' certificates (every replica has the same files). */
+  readonly ca: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly certificateLifetimeMs: number;
+    readonly enrollmentTokenLifetimeMs: number;
+  } | undefined;
   readonly http: { readonly listen: string };
   /** The pool public /32s are allocated from (hosts whose catalog has a public network). */
   readonly publicPool: string | undefined;
@@ -74,6 +77,10 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
   if (engine === 'sqlite' && store.has('etcd')) throw new ConfigError(store.field('etcd'), 'is only for engine etcd');
   if (engine === 'etcd' && store.has('path')) throw new ConfigError(store.field('path'), 'is only for engine sqlite');
   const etcd = engine === 'etcd' ? store.object('etcd') : undefined;
+  for (const [key, instead] of [['clientCaFile', 'ca.certFile (the agents CA) and grpc.agentListen'], ['localSocket', 'grpc.agentListen: agents connect over mutual TLS']]) {
+    if (grpc.has(key as string)) throw new ConfigError(grpc.field(key as string), `is gone; use ${instead as string}`);
+  }
+  const ca = root.has('ca') ? root.object('ca') : undefined;
   const config: ControllerConfig = {
     store: {
       engine,
@@ -95,10 +102,15 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
       listen: grpc.string('listen', { default: '0.0.0.0:7443', pattern: HOST_PORT, hint: 'host:port' }),
       certFile: grpc.has('certFile') ? grpc.string('certFile') : undefined,
       keyFile: grpc.has('keyFile') ? grpc.string('keyFile') : undefined,
-      clientCaFile: grpc.has('clientCaFile') ? grpc.string('clientCaFile') : undefined,
+      agentListen: grpc.has('agentListen') ? grpc.string('agentListen', { pattern: HOST_PORT, hint: 'host:port' }) : undefined,
       maxMessageBytes: grpc.int('maxMessageBytes', { min: 1024, max: 64 << 20, default: 4 << 20 }),
-      localSocket: grpc.has('localSocket') ? grpc.string('localSocket', { pattern: /^\/\S+$/, hint: 'an absolute path' }) : undefined,
     },
+    ca: ca ? {
+      certFile: ca.string('certFile'),
+      keyFile: ca.string('keyFile'),
+      certificateLifetimeMs: ca.durationMs('certificateLifetime', '7d'),
+      enrollmentTokenLifetimeMs: ca.durationMs('enrollmentTokenLifetime', '1h'),
+    } : undefined,
     http: { listen: http.string('listen', { default: '127.0.0.1:8080', pattern: HOST_PORT, hint: 'host:port' }) },
     publicPool: root.has('publicPool') ? root.prefix('publicPool') : undefined,
     managementPrefixes: root.prefixList('managementPrefixes'),
@@ -106,7 +118,23 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
     tokensFile: root.has('tokensFile') ? root.string('tokensFile') : undefined,
     logLevel: log.oneOf('level', LOG_LEVELS, 'info'),
   };
-  for (const f of [...(etcd ? [etcd] : []), store, grpc, http, log, agents]) f.done();
+  for (const f of [...(etcd ? [etcd] : []), ...(ca ? [ca] : []), store, grpc, http, log, agents]) f.done();
+  if ((config.grpc.certFile === undefined) !== (config.grpc.keyFile === undefined)) {
+    throw new ConfigError(grpc.field(config.grpc.certFile ? 'keyFile' : 'certFile'), 'certFile and keyFile go together');
+  }
+  if (config.grpc.agentListen !== undefined) {
+    if (!config.grpc.certFile) throw new ConfigError(grpc.field('agentListen'), 'needs grpc.certFile and grpc.keyFile: agents connect with mutual TLS only');
+    if (!config.ca) throw new ConfigError(grpc.field('agentListen'), 'needs ca (certFile, keyFile): the agents CA checks and signs agent certificates');
+    if (config.grpc.agentListen === config.grpc.listen) throw new ConfigError(grpc.field('agentListen'), 'must differ from grpc.listen');
+  }
+  if (config.ca && ca) {
+    if (config.ca.certificateLifetimeMs < 60_000 || config.ca.certificateLifetimeMs > 90 * 86_400_000) {
+      throw new ConfigError(ca.field('certificateLifetime'), 'must be between 1m and 90d');
+    }
+    if (config.ca.enrollmentTokenLifetimeMs < 60_000 || config.ca.enrollmentTokenLifetimeMs > 86_400_000) {
+      throw new ConfigError(ca.field('enrollmentTokenLifetime'), 'must be between 1m and 24h');
+    }
+  }
   const e = config.store.etcd;
   if (e && etcd) {
     if (e.leaseTtlSeconds < 2 || e.leaseTtlSeconds > 60) throw new ConfigError(etcd.field('leaseTtl'), 'must be between 2s and 60s');

@@ -3,6 +3,7 @@
 // the gRPC client; the commands live in ctl/.
 import { readFile } from 'node:fs/promises';
 import { type ChannelCredentials, Metadata, status as Status, credentials } from '@grpc/grpc-js';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { type Cli, InputError, type OptionValues, UsageError, requireString, runCli } from '../../common/cli.js';
 import { VERSION } from '../../common/version.js';
 import { HostnetError, createClient } from '../../proto/grpc/index.js';
@@ -58,6 +59,13 @@ async function withClient(values: OptionValues, fn: (c: AdminClient, m: Metadata
   return 1;
 }
 
+/** "90s", "15m", "2h" as seconds; a UsageError naming --ttl otherwise. */
+function durationSeconds(text: string): number {
+  const m = /^(\d+)(s|m|h)$/.exec(text);
+  if (!m?.[1] || !m[2]) throw new UsageError(`--ttl "${text}" is not a duration like 90s, 15m or 2h`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
+}
+
 const cli: Cli = {
   name: 'hostnetctl',
   version: VERSION,
@@ -91,6 +99,24 @@ const cli: Cli = {
         const [kind, name] = positionals;
         if (!kind || !name) throw new UsageError('KIND and NAME are required');
         return withClient(values, (c, m) => deleteResource(c, m, kind, name, io), false);
+      },
+    },
+    {
+      name: 'enroll', summary: 'a one-time enrollment token for a host (operators): install-agent --enrollment-token takes it; it expires (--ttl, default the controller\'s)',
+      usage: 'HOST [--ttl 1h] [-o json]', options: { ...conn, ttl: { type: 'string' }, output: { type: 'string', short: 'o' } },
+      run(values, positionals) {
+        const [host, extra] = positionals;
+        if (!host || extra) throw new UsageError('exactly one HOST is required');
+        if (values.output !== undefined && values.output !== 'json') throw new UsageError('-o takes only json');
+        const ttlSeconds = values.ttl === undefined ? 0 : durationSeconds(values.ttl as string);
+        return withClient(values, async (c, m) => {
+          const r = await c.createEnrollment({ hostId: host, ttlSeconds }, { metadata: m });
+          const expiresAt = r.expiresAt ? timestampDate(r.expiresAt).toISOString() : '';
+          io.out(values.output === 'json'
+            ? `${JSON.stringify({ host, token: r.token, expiresAt, caFingerprint: r.caFingerprint })}\n`
+            : `token: ${r.token}\nexpires: ${expiresAt}\nca-fingerprint: ${r.caFingerprint}\n`
+              + `on the server: install-agent --host-id ${host} --enrollment-token ${r.token} --ca-fingerprint ${r.caFingerprint} --controller ADDR ...\n`);
+        }, false);
       },
     },
     {

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // hostnet-controller: the POD's network controller. Composition root: the
 // only controller module that builds real adapters.
-import { chmod, readFile, unlink } from 'node:fs/promises';
-import { ServerCredentials } from '@grpc/grpc-js';
+import { readFile } from 'node:fs/promises';
 import { type Cli, requireString, runCli } from '../../common/cli.js';
 import { createLogger } from '../../common/log.js';
 import { VERSION } from '../../common/version.js';
@@ -11,11 +10,14 @@ import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
 import { AgentService } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { Agents } from './sync/agents.js';
 import { httpServer } from './http.js';
-import { hostIdFromCertificate } from './tls-identity.js';
+import { peerOf } from './identity/peer.js';
+import { AgentsCa, initCa } from './identity/ca.js';
+import { type IdentityOptions, checkAccepted, enrollService, renew } from './identity/enrollment.js';
+import { EnrollService } from '../../proto/gen/hostnet/v1/identity_pb.js';
 import { adminService } from './admin/service.js';
 import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
-import { bind, grpcServer, serverCredentials, stop } from './server.js';
+import { adminCredentials, agentCredentials, bind, grpcServer, stop } from './server.js';
 import { openEngines } from './store/engines.js';
 import { ConfigError } from '../../common/config.js';
 import { splitHostPort } from '../../common/names.js';
@@ -36,28 +38,37 @@ async function runController(configPath: string): Promise<number> {
   const engines = await openEngines(config, log);
   const { store } = engines;
   const loadedAt = performance.now();
+  const ca = config.ca ? await AgentsCa.load(config.ca.certFile, config.ca.keyFile).catch((err: Error) => {
+    throw new ConfigError('ca', err.message);
+  }) : undefined;
+  const identity: IdentityOptions | undefined = ca && config.ca
+    ? { ca, certificateLifetimeMs: config.ca.certificateLifetimeMs, tokenLifetimeMs: config.ca.enrollmentTokenLifetimeMs } : undefined;
   const server = grpcServer(config);
+  const agentServer = config.grpc.agentListen ? grpcServer(config) : undefined;
   store.watch(store.revision(), (b) => log.info({ revision: b.revision, changes: b.changes.length, relist: b.relist || undefined }, 'store changed'));
   // The first compile pass runs in chunks once serving (below): a restarted replica answers at once.
   const agents = await Agents.open({
     store, status: engines.status, replica: config.replica, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
     compile: { managementPrefixes: config.managementPrefixes, ...(config.publicPool ? { publicPool: config.publicPool } : {}) },
-    // With client certificates required, an agent is the host its certificate names.
-    ...(config.grpc.clientCaFile ? { peerHostId: hostIdFromCertificate } : {}),
+    // An agent is the host its certificate names, while its host's credential lists that certificate.
+    ...(identity ? {
+      identity: { peer: peerOf, accepted: (p) => checkAccepted(store, p) },
+      renew: (p, csr) => renew(store, identity, p, csr),
+    } : {}),
   }, { chunk: 500 });
   log.info({ storeMs: Math.round(loadedAt - bootAt), revision: store.revision() }, 'intent loaded');
-  addService(server, AgentService, agents.service(), log, { maxRequestBytes: config.grpc.maxMessageBytes });
+  const limits = { maxRequestBytes: config.grpc.maxMessageBytes };
   addService(server, AdminService, adminService({
-    store, tokens, hosts: { publicPool: config.publicPool }, rollout: () => agents.rollout(),
-  }), log, { maxRequestBytes: config.grpc.maxMessageBytes });
-  const port = await bind(server, config.grpc.listen, await serverCredentials(config));
-  if (config.grpc.localSocket) {
-    // A stale socket of a previous run would make the bind fail.
-    await unlink(config.grpc.localSocket).catch(() => undefined);
-    await bind(server, `unix:${config.grpc.localSocket}`, ServerCredentials.createInsecure());
-    // No TLS on it: only root may connect.
-    await chmod(config.grpc.localSocket, 0o600);
-    log.info({ socket: config.grpc.localSocket }, 'agents on this machine served on a unix socket');
+    store, tokens, hosts: { publicPool: config.publicPool }, rollout: () => agents.rollout(), ...(identity ? { identity } : {}),
+  }), log, limits);
+  const port = await bind(server, config.grpc.listen, await adminCredentials(config));
+  if (agentServer && config.grpc.agentListen && ca) {
+    addService(agentServer, AgentService, agents.service(), log, limits);
+    addService(agentServer, EnrollService, enrollService(store, identity, log), log, limits);
+    const agentPort = await bind(agentServer, config.grpc.agentListen, await agentCredentials(config, ca.pem));
+    log.info({ listen: config.grpc.agentListen, port: agentPort, ca: ca.fingerprint }, 'agents served with mutual TLS (and enrollment)');
+  } else {
+    log.warn('no grpc.agentListen: this replica serves no agents');
   }
   const http = httpServer({
     agents, log, revision: () => store.revision(), live: () => store.live(), counters: engines.counters, replica: config.replica,
@@ -70,7 +81,7 @@ async function runController(configPath: string): Promise<number> {
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
   log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile), engine: config.store.engine, replica: config.replica, startupMs: Math.round(performance.now() - bootAt) }, 'controller serving');
-  if (!config.grpc.certFile) log.warn('gRPC without TLS: configure grpc.certFile/keyFile for production');
+  if (!config.grpc.certFile) log.warn('the admin listener without TLS: configure grpc.certFile/keyFile for production');
   void agents.compiled.then(() => log.info({ compileMs: Math.round(agents.lastPass.ms), hosts: agents.lastPass.hosts, sinceStartMs: Math.round(performance.now() - bootAt) },
     'every host compiled'));
   await new Promise<void>((resolve) => {
@@ -81,7 +92,7 @@ async function runController(configPath: string): Promise<number> {
   const started = Date.now();
   // Agents' streams are ended first (UNAVAILABLE: they reconnect elsewhere); then running calls get 3 s.
   agents.endStreams();
-  await stop(server, 3000);
+  await Promise.all([stop(server, 3000), ...(agentServer ? [stop(agentServer, 3000)] : [])]);
   http.closeAllConnections();
   await new Promise<void>((resolve) => http.close(() => resolve()));
   await agents.close();
@@ -103,6 +114,19 @@ const cli: Cli = {
       async run(values) {
         const config = await loadControllerConfig(requireString(values, 'config'));
         process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+        return 0;
+      },
+    },
+    {
+      name: 'ca',
+      summary: 'ca init --dir DIR [--server-name NAME]...: create an agents CA (and a server certificate it signs for these names)',
+      usage: 'init --dir DIR [--server-name NAME]...',
+      options: { dir: { type: 'string' }, 'server-name': { type: 'string', multiple: true } },
+      async run(values, positionals) {
+        if (positionals[0] !== 'init') throw new ConfigError('ca', 'the only subcommand is: ca init --dir DIR [--server-name NAME]...');
+        const names = (values['server-name'] as string[] | undefined) ?? [];
+        const r = await initCa(requireString(values, 'dir'), names);
+        process.stdout.write(`${r.files.join('\n')}\nCA SHA-256 fingerprint: ${r.fingerprint}\n`);
         return 0;
       },
     },

@@ -1,7 +1,7 @@
 // The controller process's gRPC side: the server with its limits and
 // keepalive, TLS when configured, and a graceful stop.
 import { readFile } from 'node:fs/promises';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, experimental } from '@grpc/grpc-js';
 import type { ControllerConfig } from './config.js';
 
 /**
@@ -22,12 +22,35 @@ export function grpcServer(config: ControllerConfig): Server {
   });
 }
 
-/** Server credentials: TLS from the configured files (client certificates required when a client CA is set), else plaintext. */
-export async function serverCredentials(config: ControllerConfig): Promise<ServerCredentials> {
-  const { certFile, keyFile, clientCaFile } = config.grpc;
+/** The admin listener's credentials: server TLS from the configured files, else plaintext (the caller is told by a warning at start). */
+export async function adminCredentials(config: ControllerConfig): Promise<ServerCredentials> {
+  const { certFile, keyFile } = config.grpc;
   if (!certFile || !keyFile) return ServerCredentials.createInsecure();
-  const [cert, key, ca] = await Promise.all([readFile(certFile), readFile(keyFile), clientCaFile ? readFile(clientCaFile) : Promise.resolve(null)]);
-  return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], Boolean(ca));
+  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+}
+
+/**
+ * The agent listener's credentials: TLS that asks every caller for a client
+ * certificate signed by the agents CA but lets one without it finish the
+ * handshake, so that an enrolling server (no certificate yet) can call
+ * Enroll and anything else gets a gRPC status saying what is missing
+ * (UNAUTHENTICATED from the handlers) instead of a dropped connection.
+ */
+export async function agentCredentials(config: ControllerConfig, caPem: string): Promise<ServerCredentials> {
+  const { certFile, keyFile } = config.grpc;
+  if (!certFile || !keyFile) throw new Error('agent listener without a server certificate');
+  const [certificate, privateKey] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  // The answers come a tick later: grpc-js registers the server's watcher only after asking, and an
+  // answer given at once reaches no watcher (every connection would be dropped as "unloaded credentials").
+  const provider: experimental.CertificateProvider = {
+    addCaCertificateListener: (l) => queueMicrotask(() => l({ caCertificate: Buffer.from(caPem) })),
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (l) => queueMicrotask(() => l({ certificate, privateKey })),
+    removeIdentityCertificateListener: () => undefined,
+  };
+  // One provider answers both (grpc-js's factory and constructor disagree on which argument is which).
+  return experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
 /** Binds `server` to `address`; resolves with the bound port. */

@@ -60,12 +60,33 @@ function onAbort(signal: AbortSignal | undefined, cancel: () => void): void {
  * Creates a client for `service` at `address` ("host:port"). Channel options
  * are passed to grpc-js as they are (message size limits, keepalive).
  */
+let ipServerNameQuiet = false;
+
+/**
+ * grpc-js gives TLS the target as its server name, also when the target is
+ * an IP address (the certificate's IP address SAN is what gets checked), and
+ * Node prints a deprecation warning (DEP0123) for it to the user's terminal.
+ * Only that warning is dropped.
+ */
+function quietIpServerName(): void {
+  if (ipServerNameQuiet) return;
+  ipServerNameQuiet = true;
+  const emit = process.emitWarning.bind(process);
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const [a, b] = rest;
+    const code = typeof a === 'object' && a !== null ? (a as { code?: string }).code : b;
+    if (code === 'DEP0123') return;
+    (emit as (w: string | Error, ...r: unknown[]) => void)(warning, ...rest);
+  });
+}
+
 export function createClient<M extends GenServiceMethods>(
   service: GenService<M>,
   address: string,
   credentials: ChannelCredentials,
   channelOptions: ChannelOptions = {},
 ): ServiceClient<M> {
+  quietIpServerName();
   const client = new Client(address, credentials, channelOptions);
   const def = serviceDefinition(service);
   const out: Record<string, unknown> = {};

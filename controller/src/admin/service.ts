@@ -13,12 +13,14 @@ import { type AdminService, ApplyOutcome, type Resource, ResourceSchema } from '
 import type { HostRollout } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import type { Acl, Host, NetworkObject, Subnet, Tenant } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { prepareHost } from '../hosts.js';
-import { KINDS, type Kind, type Reader, type ResourceOf, type Store, type Stored, type Tx } from '../store/store.js';
+import { KINDS, type ResourceKind as Kind, type Reader, type ResourceOf, type Store, type Stored, type Tx } from '../store/store.js';
 import {
   type Caller, type HostRules, refuseIfReferenced, sees, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant,
 } from '../validate.js';
 import { checkDependents } from './dependents.js';
 import type { Tokens } from './tokens.js';
+import { type IdentityOptions, createEnrollment } from '../identity/enrollment.js';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 
 type Methods = typeof AdminService extends { method: infer M } ? M : never;
 
@@ -28,6 +30,8 @@ export interface AdminDeps {
   readonly hosts?: HostRules;
   /** Rollout state of the hosts (from the agents' side), as GetRollout answers it. */
   readonly rollout?: () => readonly HostRollout[];
+  /** The agents CA and lifetimes (CreateEnrollment). */
+  readonly identity?: IdentityOptions;
 }
 
 /** The tenant a stored resource belongs to (undefined for catalogs, which have none). */
@@ -180,6 +184,11 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
         if (s.operatorDelete && c.role !== 'operator') throw permissionDenied(`only operators delete ${s.kind}s`, `${s.kind}/${key}`);
         if (s.kind !== 'acl') refuseIfReferenced(tx, s.kind, key);
         tx.delete(s.kind, key);
+        // A deleted host's certificates are revoked with it (every replica ends their streams), and its token goes.
+        if (s.kind === 'host') {
+          tx.delete('credential', key);
+          tx.delete('enrollment', key);
+        }
       });
       return { revision: BigInt(r.revision) };
     };
@@ -252,6 +261,15 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
       return { results, revision: BigInt(r.revision) };
     },
 
+    async createEnrollment(req, ctx) {
+      const c = caller(ctx);
+      if (c.role !== 'operator') throw permissionDenied('only operators create enrollment tokens', `host/${req.hostId}`);
+      const identity = deps.identity;
+      if (!identity) throw new HostnetError(Status.UNIMPLEMENTED, { reason: 'UNIMPLEMENTED', message: 'this controller has no agents CA (ca.certFile, ca.keyFile)' });
+      const ttl = req.ttlSeconds > 0 ? req.ttlSeconds * 1000 : identity.tokenLifetimeMs;
+      const r = await createEnrollment(store, identity, req.hostId, ttl, c.role);
+      return { token: r.token, expiresAt: timestampFromDate(r.expiresAt), caFingerprint: identity.ca.fingerprint };
+    },
     async getRollout(req, ctx) {
       const c = caller(ctx);
       if (!deps.rollout) {

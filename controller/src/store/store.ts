@@ -8,6 +8,7 @@
 // health live in a store of their own (status.ts).
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { AclSchema, HostSchema, NetworkCatalogSchema, NetworkObjectSchema, SubnetSchema, TenantSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { EnrollmentSchema, HostCredentialSchema } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 
 /** The resource kinds and their messages. */
 export const KINDS = {
@@ -17,9 +18,15 @@ export const KINDS = {
   host: HostSchema,
   object: NetworkObjectSchema,
   acl: AclSchema,
+  /** Pending enrollment tokens (hashed), by host id. */
+  enrollment: EnrollmentSchema,
+  /** The certificates accepted for a host's agent, by host id. */
+  credential: HostCredentialSchema,
 } as const;
 
 export type Kind = keyof typeof KINDS;
+/** The kinds of the intent (what the admin API creates, reads and deletes); the others hold agents' identities. */
+export type ResourceKind = Exclude<Kind, 'enrollment' | 'credential'>;
 export type ResourceOf<K extends Kind> = MessageShape<(typeof KINDS)[K]>;
 export const KIND_NAMES = Object.keys(KINDS) as Kind[];
 

@@ -7,7 +7,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
-import { HostnetError, invalidArgument, permissionDenied } from '../../../proto/grpc/errors.js';
+import { HostnetError, invalidArgument, permissionDenied, unauthenticated } from '../../../proto/grpc/errors.js';
 import { PreEncoded } from '../../../proto/grpc/definition.js';
 import type { CallContext, Outgoing, ServiceImpl } from '../../../proto/grpc/server.js';
 import {
@@ -22,6 +22,8 @@ import { type CompileOptions, compileCache, compileFirewall, compileRouting } fr
 import type { ChangeBatch, Store } from '../store/store.js';
 import { type StatusRecord, type StatusStore, decodeConnection, decodeHealth, decodeRollout, encodeConnection, encodeHealth, encodeRollout } from '../store/status.js';
 import { affectedHosts } from './affected.js';
+import type { Peer } from '../identity/peer.js';
+import type { AgentCertificate } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 import { firewallDelta } from './delta.js';
 
 type Methods = typeof AgentService extends { method: infer M } ? M : never;
@@ -76,6 +78,8 @@ interface Session {
   /** Ends the stream from the controller's side with `err` as its status (idempotent). */
   readonly end: (err: HostnetError) => void;
   readonly since: Date;
+  /** The certificate it connected with (undefined without client certificates). */
+  readonly peer: Peer | undefined;
 }
 
 export interface AgentsDeps {
@@ -88,8 +92,14 @@ export interface AgentsDeps {
   readonly compile?: CompileOptions;
   /** Recompile this long after a store change (changes in between coalesce). */
   readonly debounceMs?: number;
-  /** Identity from the TLS client certificate, when client certificates are required. */
-  readonly peerHostId?: (ctx: CallContext) => string | undefined;
+  /**
+   * Who the caller is, from its TLS client certificate (the production
+   * listener requires one): `peer` reads it, `accepted` throws unless the
+   * host's credential still lists it (a revoked one ends its stream at once).
+   */
+  readonly identity?: { readonly peer: (ctx: CallContext) => Peer; readonly accepted: (peer: Peer) => void };
+  /** Issues the caller's host a new certificate (AgentService.Renew). */
+  readonly renew?: (peer: Peer, csrPem: string) => Promise<AgentCertificate>;
   readonly heartbeatSeconds?: number;
   /** How often changed rollout, health and connections are written to the status store (in one batch). */
   readonly rolloutFlushMs?: number;
@@ -275,6 +285,7 @@ export class Agents {
 
   /** A committed batch: the hosts it touches are compiled after the debounce (batches in between coalesce). */
   private onBatch(b: ChangeBatch): void {
+    if (b.relist || b.changes.some((c) => c.kind === 'credential' || c.kind === 'host')) this.endRevoked();
     if (b.relist || this.pending === 'all') this.pending = 'all';
     else for (const [h, routing] of affectedHosts(this.deps.store, b.changes)) this.pending.set(h, routing || (this.pending.get(h) ?? false));
     if (this.timer) return;
@@ -472,10 +483,7 @@ export class Agents {
         const hello = (first.value as SyncRequest | undefined)?.message;
         if (first.done || hello?.case !== 'hello') throw invalidArgument('message', 'the first message of a Sync stream must be a Hello');
         const hostId = hello.value.hostId;
-        const peer = this.deps.peerHostId?.(ctx);
-        if (peer !== undefined && peer !== hostId) {
-          throw permissionDenied(`certificate is for ${peer}, not ${hostId}`, `host/${hostId}`, 'hello.host_id');
-        }
+        const peer = this.authenticate(ctx, hostId, 'hello.host_id');
         // A replica that lost the store may hold an older desired state than the agent has: it goes elsewhere.
         if (!this.deps.store.live()) {
           throw new HostnetError(Status.UNAVAILABLE, {
@@ -505,7 +513,11 @@ export class Agents {
           inFlight: undefined,
           end,
           since: new Date(),
+          peer,
         };
+        // A stream lives no longer than its certificate (the agent renews and reconnects well before).
+        const expiry = peer ? setTimeout(() => end(unauthenticated(`the client certificate ${peer.serial} expired at ${peer.notAfter.toISOString()}; renew it`)),
+          Math.min(Math.max(0, peer.notAfter.getTime() - Date.now()), 2 ** 31 - 1)) : undefined;
         this.sessions.set(hostId, session);
         this.remote.delete(hostId);
         this.dirty.connection.add(hostId);
@@ -533,6 +545,7 @@ export class Agents {
             else if (m.case === 'nack') this.onNack(session, m.value.version, m.value.error);
           }
         } finally {
+          clearTimeout(expiry);
           if (this.sessions.get(hostId) === session) {
             this.sessions.delete(hostId);
             r.updatedAt = new Date();
@@ -542,13 +555,20 @@ export class Agents {
           }
         }
       },
+      renew: async (req, ctx) => {
+        const id = this.deps.identity;
+        const renew = this.deps.renew;
+        if (!id || !renew) throw new HostnetError(Status.UNIMPLEMENTED, { reason: 'UNIMPLEMENTED', message: 'this listener has no client certificates to renew' });
+        const peer = id.peer(ctx);
+        id.accepted(peer);
+        const certificate = await renew(peer, req.csrPem);
+        this.deps.log.info({ host: peer.hostId, from: peer.serial }, 'certificate renewed');
+        return { certificate };
+      },
       reportHealth: async (req, ctx) => {
         const report = req.report;
         if (!report) throw invalidArgument('report', 'is required');
-        const peer = this.deps.peerHostId?.(ctx);
-        if (peer !== undefined && peer !== report.hostId) {
-          throw permissionDenied(`certificate is for ${peer}, not ${report.hostId}`, `host/${report.hostId}`, 'report.host_id');
-        }
+        this.authenticate(ctx, report.hostId, 'report.host_id');
         if (!this.deps.store.get('host', report.hostId)) throw unknownHost(report.hostId, 'report.host_id');
         const had = this.health.get(report.hostId);
         this.health.set(report.hostId, { report, received: new Date(), stale: false });
@@ -562,6 +582,31 @@ export class Agents {
         return { heartbeatSeconds: this.deps.heartbeatSeconds ?? 30 };
       },
     };
+  }
+
+  /** The caller's certificate, checked: it names `hostId` and is still accepted (none: no client certificates here). */
+  private authenticate(ctx: CallContext, hostId: string, field: string): Peer | undefined {
+    const id = this.deps.identity;
+    if (!id) return undefined;
+    const peer = id.peer(ctx);
+    if (peer.hostId !== hostId) throw permissionDenied(`the client certificate is host/${peer.hostId}'s, not host/${hostId}'s`, `host/${hostId}`, field);
+    id.accepted(peer);
+    return peer;
+  }
+
+  /** Ends the streams whose certificate is no longer accepted (the host deleted or enrolled again), on every replica as its store changes. */
+  private endRevoked(): void {
+    const id = this.deps.identity;
+    if (!id) return;
+    for (const s of this.sessions.values()) {
+      if (!s.peer) continue;
+      try {
+        id.accepted(s.peer);
+      } catch (err) {
+        this.deps.log.warn({ host: s.hostId, serial: s.peer.serial }, 'certificate revoked: its stream ends');
+        s.end(HostnetError.from(err));
+      }
+    }
   }
 
   /**

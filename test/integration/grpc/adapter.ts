@@ -42,6 +42,7 @@ async function startServer(maxReceive = 4 << 20): Promise<Harness> {
   const streams: Harness['streams'] = [];
   const server = new Server({ 'grpc.max_receive_message_length': maxReceive });
   addService(server, AgentService, {
+    async renew() { return {}; },
     async reportHealth(req, ctx) {
       const host = req.report?.hostId ?? '';
       seen.handled.push(host);

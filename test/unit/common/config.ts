@@ -89,8 +89,15 @@ void t.test('controller config defaults and cross-field checks', async (t) => {
   t.equal(fieldOf(() => parseControllerConfig('agents: { heartbeat: 10ms }')), 'agents.heartbeat');
   t.equal(fieldOf(() => parseControllerConfig('grpc: { maxMessageBytes: 10 }')), 'grpc.maxMessageBytes');
   t.equal(fieldOf(() => parseControllerConfig('http: { listen: 8080 }')), 'http.listen');
-  t.equal(fieldOf(() => parseControllerConfig('grpc: { localSocket: relative.sock }')), 'grpc.localSocket');
-  t.equal(parseControllerConfig('grpc: { localSocket: /run/hostnet/controller.sock }').grpc.localSocket, '/run/hostnet/controller.sock');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { localSocket: /run/hostnet/controller.sock }')), 'grpc.localSocket', 'the unix socket without identity is gone');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { clientCaFile: /ca.pem }')), 'grpc.clientCaFile');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { agentListen: "0.0.0.0:7444" }')), 'grpc.agentListen', 'agents need TLS');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { agentListen: "0.0.0.0:7444", certFile: /s.pem, keyFile: /s.key }')), 'grpc.agentListen', 'and a CA');
+  t.equal(fieldOf(() => parseControllerConfig('grpc: { certFile: /s.pem }')), 'grpc.keyFile');
+  t.equal(fieldOf(() => parseControllerConfig('ca: { certFile: /c.pem, keyFile: /c.key, certificateLifetime: 91d }')), 'ca.certificateLifetime');
+  t.equal(fieldOf(() => parseControllerConfig('ca: { certFile: /c.pem }')), 'ca.keyFile');
+  const tls = parseControllerConfig('grpc: { agentListen: "0.0.0.0:7444", certFile: /s.pem, keyFile: /s.key }\nca: { certFile: /c.pem, keyFile: /c.key }');
+  t.same([tls.grpc.agentListen, tls.ca?.certificateLifetimeMs, tls.ca?.enrollmentTokenLifetimeMs], ['0.0.0.0:7444', 7 * 86_400_000, 3_600_000], 'TLS defaults: a week, an hour');
 });
 
 void t.test('loading a file', async (t) => {

@@ -13,13 +13,58 @@ import type { ErrorDetail } from "./errors_pb.js";
 import { file_hostnet_v1_errors } from "./errors_pb.js";
 import type { HealthReport } from "./health_pb.js";
 import { file_hostnet_v1_health } from "./health_pb.js";
+import type { AgentCertificate } from "./identity_pb.js";
+import { file_hostnet_v1_identity } from "./identity_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file hostnet/v1/agent.proto.
  */
 export const file_hostnet_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZob3N0bmV0L3YxL2FnZW50LnByb3RvEgpob3N0bmV0LnYxIn4KC1N5bmNSZXF1ZXN0EiIKBWhlbGxvGAEgASgLMhEuaG9zdG5ldC52MS5IZWxsb0gAEh4KA2FjaxgCIAEoCzIPLmhvc3RuZXQudjEuQWNrSAASIAoEbmFjaxgDIAEoCzIQLmhvc3RuZXQudjEuTmFja0gAQgkKB21lc3NhZ2UiYgoFSGVsbG8SDwoHaG9zdF9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJEhgKEGZpcmV3YWxsX3ZlcnNpb24YAyABKAkSFwoPcm91dGluZ192ZXJzaW9uGAQgASgJIhYKA0FjaxIPCgd2ZXJzaW9uGAEgASgJIj8KBE5hY2sSDwoHdmVyc2lvbhgBIAEoCRImCgVlcnJvchgCIAEoCzIXLmhvc3RuZXQudjEuRXJyb3JEZXRhaWwidwoMU3luY1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSKAoIc25hcHNob3QYAiABKAsyFC5ob3N0bmV0LnYxLlNuYXBzaG90SAASIgoFZGVsdGEYAyABKAsyES5ob3N0bmV0LnYxLkRlbHRhSABCCAoGdXBkYXRlImQKCFNuYXBzaG90EiwKCGZpcmV3YWxsGAEgASgLMhouaG9zdG5ldC52MS5GaXJld2FsbFBvbGljeRIqCgdyb3V0aW5nGAIgASgLMhkuaG9zdG5ldC52MS5Sb3V0aW5nSW50ZW50IjoKDE9iamVjdENoYW5nZRIKCgJpZBgBIAEoCRINCgVhZGRlZBgCIAMoCRIPCgdyZW1vdmVkGAMgAygJIjEKCFJ1bGVMaXN0EiUKBXJ1bGVzGAEgAygLMhYuaG9zdG5ldC52MS5Qb2xpY3lSdWxlIpkCCg1GaXJld2FsbERlbHRhEhQKDGJhc2VfdmVyc2lvbhgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEjAKDm9iamVjdF9jaGFuZ2VzGAMgAygLMhguaG9zdG5ldC52MS5PYmplY3RDaGFuZ2USMQoNYWRkZWRfb2JqZWN0cxgEIAMoCzIaLmhvc3RuZXQudjEuUmVzb2x2ZWRPYmplY3QSFwoPcmVtb3ZlZF9vYmplY3RzGAUgAygJEiMKBXJ1bGVzGAYgASgLMhQuaG9zdG5ldC52MS5SdWxlTGlzdBImCghmYWlsc2FmZRgHIAEoCzIULmhvc3RuZXQudjEuRmFpbHNhZmUSFgoOaG9zdF9hZGRyZXNzZXMYCCADKAkiYAoFRGVsdGESKwoIZmlyZXdhbGwYASABKAsyGS5ob3N0bmV0LnYxLkZpcmV3YWxsRGVsdGESKgoHcm91dGluZxgCIAEoCzIZLmhvc3RuZXQudjEuUm91dGluZ0ludGVudCI/ChNSZXBvcnRIZWFsdGhSZXF1ZXN0EigKBnJlcG9ydBgBIAEoCzIYLmhvc3RuZXQudjEuSGVhbHRoUmVwb3J0IjEKFFJlcG9ydEhlYWx0aFJlc3BvbnNlEhkKEWhlYXJ0YmVhdF9zZWNvbmRzGAEgASgNMqABCgxBZ2VudFNlcnZpY2USPQoEU3luYxIXLmhvc3RuZXQudjEuU3luY1JlcXVlc3QaGC5ob3N0bmV0LnYxLlN5bmNSZXNwb25zZSgBMAESUQoMUmVwb3J0SGVhbHRoEh8uaG9zdG5ldC52MS5SZXBvcnRIZWFsdGhSZXF1ZXN0GiAuaG9zdG5ldC52MS5SZXBvcnRIZWFsdGhSZXNwb25zZWIGcHJvdG8z", [file_hostnet_v1_compiled, file_hostnet_v1_errors, file_hostnet_v1_health]);
+  fileDesc("ChZob3N0bmV0L3YxL2FnZW50LnByb3RvEgpob3N0bmV0LnYxIh8KDFJlbmV3UmVxdWVzdBIPCgdjc3JfcGVtGAEgASgJIkIKDVJlbmV3UmVzcG9uc2USMQoLY2VydGlmaWNhdGUYASABKAsyHC5ob3N0bmV0LnYxLkFnZW50Q2VydGlmaWNhdGUifgoLU3luY1JlcXVlc3QSIgoFaGVsbG8YASABKAsyES5ob3N0bmV0LnYxLkhlbGxvSAASHgoDYWNrGAIgASgLMg8uaG9zdG5ldC52MS5BY2tIABIgCgRuYWNrGAMgASgLMhAuaG9zdG5ldC52MS5OYWNrSABCCQoHbWVzc2FnZSJiCgVIZWxsbxIPCgdob3N0X2lkGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGAoQZmlyZXdhbGxfdmVyc2lvbhgDIAEoCRIXCg9yb3V0aW5nX3ZlcnNpb24YBCABKAkiFgoDQWNrEg8KB3ZlcnNpb24YASABKAkiPwoETmFjaxIPCgd2ZXJzaW9uGAEgASgJEiYKBWVycm9yGAIgASgLMhcuaG9zdG5ldC52MS5FcnJvckRldGFpbCJ3CgxTeW5jUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIoCghzbmFwc2hvdBgCIAEoCzIULmhvc3RuZXQudjEuU25hcHNob3RIABIiCgVkZWx0YRgDIAEoCzIRLmhvc3RuZXQudjEuRGVsdGFIAEIICgZ1cGRhdGUiZAoIU25hcHNob3QSLAoIZmlyZXdhbGwYASABKAsyGi5ob3N0bmV0LnYxLkZpcmV3YWxsUG9saWN5EioKB3JvdXRpbmcYAiABKAsyGS5ob3N0bmV0LnYxLlJvdXRpbmdJbnRlbnQiOgoMT2JqZWN0Q2hhbmdlEgoKAmlkGAEgASgJEg0KBWFkZGVkGAIgAygJEg8KB3JlbW92ZWQYAyADKAkiMQoIUnVsZUxpc3QSJQoFcnVsZXMYASADKAsyFi5ob3N0bmV0LnYxLlBvbGljeVJ1bGUimQIKDUZpcmV3YWxsRGVsdGESFAoMYmFzZV92ZXJzaW9uGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSMAoOb2JqZWN0X2NoYW5nZXMYAyADKAsyGC5ob3N0bmV0LnYxLk9iamVjdENoYW5nZRIxCg1hZGRlZF9vYmplY3RzGAQgAygLMhouaG9zdG5ldC52MS5SZXNvbHZlZE9iamVjdBIXCg9yZW1vdmVkX29iamVjdHMYBSADKAkSIwoFcnVsZXMYBiABKAsyFC5ob3N0bmV0LnYxLlJ1bGVMaXN0EiYKCGZhaWxzYWZlGAcgASgLMhQuaG9zdG5ldC52MS5GYWlsc2FmZRIWCg5ob3N0X2FkZHJlc3NlcxgIIAMoCSJgCgVEZWx0YRIrCghmaXJld2FsbBgBIAEoCzIZLmhvc3RuZXQudjEuRmlyZXdhbGxEZWx0YRIqCgdyb3V0aW5nGAIgASgLMhkuaG9zdG5ldC52MS5Sb3V0aW5nSW50ZW50Ij8KE1JlcG9ydEhlYWx0aFJlcXVlc3QSKAoGcmVwb3J0GAEgASgLMhguaG9zdG5ldC52MS5IZWFsdGhSZXBvcnQiMQoUUmVwb3J0SGVhbHRoUmVzcG9uc2USGQoRaGVhcnRiZWF0X3NlY29uZHMYASABKA0y3gEKDEFnZW50U2VydmljZRI9CgRTeW5jEhcuaG9zdG5ldC52MS5TeW5jUmVxdWVzdBoYLmhvc3RuZXQudjEuU3luY1Jlc3BvbnNlKAEwARJRCgxSZXBvcnRIZWFsdGgSHy5ob3N0bmV0LnYxLlJlcG9ydEhlYWx0aFJlcXVlc3QaIC5ob3N0bmV0LnYxLlJlcG9ydEhlYWx0aFJlc3BvbnNlEjwKBVJlbmV3EhguaG9zdG5ldC52MS5SZW5ld1JlcXVlc3QaGS5ob3N0bmV0LnYxLlJlbmV3UmVzcG9uc2ViBnByb3RvMw", [file_hostnet_v1_compiled, file_hostnet_v1_errors, file_hostnet_v1_health, file_hostnet_v1_identity]);
+
+/**
+ * Renew request.
+ *
+ * @generated from message hostnet.v1.RenewRequest
+ */
+export type RenewRequest = Message<"hostnet.v1.RenewRequest"> & {
+  /**
+   * A PEM PKCS#10 request for the agent's new ECDSA P-256 key, naming the
+   * host as in Enroll.
+   *
+   * @generated from field: string csr_pem = 1;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message hostnet.v1.RenewRequest.
+ * Use `create(RenewRequestSchema)` to create a new message.
+ */
+export const RenewRequestSchema: GenMessage<RenewRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_agent, 0);
+
+/**
+ * Renew response.
+ *
+ * @generated from message hostnet.v1.RenewResponse
+ */
+export type RenewResponse = Message<"hostnet.v1.RenewResponse"> & {
+  /**
+   * The host's new certificate.
+   *
+   * @generated from field: hostnet.v1.AgentCertificate certificate = 1;
+   */
+  certificate?: AgentCertificate | undefined;
+};
+
+/**
+ * Describes the message hostnet.v1.RenewResponse.
+ * Use `create(RenewResponseSchema)` to create a new message.
+ */
+export const RenewResponseSchema: GenMessage<RenewResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_agent, 1);
 
 /**
  * A message from the agent on the Sync stream.
@@ -64,7 +109,7 @@ export type SyncRequest = Message<"hostnet.v1.SyncRequest"> & {
  * Use `create(SyncRequestSchema)` to create a new message.
  */
 export const SyncRequestSchema: GenMessage<SyncRequest> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 0);
+  messageDesc(file_hostnet_v1_agent, 2);
 
 /**
  * The agent introduces itself and says what it has applied, so the
@@ -107,7 +152,7 @@ export type Hello = Message<"hostnet.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 1);
+  messageDesc(file_hostnet_v1_agent, 3);
 
 /**
  * The agent applied the update with this version.
@@ -128,7 +173,7 @@ export type Ack = Message<"hostnet.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 2);
+  messageDesc(file_hostnet_v1_agent, 4);
 
 /**
  * The agent could not apply an update.
@@ -156,7 +201,7 @@ export type Nack = Message<"hostnet.v1.Nack"> & {
  * Use `create(NackSchema)` to create a new message.
  */
 export const NackSchema: GenMessage<Nack> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 3);
+  messageDesc(file_hostnet_v1_agent, 5);
 
 /**
  * A message from the controller on the Sync stream.
@@ -200,7 +245,7 @@ export type SyncResponse = Message<"hostnet.v1.SyncResponse"> & {
  * Use `create(SyncResponseSchema)` to create a new message.
  */
 export const SyncResponseSchema: GenMessage<SyncResponse> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 4);
+  messageDesc(file_hostnet_v1_agent, 6);
 
 /**
  * The full state for one host.
@@ -228,7 +273,7 @@ export type Snapshot = Message<"hostnet.v1.Snapshot"> & {
  * Use `create(SnapshotSchema)` to create a new message.
  */
 export const SnapshotSchema: GenMessage<Snapshot> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 5);
+  messageDesc(file_hostnet_v1_agent, 7);
 
 /**
  * Element changes of one object set.
@@ -263,7 +308,7 @@ export type ObjectChange = Message<"hostnet.v1.ObjectChange"> & {
  * Use `create(ObjectChangeSchema)` to create a new message.
  */
 export const ObjectChangeSchema: GenMessage<ObjectChange> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 6);
+  messageDesc(file_hostnet_v1_agent, 8);
 
 /**
  * An ordered list of policy rules.
@@ -284,7 +329,7 @@ export type RuleList = Message<"hostnet.v1.RuleList"> & {
  * Use `create(RuleListSchema)` to create a new message.
  */
 export const RuleListSchema: GenMessage<RuleList> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 7);
+  messageDesc(file_hostnet_v1_agent, 9);
 
 /**
  * Changes to the firewall policy from base_version to version.
@@ -355,7 +400,7 @@ export type FirewallDelta = Message<"hostnet.v1.FirewallDelta"> & {
  * Use `create(FirewallDeltaSchema)` to create a new message.
  */
 export const FirewallDeltaSchema: GenMessage<FirewallDelta> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 8);
+  messageDesc(file_hostnet_v1_agent, 10);
 
 /**
  * Only what changed.
@@ -383,7 +428,7 @@ export type Delta = Message<"hostnet.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 9);
+  messageDesc(file_hostnet_v1_agent, 11);
 
 /**
  * A health report.
@@ -404,7 +449,7 @@ export type ReportHealthRequest = Message<"hostnet.v1.ReportHealthRequest"> & {
  * Use `create(ReportHealthRequestSchema)` to create a new message.
  */
 export const ReportHealthRequestSchema: GenMessage<ReportHealthRequest> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 10);
+  messageDesc(file_hostnet_v1_agent, 12);
 
 /**
  * Acknowledges a health report.
@@ -425,7 +470,7 @@ export type ReportHealthResponse = Message<"hostnet.v1.ReportHealthResponse"> & 
  * Use `create(ReportHealthResponseSchema)` to create a new message.
  */
 export const ReportHealthResponseSchema: GenMessage<ReportHealthResponse> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_agent, 11);
+  messageDesc(file_hostnet_v1_agent, 13);
 
 /**
  * Served by the controller to the agents. Agents authenticate with a TLS
@@ -457,6 +502,17 @@ export const AgentService: GenService<{
     methodKind: "unary";
     input: typeof ReportHealthRequestSchema;
     output: typeof ReportHealthResponseSchema;
+  },
+  /**
+   * A new certificate for the caller's host (the one its current certificate
+   * names) for a new key; the current one stays accepted until it expires.
+   *
+   * @generated from rpc hostnet.v1.AgentService.Renew
+   */
+  renew: {
+    methodKind: "unary";
+    input: typeof RenewRequestSchema;
+    output: typeof RenewResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hostnet_v1_agent, 0);
