@@ -9,11 +9,15 @@ export interface AgentConfig {
   /** This host's id; must match the SAN of its client certificate. */
   readonly hostId: string;
   readonly controller: {
-    /** "host:port" of every controller replica; the agent picks one at random first. */
+    /** "host:port" of every controller replica's agent listener; the agent picks one at random first. */
     readonly addresses: readonly string[];
-    readonly caFile: string | undefined;
-    readonly certFile: string | undefined;
-    readonly keyFile: string | undefined;
+    /** The CA the controller's server certificate is checked against. */
+    readonly caFile: string;
+    /** This host's certificate and key: the agent makes the key, gets the certificate and renews both. */
+    readonly certFile: string;
+    readonly keyFile: string;
+    /** The one-time token install-agent writes; used when there is no usable certificate. */
+    readonly enrollmentTokenFile: string;
   };
   /** Where the last applied state is kept (/var/lib/hostnet). */
   readonly stateDir: string;
@@ -41,8 +45,7 @@ export interface AgentConfig {
   readonly logLevel: LevelWithSilent;
 }
 
-/** A controller replica: host:port, or a unix socket (a controller on the same machine, as in the lab). */
-const CONTROLLER_ADDRESS = new RegExp(`${HOST_PORT.source}|^unix:/\\S+$`);
+const ABSOLUTE = /^\/\S+$/;
 
 /** Compiles the raw document; throws ConfigError naming the bad field. */
 export function compileAgentConfig(root: Fields): AgentConfig {
@@ -50,15 +53,17 @@ export function compileAgentConfig(root: Fields): AgentConfig {
   const tls = controller.object('tls');
   const log = root.object('log');
   const frr = root.object('frr');
+  const stateDir = root.string('stateDir', { default: '/var/lib/hostnet' });
   const config: AgentConfig = {
     hostId: root.string('hostId', { pattern: HOST_ID, hint: HOST_ID_HINT }),
     controller: {
-      addresses: controller.stringList('addresses', { nonEmpty: true, pattern: CONTROLLER_ADDRESS, hint: 'host:port or unix:/path' }),
-      caFile: tls.has('caFile') ? tls.string('caFile') : undefined,
-      certFile: tls.has('certFile') ? tls.string('certFile') : undefined,
-      keyFile: tls.has('keyFile') ? tls.string('keyFile') : undefined,
+      addresses: controller.stringList('addresses', { nonEmpty: true, pattern: HOST_PORT, hint: 'host:port (the controller\'s agent listener)' }),
+      caFile: tls.string('caFile', { default: '/etc/hostnet/tls/ca.pem', pattern: ABSOLUTE, hint: 'an absolute path' }),
+      certFile: tls.string('certFile', { default: `${stateDir}/tls/agent.pem`, pattern: ABSOLUTE, hint: 'an absolute path' }),
+      keyFile: tls.string('keyFile', { default: `${stateDir}/tls/agent.key`, pattern: ABSOLUTE, hint: 'an absolute path' }),
+      enrollmentTokenFile: tls.string('enrollmentTokenFile', { default: '/etc/hostnet/tls/enrollment-token', pattern: ABSOLUTE, hint: 'an absolute path' }),
     },
-    stateDir: root.string('stateDir', { default: '/var/lib/hostnet' }),
+    stateDir,
     managementPrefixes: root.prefixList('managementPrefixes'),
     loopbackKind: root.oneOf('loopbackKind', ['dummy', 'bridge'] as const, 'dummy'),
     frr: {

@@ -4,14 +4,11 @@
 // semi-spaces alone would add some 30 MB of RSS on every host.
 // hostnet-agent: the host daemon and its one-shot commands. Composition root:
 // the only agent module that builds real adapters.
-import { readFile } from 'node:fs/promises';
-import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 import { type Cli, type Command, UsageError, requireString, runCli, type OptionValues } from '../../common/cli.js';
-import { ConfigError } from '../../common/config.js';
 import { createLogger } from '../../common/log.js';
 import { run } from '../../common/run.js';
 import { VERSION } from '../../common/version.js';
-import { type AgentConfig, loadAgentConfig } from './config.js';
+import { loadAgentConfig } from './config.js';
 import { Agent } from './daemon/agent.js';
 import { systemdNotifier } from './daemon/notify.js';
 import { type StatusView, formatStatus } from './daemon/status-view.js';
@@ -29,6 +26,7 @@ import { fibReader } from './routing/fib.js';
 import { conntrackCli } from './firewall/conntrack.js';
 import { frrProcesses } from './routing/frr-daemons.js';
 import { openRtLinks } from './routing/rtnl.js';
+import { AgentIdentity } from './sync/identity.js';
 
 /** The firewall with real adapters, for the one-shot commands. */
 async function oneShotFirewall(configPath: string | undefined): Promise<Firewall> {
@@ -174,7 +172,9 @@ async function runDaemon(configPath: string): Promise<number> {
     config, version: VERSION, log, firewall, routing,
     bgp: new BgpReader(run, config.frr.vtySocket),
     notify: systemdNotifier((why) => log.error(why)),
-    credentials: await channelCredentials(config),
+    identity: () => AgentIdentity.open({
+      files: config.controller, hostId: config.hostId, addresses: config.controller.addresses, log,
+    }),
   });
   sink.agent = agent;
   await agent.start();
@@ -186,17 +186,6 @@ async function runDaemon(configPath: string): Promise<number> {
   log.info('stopping; rules, loopbacks and FRR stay as they are');
   await agent.stop();
   return 0;
-}
-
-/** TLS with this host's client certificate when configured; plaintext otherwise (the lab's unix socket). */
-async function channelCredentials(config: AgentConfig): Promise<ChannelCredentials> {
-  const { caFile, certFile, keyFile } = config.controller;
-  if (!caFile && !certFile && !keyFile) return credentials.createInsecure();
-  if (!caFile || !certFile || !keyFile) {
-    throw new ConfigError('controller.tls', 'caFile, certFile and keyFile go together');
-  }
-  const [ca, cert, key] = await Promise.all([readFile(caFile), readFile(certFile), readFile(keyFile)]);
-  return credentials.createSsl(ca, key, cert);
 }
 
 const DEFAULT_CONFIG = '/etc/hostnet/agent.yaml';

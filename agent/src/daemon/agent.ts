@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { AgentCertificate } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 import type { Logger } from '../../../common/log.js';
 import type { Firewall } from '../firewall/firewall.js';
 import type { BgpSession } from '../routing/bgp-state.js';
@@ -35,8 +36,21 @@ export interface AgentDeps {
   readonly routing: Routing;
   readonly bgp: BgpView;
   readonly notify: Notifier;
-  readonly credentials: ChannelCredentials;
+  /** This host's certificate: loaded, or obtained by enrollment (throws saying why it cannot be). */
+  readonly identity: () => Promise<Identity>;
 }
+
+/** What the agent needs of its identity (AgentIdentity). */
+export interface Identity {
+  credentials(): ChannelCredentials;
+  readonly notAfter: Date;
+  /** When a renewal is due (ms since the epoch). */
+  renewAt(): number;
+  renew(call: (csrPem: string) => Promise<AgentCertificate | undefined>): Promise<void>;
+}
+
+/** Between attempts to get a certificate, and between failed renewals (at most). */
+const IDENTITY_RETRY_MS = 30_000;
 
 /** Short pause before an event-triggered check round, so a burst of events makes one report. */
 const SOON_MS = 50;
@@ -63,6 +77,8 @@ export class Agent {
   /** Between heartbeats: the config's until the controller says (every ReportHealth answer does). */
   private heartbeatMs: number;
   private readonly startedAt = new Date();
+  private identity: Identity | undefined;
+  private identityTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: AgentDeps) {
     this.heartbeatMs = d.config.heartbeatMs;
@@ -76,7 +92,10 @@ export class Agent {
       hostId: d.config.hostId,
       agentVersion: d.version,
       addresses: d.config.controller.addresses,
-      credentials: d.credentials,
+      credentials: () => {
+        if (!this.identity) throw new Error('no identity yet');
+        return this.identity.credentials();
+      },
       applier: this.applier,
       log: d.log,
       save: (s) => saveState(d.config.stateDir, s),
@@ -134,7 +153,8 @@ export class Agent {
       this.event({ kind: 'frr-watch-failed', detail: `cannot follow FRR's command log for hand edits: ${(err as Error).message}; the periodic check remains`, time: new Date() });
     });
     this.server = await serveLocal(config.metricsListen, this.metrics, () => this.status());
-    this.sync.start();
+    // The cached state is in force already; the stream waits for a certificate (enrollment at first start).
+    void this.connectWithIdentity();
     this.schedule(0);
     const wd = this.d.notify.watchdogMs();
     if (wd > 0) {
@@ -301,12 +321,49 @@ export class Agent {
     };
   }
 
+  /** Gets this host's certificate (retrying, each failure an event), then starts the stream and the renewals. */
+  private async connectWithIdentity(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        this.identity = await this.d.identity();
+        break;
+      } catch (err) {
+        this.event({ kind: 'identity-failed', detail: `no client certificate: ${(err as Error).message}`, time: new Date() });
+        await new Promise<void>((resolve) => { this.identityTimer = setTimeout(resolve, IDENTITY_RETRY_MS); });
+      }
+    }
+    if (this.stopped) return;
+    this.sync.start();
+    this.scheduleRenewal();
+  }
+
+  private scheduleRenewal(delayMs?: number): void {
+    const id = this.identity;
+    if (!id || this.stopped) return;
+    const delay = delayMs ?? Math.max(0, id.renewAt() - Date.now());
+    this.identityTimer = setTimeout(() => void this.renewNow(id), Math.min(delay, 2 ** 31 - 1));
+  }
+
+  /** Renews over the stream, then moves the stream to the new certificate; a failure is retried well before the old one expires. */
+  private async renewNow(id: Identity): Promise<void> {
+    try {
+      await id.renew((csr) => this.sync.renew(csr));
+      this.sync.resync();
+      this.scheduleRenewal();
+    } catch (err) {
+      const left = id.notAfter.getTime() - Date.now();
+      this.event({ kind: 'certificate-renewal-failed', detail: `${(err as Error).message}; the certificate expires in ${Math.round(left / 1000)} s`, time: new Date() });
+      this.scheduleRenewal(Math.max(1000, Math.min(IDENTITY_RETRY_MS, left / 10)));
+    }
+  }
+
   /** Stops syncing, checking and serving. Rules, loopbacks and FRR stay exactly as they are. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.d.notify.stopping();
     this.sync.stop();
+    if (this.identityTimer) clearTimeout(this.identityTimer);
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     await this.ticking;

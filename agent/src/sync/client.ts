@@ -15,6 +15,7 @@ import {
 } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { ErrorDetailSchema } from '../../../proto/gen/hostnet/v1/errors_pb.js';
 import type { HealthReport } from '../../../proto/gen/hostnet/v1/health_pb.js';
+import type { AgentCertificate } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 import { Reconnects } from './backoff.js';
 
 /** Applies what the controller sends; the composition root wires Firewall and Routing in. */
@@ -35,7 +36,8 @@ export interface SyncClientOptions {
   readonly hostId: string;
   readonly agentVersion: string;
   readonly addresses: readonly string[];
-  readonly credentials: ChannelCredentials;
+  /** TLS with this host's current certificate (asked at every connect: a renewal takes effect with the next stream). */
+  readonly credentials: () => ChannelCredentials;
   readonly applier: Applier;
   readonly log: Logger;
   /** Saves the applied state (write, fsync, rename). */
@@ -89,7 +91,7 @@ export class SyncClient {
     const address = this.o.addresses[this.index % this.o.addresses.length] as string;
     this.index++;
     this.setState('connecting', address);
-    const client = createClient(AgentService, address, this.o.credentials, {
+    const client = createClient(AgentService, address, this.o.credentials(), {
       'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1,
     });
     const call = client.sync();
@@ -162,6 +164,13 @@ export class SyncClient {
     const c = this.current;
     if (!c || this.state !== 'streaming') throw new Error('not connected to a controller');
     return c.client.reportHealth({ report }, { timeoutMs: 10_000 });
+  }
+
+  /** Asks the controller the stream is open to for a new certificate (AgentService.Renew); throws when no stream is open. */
+  async renew(csrPem: string): Promise<AgentCertificate | undefined> {
+    const c = this.current;
+    if (!c || this.state !== 'streaming') throw new Error('not connected to a controller');
+    return (await c.client.renew({ csrPem }, { timeoutMs: 10_000 })).certificate;
   }
 
   /**

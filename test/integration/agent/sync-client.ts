@@ -62,7 +62,7 @@ void t.test('the agent sync client against the controller', async (t) => {
   const applier = new RecordingApplier();
   const states: SyncState[] = [];
   const client = new SyncClient({
-    hostId: 'host-a1', agentVersion: 'test', addresses: [`127.0.0.1:${port}`], credentials: credentials.createInsecure(),
+    hostId: 'host-a1', agentVersion: 'test', addresses: [`127.0.0.1:${port}`], credentials: () => credentials.createInsecure(),
     applier, log, save: (s) => saveState(dir, s), random: () => 0.1, onState: (s) => states.push(s),
   });
   t.teardown(() => { client.stop(); server.forceShutdown(); void agents.close().then(() => store.close()); });

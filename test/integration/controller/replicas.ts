@@ -8,6 +8,7 @@
 // cut off from etcd refuses writes and keeps its agents on what they have.
 import t from 'tap';
 import { mkdtemp } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
@@ -34,10 +35,13 @@ void t.test('controller replicas on etcd', async (t) => {
   t.teardown(() => cluster.stop());
   const storeLine = (endpoints: readonly string[]) =>
     `store: { engine: etcd, etcd: { endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}], prefix: "${PREFIX}", leaseTtl: 3s } }`;
+  // Every replica has the same agents CA (and server certificate), as the docs say.
+  const tlsDir = join(await mkdtemp(join(tmpdir(), 'hostnet-replicas-')), 'tls');
+  const caFile = join(tlsDir, 'ca.pem');
   const replica = (name: string, endpoints = cluster.endpoints) =>
-    startController(t, [`replica: ${name}`, 'agents: { heartbeat: 1s }'], { store: storeLine(endpoints) });
+    startController(t, [`replica: ${name}`, 'agents: { heartbeat: 1s }'], { store: storeLine(endpoints), tls: { dir: tlsDir } });
   const admin = (c: ControllerProcess): Admin => {
-    const client = createClient(AdminService, `127.0.0.1:${c.grpcPort}`, credentials.createInsecure());
+    const client = createClient(AdminService, `127.0.0.1:${c.grpcPort}`, credentials.createSsl(readFileSync(caFile)));
     t.teardown(() => client.close());
     return client;
   };
@@ -48,7 +52,14 @@ void t.test('controller replicas on etcd', async (t) => {
   const r1 = await replica('r1');
   const r2 = await replica('r2');
   const [a1, a2] = [admin(r1), admin(r2)];
-  const addresses = [`127.0.0.1:${r1.grpcPort}`, `127.0.0.1:${r2.grpcPort}`];
+  const addresses = [`127.0.0.1:${r1.agentPort}`, `127.0.0.1:${r2.agentPort}`];
+  /** A simulated agent enrolled with a token from `via` (any replica: tokens are in the store). */
+  const enrolledAgent = async (hostId: string, to: readonly string[], via: Admin, first?: number): Promise<SimAgent> => {
+    const { token } = await via.createEnrollment({ hostId }, { metadata: meta });
+    const agent = await simAgent(hostId, to, { caFile, token, ...(first !== undefined ? { first } : {}) });
+    agents.push(agent);
+    return agent;
+  };
 
   // A tenant with a /16 for many hosts, an object every host's ACL uses, ten hosts.
   await a1.apply({ resources: [
@@ -66,14 +77,15 @@ void t.test('controller replicas on etcd', async (t) => {
     ...Array.from({ length: 10 }, (_, i) => ({ kind: { case: 'host' as const, value: create(HostSchema, { id: `h${i}`, subnetId: 'a-web', catalog: 'standard', asn: 65100 + i }) } })),
   ] }, { metadata: meta });
   // Five agents start on r1, five on r2.
-  for (let i = 0; i < 10; i++) agents.push(await simAgent(`h${i}`, addresses, { first: i % 2 }));
+  // Each enrolls with a token made on the other replica than the one it enrolls with: tokens and certificates are in etcd.
+  for (let i = 0; i < 10; i++) await enrolledAgent(`h${i}`, addresses, i % 2 ? a1 : a2, i % 2);
   await waitFor('every agent synced', async () => (agents.every((a) => a.recorder.updates > 0 && a.connectedTo()) ? true : undefined), { timeoutMs: 20_000 });
   const setClients = (via: Admin, prefixes: string[]) => via.apply({ resources: [
     { kind: { case: 'networkObject', value: create(NetworkObjectSchema, { id: 'a-clients', tenantId: 'tenant-a', prefixes }) } },
   ] }, { metadata: meta });
 
   await t.test('a write on one replica reaches the agents on the other within a second', async (t) => {
-    const onR2 = agents.filter((a) => a.connectedTo().endsWith(`:${r2.grpcPort}`));
+    const onR2 = agents.filter((a) => a.connectedTo().endsWith(`:${r2.agentPort}`));
     t.ok(onR2.length > 0, `${onR2.length} agents on r2`);
     const started = performance.now();
     await setClients(a1, ['10.9.0.0/24', '10.9.1.0/24']);
@@ -151,7 +163,7 @@ void t.test('controller replicas on etcd', async (t) => {
   await t.test('a replica whose watch fell behind a compaction relists and converges', async (t) => {
     const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec((await r2.get('/metrics')).body)?.[1] ?? NaN);
     const relists = await metric('hostnet_controller_store_relists');
-    const onR2 = agents.filter((a) => a.connectedTo().endsWith(`:${r2.grpcPort}`));
+    const onR2 = agents.filter((a) => a.connectedTo().endsWith(`:${r2.agentPort}`));
     // r2 stops reading: etcd can hold only so many of its watch's events, then stops following it for
     // them; the history they were in is then compacted away.
     r2.child.kill('SIGSTOP');
@@ -183,8 +195,7 @@ void t.test('controller replicas on etcd', async (t) => {
     if (!lonely) throw new Error('no third member');
     const r3 = await replica('r3', [lonely.endpoint]);
     const a3 = admin(r3);
-    const agent = await simAgent('c0', [`127.0.0.1:${r3.grpcPort}`]);
-    agents.push(agent);
+    const agent = await enrolledAgent('c0', [`127.0.0.1:${r3.agentPort}`], a3);
     await waitFor('c0 on r3', async () => (agent.recorder.updates > 0 && agent.connectedTo() ? true : undefined), { timeoutMs: 10_000 });
     const version = agent.recorder.versions().firewall;
     await cluster.signal(lonely.name, 'SIGKILL');
@@ -221,12 +232,27 @@ void t.test('controller replicas on etcd', async (t) => {
     t.pass('back in reach: r3 serves the current state and its agent gets the change it missed');
   });
 
+  await t.test('a host deleted through one replica: its certificate is refused on another at once', async (t) => {
+    // c0 streams from r3; it is deleted through r1.
+    const c0 = agents.find((a) => a.hostId === 'c0');
+    if (!c0) throw new Error('no c0');
+    await waitFor('c0 streaming', async () => (c0.connectedTo() ? true : undefined), { timeoutMs: 10_000 });
+    const from = c0.states.length;
+    const started = performance.now();
+    await a1.deleteHost({ id: 'c0' }, { metadata: meta });
+    const ended = await waitFor('c0\'s stream ended', async () => c0.states.slice(from).find((s) => s.state === 'backoff'), { timeoutMs: 5000, intervalMs: 10 });
+    t.match(ended.detail, /certificate .* of host\/c0 is revoked/, `r3 ended c0's stream: revoked (${(ended.at - started).toFixed(0)} ms after the delete on r1)`);
+    await new Promise((r) => setTimeout(r, 1500));
+    t.equal(c0.connectedTo(), '', 'and takes it back nowhere');
+    c0.stop();
+  });
+
   await t.test('a replica killed: its agents move to the other, whose dashboard shows every host, none stale', async (t) => {
-    const moved = agents.filter((a) => a.connectedTo().endsWith(`:${r1.grpcPort}`));
+    const moved = agents.filter((a) => a.connectedTo().endsWith(`:${r1.agentPort}`));
     t.ok(moved.length > 0, `${moved.length} agents on r1`);
     r1.child.kill('SIGKILL');
     const killed = performance.now();
-    await waitFor('r1\'s agents on r2', async () => (moved.every((a) => a.connectedTo().endsWith(`:${r2.grpcPort}`)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 20 });
+    await waitFor('r1\'s agents on r2', async () => (moved.every((a) => a.connectedTo().endsWith(`:${r2.agentPort}`)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 20 });
     t.comment(`r1's ${moved.length} agents streaming from r2 ${(performance.now() - killed).toFixed(0)} ms after the kill`);
     // Watch r2's dashboard for a while: every host there, connected, never stale.
     const ids = agents.filter((a) => a.hostId.startsWith('h')).map((a) => a.hostId);

@@ -35,8 +35,11 @@ void t.test('agent config compiles into a frozen, normalised value', async (t) =
   t.same(c.frr, { confDir: '/etc/frr', runDir: '/var/run/frr', vtySocket: '/var/run/frr', daemons: '/etc/frr/daemons', commandLog: '/var/log/frr/hostnet-commands.log' }, 'FRR in its Debian places');
   t.equal(c.checkIntervalMs, 5000);
   t.equal(c.metricsListen, '127.0.0.1:9464', 'metrics and status on localhost');
-  t.same(parseAgentConfig(AGENT.replace('"ctl1.pod1:7443", ', '"unix:/run/hostnet/controller.sock", ')).controller.addresses,
-    ['unix:/run/hostnet/controller.sock', '[fd00::1]:7443'], 'a controller on a unix socket');
+  t.equal(fieldOf(() => parseAgentConfig(AGENT.replace('"ctl1.pod1:7443", ', '"unix:/run/hostnet/controller.sock", '))), 'controller.addresses[0]',
+    'no unix socket: an agent proves its host with its certificate');
+  t.same([c.controller.caFile, c.controller.certFile, c.controller.keyFile, c.controller.enrollmentTokenFile],
+    ['/etc/hostnet/tls/ca.pem', '/var/lib/hostnet/tls/agent.pem', '/var/lib/hostnet/tls/agent.key', '/etc/hostnet/tls/enrollment-token'],
+    'TLS files: the CA and token from install-agent, key and certificate kept with the state');
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.controller) && Object.isFrozen(c.controller.addresses), 'deeply frozen');
 });
 
