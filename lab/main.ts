@@ -117,7 +117,7 @@ async function status(): Promise<number> {
     return 1;
   }
   printOverview(topo);
-  const hosts = await fetch(`${topo.controller.http}/api/v1/hosts`).then((r) => r.json() as Promise<HostView[]>)
+  const hosts = await fetch(`${topo.controller.http}/api/v1/hosts`, { headers: { authorization: `Bearer ${topo.controller.adminToken}` } }).then((r) => r.json() as Promise<HostView[]>)
     .catch(() => undefined);
   out('Hosts (from the controller):');
   if (!hosts) out('  the controller does not answer');
@@ -137,8 +137,9 @@ function printOverview(t: Topology): void {
   for (const r of replicas) {
     const name = replicas.length > 1 ? ` (${r.name})` : '';
     out(`  Dashboard API   ${r.http}/api/v1/hosts${name}`);
-    out(`  gRPC (admin)    ${r.grpc}${name}`);
+    out(`  gRPC (admin)    ${r.grpc}${name}  (TLS: --ca ${t.controller.ca})`);
   }
+  out(`  Agent listeners ${t.controller.agentAddresses.join(', ')}  (mutual TLS; each agent enrolled with a one-time token)`);
   if (t.controller.etcd.length > 0) out(`  etcd            ${t.controller.etcd.join(', ')}`);
   out(`  Admin token     ${t.controller.adminToken}`);
   out(`  Topology        ${TOPOLOGY}`);
@@ -147,16 +148,16 @@ function printOverview(t: Topology): void {
   out(`  client  ${t.client.address}  namespace ${t.client.namespace}`);
   out();
   out('Try:');
-  out(`  export PATH=${BIN_DIR}:$PATH HOSTNET_SERVER=${replicas.map((r) => r.grpc).join(',')} HOSTNET_TOKEN=${t.controller.adminToken}`);
+  out(`  export PATH=${BIN_DIR}:$PATH HOSTNET_SERVER=${replicas.map((r) => r.grpc).join(',')} HOSTNET_CA=${t.controller.ca} HOSTNET_TOKEN=${t.controller.adminToken}`);
   out('  hostnetctl get hosts');
-  out(`  curl -s ${t.controller.http}/api/v1/hosts | python3 -m json.tool`);
+  out(`  curl -s -H "authorization: Bearer $HOSTNET_TOKEN" ${t.controller.http}/api/v1/hosts | python3 -m json.tool`);
   out('  lab-probe client h1 443          # connected: a-web allows 443 from a-clients');
   out('  lab-probe client h1 8080         # timeout: nothing allows 8080 (default deny)');
   out('  hostnetctl apply -f lab/examples/a-web-allow-8080.yaml');
   out('  lab-probe client h1 8080         # connected, a second later');
-  if (h2) out(`  ip netns exec ${h2.namespace} nft flush ruleset; sleep 1; curl -s ${t.controller.http}/api/v1/hosts/h2   # repaired; see "events"`);
+  if (h2) out(`  ip netns exec ${h2.namespace} nft flush ruleset; sleep 1; curl -s -H "authorization: Bearer $HOSTNET_TOKEN" ${t.controller.http}/api/v1/hosts/h2   # repaired; see "events"`);
   if (h1) out(`  ip netns exec ${h1.namespace} hostnet-agent status --config ${h1.agentConfig}`);
-  if (replicas.length > 1) out(`  pkill -9 -f ${t.dir}/controller/controller.yaml; sleep 2; curl -s ${replicas[1]?.http ?? ''}/api/v1/hosts   # ${replicas[0]?.name ?? ''} gone: its agents are on ${replicas[1]?.name ?? ''}`);
+  if (replicas.length > 1) out(`  pkill -9 -f ${t.dir}/controller/controller.yaml; sleep 2; curl -s -H "authorization: Bearer $HOSTNET_TOKEN" ${replicas[1]?.http ?? ''}/api/v1/hosts   # ${replicas[0]?.name ?? ''} gone: its agents are on ${replicas[1]?.name ?? ''}`);
   out('  npm run lab -- status            # this overview and every host\'s health');
   out('  npm run lab -- down              # remove everything');
   out();

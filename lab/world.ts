@@ -5,11 +5,14 @@
 // process, and a client namespace behind both ToRs. `npm run lab` keeps one
 // running; the e2e tests build their own.
 //
-// The controller runs in the root namespace (gRPC and HTTP on 127.0.0.1 for
-// operators) and also serves a unix socket: the agents live in the host
-// namespaces, where 127.0.0.1 is their own, and a socket file is not tied to
-// a namespace. On a real server the agent reaches the controller over TCP.
+// The controller runs in the root namespace: the admin gRPC API (server TLS,
+// bearer tokens) and HTTP on 127.0.0.1 for operators, the agent listener
+// (mutual TLS) on a management network the host namespaces join with a veth,
+// as servers reach their controller. Its agents CA is made at start
+// (hostnet-controller's `ca init`); every agent enrolls with a one-time token
+// (hostnetctl enroll) and its own key, as on a real server.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +22,9 @@ import { type ServiceClient, createClient } from '../proto/grpc/index.js';
 import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
 import { BgpListen, Multipath } from '../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../controller/src/http.js';
+import { initCa } from '../controller/src/identity/ca.js';
 import {
-  Frr, type Lab, type LabProcess, type Netns, fibRoute, run, torConfig, waitFor, waitForRoute,
+  Frr, type Lab, type LabProcess, type ManagementNetwork, type Netns, fibRoute, freePort, run, torConfig, waitFor, waitForRoute,
 } from '../test/lab/index.js';
 
 const compiled = import.meta.url.endsWith('.js');
@@ -67,16 +71,18 @@ export interface WorldOptions {
    */
   readonly store?: 'sqlite' | 'etcd';
   readonly replicaPorts?: readonly { readonly grpc: number; readonly http: number }[];
+  /** How long the agents' certificates live (the controller's ca.certificateLifetime; default 1h). */
+  readonly certificateLifetime?: string;
 }
 
-/** One controller process of the lab, with its ports, directory and agents' socket. */
+/** One controller process of the lab, with its ports and directory. */
 export interface Replica {
   readonly name: string;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** Its agent listener's port, on the management network's gateway address. */
+  agentPort: number;
   readonly dir: string;
-  /** The unix socket its agents in the lab reach it on. */
-  readonly socket: string;
   process: LabProcess | undefined;
 }
 
@@ -108,7 +114,10 @@ export interface Topology {
   readonly controller: {
     readonly grpc: string;
     readonly http: string;
-    readonly agentSocket: string;
+    /** The agent listeners (mutual TLS), on the management network. */
+    readonly agentAddresses: readonly string[];
+    /** The CA of the controller's certificates (hostnetctl --ca; agents' controller.tls.caFile). */
+    readonly ca: string;
     readonly adminToken: string;
     readonly tenantTokens: Record<string, string>;
     readonly log: string;
@@ -136,6 +145,8 @@ export class World {
   readonly tors: Netns[] = [];
   readonly torFrr: Frr[] = [];
   client!: Netns;
+  /** The management network the agents reach the controller on. */
+  mgmt!: ManagementNetwork;
   private readonly listeners: LabProcess[] = [];
   readonly adminToken = `lab-admin-${randomBytes(12).toString('hex')}`;
   readonly tenantTokens: Record<string, string> = {
@@ -148,9 +159,8 @@ export class World {
     const ports = [{ grpc: o.grpcPort, http: o.httpPort }, ...(o.store === 'etcd' ? o.replicaPorts ?? [] : [])];
     if (o.store === 'etcd' && ports.length < 2) throw new Error('store etcd: give the ports of a second replica (replicaPorts)');
     this.replicas = ports.map((p, i) => ({
-      name: `ctl-${i + 1}`, grpcPort: p.grpc, httpPort: p.http,
+      name: `ctl-${i + 1}`, grpcPort: p.grpc, httpPort: p.http, agentPort: 0,
       dir: join(lab.dir, i === 0 ? 'controller' : `controller-${i + 1}`),
-      socket: join(lab.dir, i === 0 ? 'controller.sock' : `controller-${i + 1}.sock`),
       process: undefined,
     }));
   }
@@ -174,9 +184,18 @@ export class World {
     return this.replica(0).dir;
   }
 
-  /** The first replica's socket (the container tests bind it into the container). */
-  get agentSocket(): string {
-    return this.replica(0).socket;
+  /** The controller's TLS files: the agents CA (it also signed the server certificate) and its key. */
+  get tlsDir(): string {
+    return join(this.lab.dir, 'tls');
+  }
+
+  get caFile(): string {
+    return join(this.tlsDir, 'ca.pem');
+  }
+
+  /** Every replica's agent listener, as agents are given them (controller.addresses, install-agent --controller). */
+  get agentAddresses(): string[] {
+    return this.replicas.map((r) => `${this.mgmt.gateway}:${r.agentPort}`);
   }
 
   get grpcAddress(): string {
@@ -203,6 +222,10 @@ export class World {
   /** Builds and starts everything; resolves once every agent reports ok. */
   static async build(lab: Lab, o: WorldOptions): Promise<World> {
     const w = new World(lab, o);
+    w.say('creating the management network and the controller\'s CA');
+    w.mgmt = await lab.managementNetwork();
+    await initCa(w.tlsDir, ['127.0.0.1', w.mgmt.gateway]);
+    for (const r of w.replicas) r.agentPort = await freePort();
     if (o.store === 'etcd') {
       w.say('starting a 3-member etcd cluster on loopback');
       w.etcd = await EtcdCluster.start(join(lab.dir, 'etcd'), lab.prefix);
@@ -256,7 +279,8 @@ export class World {
       await writeFile(join(r.dir, 'controller.yaml'), [
         store,
         `replica: ${r.name}`,
-        `grpc: { listen: "127.0.0.1:${r.grpcPort}", localSocket: ${r.socket} }`,
+        `grpc: { listen: "127.0.0.1:${r.grpcPort}", agentListen: "${this.mgmt.gateway}:${r.agentPort}", certFile: ${this.tlsDir}/server.pem, keyFile: ${this.tlsDir}/server.key }`,
+        `ca: { certFile: ${this.tlsDir}/ca.pem, keyFile: ${this.tlsDir}/ca.key, certificateLifetime: ${this.o.certificateLifetime ?? '1h'} }`,
         `http: { listen: "127.0.0.1:${r.httpPort}" }`,
         `tokensFile: ${join(r.dir, 'tokens.yaml')}`,
         `agents: { heartbeat: ${this.o.heartbeat ?? '2s'} }`,
@@ -310,14 +334,14 @@ export class World {
 
   /** Runs hostnetctl as the lab operator; throws with its stderr on failure. */
   async hostnetctl(args: readonly string[], token = this.adminToken): Promise<string> {
-    const r = await run([...program('hostnetctl'), ...args, '--server', this.grpcAddresses.join(','), '--token', token], { allowFail: true, timeoutMs: 30_000 });
+    const r = await run([...program('hostnetctl'), ...args, '--server', this.grpcAddresses.join(','), '--ca', this.caFile, '--token', token], { allowFail: true, timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(`hostnetctl ${args.join(' ')}: ${r.stderr.trim()}`);
     return r.stdout;
   }
 
   /** An AdminService client with the operator token; `metadata` goes with every call. */
   admin(): { client: ServiceClient<typeof AdminService.method>; metadata: Metadata } {
-    this.adminClient ??= createClient(AdminService, this.grpcAddress, credentials.createInsecure());
+    this.adminClient ??= createClient(AdminService, this.grpcAddress, credentials.createSsl(readFileSync(this.caFile)));
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${this.adminToken}`);
     return { client: this.adminClient, metadata };
@@ -337,6 +361,7 @@ export class World {
     let port = 1;
     for (const h of hosts) {
       const ns = await this.lab.netns(h.id);
+      await this.mgmt.attach(ns, 'mgmt0');
       const torPort = `swp${port++}`;
       await this.lab.link(ns, 'eth0', this.tors[0] as Netns, torPort);
       await this.lab.link(ns, 'eth1', this.tors[1] as Netns, torPort);
@@ -399,8 +424,11 @@ export class World {
     const h = this.host(id);
     if (this.isExternal(id)) throw new Error(`${id} is external: its agent runs elsewhere`);
     const frr = await Frr.prepare(h.ns);
+    const tokenFile = join(h.stateDir, '..', 'enrollment-token');
+    // A first start enrolls with a new token; later starts have their certificate.
+    if (!(await stat(join(h.stateDir, 'tls', 'agent.pem')).catch(() => undefined))) await writeFile(tokenFile, await this.enrollmentToken(id), { mode: 0o600 });
     await writeFile(h.configPath, this.agentConfig(id, {
-      sockets: this.replicas.map((r) => r.socket), stateDir: h.stateDir,
+      stateDir: h.stateDir, caFile: this.caFile, enrollmentTokenFile: tokenFile,
       frr: { confDir: frr, runDir: frr, vtySocket: frr, daemons: join(frr, 'daemons'), commandLog: join(frr, 'commands.log') },
     }));
     h.agent = h.ns.spawn('agent', [...(o.wrap ?? []), ...program('agent'), 'run', '--config', h.configPath],
@@ -408,12 +436,22 @@ export class World {
     return h.agent;
   }
 
-  /** The agent.yaml of a lab host; `frr` omitted: FRR's Debian places (the container). */
-  agentConfig(id: string, o: { sockets: readonly string[]; stateDir: string; frr?: { confDir: string; runDir: string; vtySocket: string; daemons: string; commandLog: string } }): string {
+  /** A one-time enrollment token for `id` (hostnetctl enroll, as provisioning does). */
+  async enrollmentToken(id: string): Promise<string> {
+    const { client, metadata } = this.admin();
+    return (await client.createEnrollment({ hostId: id }, { metadata })).token;
+  }
+
+  /**
+   * The agent.yaml of a lab host; `frr` omitted: FRR's Debian places (the
+   * container); the TLS files omitted: where install-agent puts them.
+   */
+  agentConfig(id: string, o: { stateDir: string; caFile?: string; enrollmentTokenFile?: string; frr?: { confDir: string; runDir: string; vtySocket: string; daemons: string; commandLog: string } }): string {
+    const tls = [...(o.caFile ? [`caFile: ${o.caFile}`] : []), ...(o.enrollmentTokenFile ? [`enrollmentTokenFile: ${o.enrollmentTokenFile}`] : [])];
     return [
       `hostId: ${id}`,
       // Every replica: the agent picks one and moves to another when it goes away.
-      `controller: { addresses: [${o.sockets.map((x) => `"unix:${x}"`).join(', ')}] }`,
+      `controller: { addresses: [${this.agentAddresses.map((x) => `"${x}"`).join(', ')}]${tls.length > 0 ? `, tls: { ${tls.join(', ')} }` : ''} }`,
       `stateDir: ${o.stateDir}`,
       'loopbackKind: bridge',
       ...(o.frr ? [`frr: { confDir: ${o.frr.confDir}, runDir: ${o.frr.runDir}, vtySocket: ${o.frr.vtySocket}, daemons: ${o.frr.daemons}, commandLog: ${o.frr.commandLog} }`] : []),
@@ -491,9 +529,9 @@ export class World {
     return h;
   }
 
-  /** GET a controller JSON path (of replica `replica`, the first by default). */
-  async api<T>(path: string, replica = 0): Promise<T> {
-    const res = await fetch(`${this.httpUrlOf(replica)}${path}`);
+  /** GET a controller JSON path (of replica `replica`, the first by default) with a token (the operator's by default). */
+  async api<T>(path: string, replica = 0, token = this.adminToken): Promise<T> {
+    const res = await fetch(`${this.httpUrlOf(replica)}${path}`, { headers: { authorization: `Bearer ${token}` } });
     if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
     return await res.json() as T;
   }
@@ -519,7 +557,7 @@ export class World {
   topology(): Topology {
     return {
       controller: {
-        grpc: this.grpcAddress, http: this.httpUrl, agentSocket: this.agentSocket,
+        grpc: this.grpcAddress, http: this.httpUrl, agentAddresses: this.agentAddresses, ca: this.caFile,
         adminToken: this.adminToken, tenantTokens: { ...this.tenantTokens }, log: join(this.lab.dir, 'controller.log'),
         store: this.etcd ? 'etcd' : 'sqlite',
         replicas: this.replicas.map((r, i) => ({

@@ -11,6 +11,8 @@ import { HealthStatus } from '../../proto/gen/hostnet/v1/health_pb.js';
 import type { Logger } from '../../common/log.js';
 import type { Agents } from './sync/agents.js';
 import { rolloutView } from './rollout-view.js';
+import type { Tokens } from './admin/tokens.js';
+import { type Caller, sees } from './validate.js';
 
 export type HostStatus = 'ok' | 'degraded' | 'failed' | 'stale' | 'unknown';
 
@@ -39,6 +41,8 @@ const STATUS: Record<number, HostStatus> = {
 
 export interface HttpDeps {
   readonly agents: Agents;
+  /** The admin API's tokens: /api/v1 answers a bearer token's caller (an operator: every host; a tenant admin: its tenant's). */
+  readonly tokens: Tokens;
   readonly log: Logger;
   readonly revision: () => number;
   /** Whether the store is current (etcd: followed with a leader); /healthz says 503 otherwise. */
@@ -161,23 +165,37 @@ function pathOf(req: IncomingMessage): string {
   }
 }
 
+/** The caller of an /api/v1 request, from its "authorization: Bearer TOKEN" header; a 401 saying what is wrong otherwise. */
+function callerOf(deps: HttpDeps, req: IncomingMessage): Caller {
+  try {
+    return deps.tokens.authenticate(req.headers.authorization);
+  } catch (err) {
+    throw new BadRequest(401, err instanceof Error ? err.message : 'unauthenticated', { 'www-authenticate': 'Bearer realm="hostnet"' });
+  }
+}
+
 function route(deps: HttpDeps, registry: Registry, req: IncomingMessage, res: ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new BadRequest(405, 'only GET and HEAD', { allow: 'GET, HEAD' });
   const path = pathOf(req);
+  // /healthz and /metrics stay open (load balancers, Prometheus; counts only); the API needs a token.
+  const caller = path.startsWith('/api/') ? callerOf(deps, req) : undefined;
+  const visible = (): HostView[] => hostViews(deps).filter((h) => !caller || sees(caller, h.tenant));
   if (path === '/healthz') {
     const live = deps.live?.() ?? true;
     json(res, live ? 200 : 503, {
       status: live ? 'ok' : 'store-unavailable', revision: deps.revision(), ...(deps.replica ? { replica: deps.replica } : {}),
     });
   } else if (path === '/api/v1/hosts') {
-    json(res, 200, hostViews(deps));
+    json(res, 200, visible());
   } else if (path.startsWith('/api/v1/hosts/')) {
     const id = path.slice('/api/v1/hosts/'.length);
-    const host = hostViews(deps).find((h) => h.id === id);
+    // Another tenant's host is "not found", as an unknown one: nothing about it leaks.
+    const host = visible().find((h) => h.id === id);
     if (!host) throw new BadRequest(404, `host ${id.slice(0, 253)} not found`);
     json(res, 200, host);
   } else if (path === '/api/v1/rollout') {
-    json(res, 200, deps.agents.rollout().map(rolloutView));
+    const ids = new Set(visible().map((h) => h.id));
+    json(res, 200, deps.agents.rollout().filter((r) => ids.has(r.hostId)).map(rolloutView));
   } else if (path === '/metrics') {
     registry.metrics().then((text) => {
       res.writeHead(200, { 'content-type': registry.contentType });

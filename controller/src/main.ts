@@ -71,7 +71,7 @@ async function runController(configPath: string): Promise<number> {
     log.warn('no grpc.agentListen: this replica serves no agents');
   }
   const http = httpServer({
-    agents, log, revision: () => store.revision(), live: () => store.live(), counters: engines.counters, replica: config.replica,
+    agents, tokens, log, revision: () => store.revision(), live: () => store.live(), counters: engines.counters, replica: config.replica,
     heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
   });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);

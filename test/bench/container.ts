@@ -3,7 +3,8 @@
 // force) — on a first boot (the policy comes from the controller) and on a
 // reboot (from the cached state) — against the same image booted with the
 // agent masked (systemd alone reaching running), in the same run.
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lab, freePort, run, waitFor } from '../lab/index.js';
 import { World } from '../../lab/world.js';
@@ -25,16 +26,20 @@ export async function containerBench(rounds: number): Promise<ContainerResult> {
     const h1 = world.host('h1');
     const etc = join(lab.dir, 'etc-hostnet');
     await mkdir(etc, { recursive: true });
-    await writeFile(join(etc, 'agent.yaml'), world.agentConfig('h1', { sockets: ['/run/hostnet-lab/controller.sock'], stateDir: '/var/lib/hostnet' }));
+    await writeFile(join(etc, 'agent.yaml'), world.agentConfig('h1', { stateDir: '/var/lib/hostnet' }));
+    await mkdir(join(etc, 'tls'), { recursive: true });
+    await copyFile(world.caFile, join(etc, 'tls', 'ca.pem'));
     const root = join(lab.dir, 'rootfs');
     await mkdir(root, { recursive: true });
     await run(['tar', '-C', root, '--numeric-owner', '-xzf', image], { timeoutMs: 120_000 });
     const unpackedMb = Number((await run(['du', '-sm', root])).stdout.split('\t')[0]);
     const boot = async (state: string, until: (c: Container) => Promise<boolean>, initArgs: string[] = []): Promise<number> => {
       await mkdir(state, { recursive: true, mode: 0o700 });
+      // A fresh server enrolls (as at deploy), one already booted has its certificate.
+      if (!existsSync(join(state, 'tls', 'agent.pem'))) await writeFile(join(etc, 'tls', 'enrollment-token'), await world.enrollmentToken('h1'));
       const c = await Container.boot(lab, h1.ns, {
         image, rootDir: root, initArgs, waitRunning: false,
-        binds: { [etc]: '/etc/hostnet', [state]: '/var/lib/hostnet', [world.agentSocket]: '/run/hostnet-lab/controller.sock' },
+        binds: { [etc]: '/etc/hostnet', [state]: '/var/lib/hostnet' },
       });
       try {
         await waitFor('the container to be ready', async () => ((await until(c).catch(() => false)) ? true : undefined), { timeoutMs: 120_000, intervalMs: 20 });

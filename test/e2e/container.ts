@@ -12,6 +12,7 @@
 // restarts the container under BGP graceful restart: no probe fails either.
 import t, { type Test } from 'tap';
 import { existsSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,10 +48,12 @@ void t.test('the agent container image in a lab host', async (t) => {
   const h1 = world.host('h1');
   const installer = join(REPO, 'packaging/install-agent');
   const root = join(lab.dir, 'server');
-  const SOCKET = '/run/hostnet-lab/controller.sock';
   const install = (args: string[], env: Record<string, string> = {}) =>
     run(['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '/bin/bash', installer, ...args], { allowFail: true, timeoutMs: 300_000 });
-  const baseArgs = ['--image', image, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'];
+  // As provisioning does: a one-time token for h1, the controller's agent listener and CA.
+  const token = await world.enrollmentToken('h1');
+  const controller = world.agentAddresses[0] as string;
+  const baseArgs = ['--image', image, '--host-id', 'h1', '--controller', controller, '--ca', world.caFile, '--enrollment-token', token, '--root', root, '--no-start'];
 
   await t.test('the installer refuses bad arguments, naming them, and installs nothing', async (t) => {
     const cases: [string[], RegExp][] = [
@@ -59,9 +62,13 @@ void t.test('the agent container image in a lab host', async (t) => {
       [['--image', image, '--host-id', 'H_1', '--controller', 'c:7443'], /--host-id "H_1" is not a lower-case hostname/],
       [['--image', image, '--host-id', 'h1'], /--controller is required/],
       [['--image', image, '--host-id', 'h1', '--controller', 'nope'], /--controller "nope" is not host:port/],
-      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443'], /--ca is required \(TLS to the controller\)/],
-      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443', '--enrollment-token', 'x'], /enrollment does not exist yet/],
-      [['--image', '/nonexistent.tar.gz', '--host-id', 'h1', '--controller', 'c:7443', '--ca', image, '--cert', image, '--key', image], /--image \/nonexistent\.tar\.gz: no such readable file/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'unix:/run/c.sock'], /--controller "unix:\/run\/c.sock" is not host:port/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443'], /--ca or --ca-fingerprint is required/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443', '--ca', world.caFile], /--enrollment-token is required: this server has no certificate yet \(hostnetctl enroll h1/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443', '--ca', world.caFile, '--enrollment-token', 'abc'], /--enrollment-token is not an enrollment token/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443', '--ca-fingerprint', 'AB:CD'], /--ca-fingerprint "AB:CD" is not a SHA-256 fingerprint/],
+      [['--image', image, '--host-id', 'h1', '--controller', 'c:7443', '--cert', image], /--cert is gone: the agent makes its own key and enrolls/],
+      [['--image', '/nonexistent.tar.gz', '--host-id', 'h1', '--controller', 'c:7443', '--ca', world.caFile, '--enrollment-token', token], /--image \/nonexistent\.tar\.gz: no such readable file/],
       [['--frobnicate'], /unknown argument "--frobnicate"/],
     ];
     for (const [args, message] of cases) {
@@ -75,6 +82,10 @@ void t.test('the agent container image in a lab host', async (t) => {
     const r = await install([...baseArgs.filter((a) => a !== '--no-start')], { PATH: noNspawn });
     t.equal(r.code, 1);
     t.match(r.stderr, /systemd-nspawn is not installed \(Debian: apt-get install systemd-container\)/);
+    const wrongCa = await install(['--image', image, '--host-id', 'h1', '--controller', controller, '--ca-fingerprint', Array(32).fill('AB').join(':'),
+      '--enrollment-token', token, '--root', root, '--no-start']);
+    t.equal(wrongCa.code, 1, 'a CA whose fingerprint differs: refused');
+    t.match(wrongCa.stderr, /the CA .* sent has the fingerprint [0-9A-F:]+, not AB:AB:.*not installing/);
     t.equal(await stat(root).then(() => 'exists', () => 'absent'), 'absent', 'nothing was installed');
   });
 
@@ -86,15 +97,17 @@ void t.test('the agent container image in a lab host', async (t) => {
   const machine = join(root, 'var/lib/machines/hostnet');
   t.equal((await readFile(join(machine, 'etc/hostnet-image'), 'utf8')).trim(), basename(image, '.tar.gz'), 'the image is /var/lib/machines/hostnet');
   t.equal(await readFile(join(root, 'etc/systemd/nspawn/hostnet.nspawn'), 'utf8'), await readFile(join(REPO, 'nspawn/hostnet.nspawn'), 'utf8'), 'the settings');
-  t.match(await readFile(join(root, 'etc/hostnet/agent.yaml'), 'utf8'), `hostId: h1\ncontroller:\n  addresses: ["unix:${SOCKET}"]\nstateDir: /var/lib/hostnet\n`, 'agent.yaml');
+  t.match(await readFile(join(root, 'etc/hostnet/agent.yaml'), 'utf8'), `hostId: h1\ncontroller:\n  addresses: ["${controller}"]\nstateDir: /var/lib/hostnet\n`, 'agent.yaml');
+  t.equal((await readFile(join(root, 'etc/hostnet/tls/enrollment-token'), 'utf8')).trim(), token, 'the enrollment token, for the agent');
+  t.equal(await readFile(join(root, 'etc/hostnet/tls/ca.pem'), 'utf8'), await readFile(world.caFile, 'utf8'), 'the controller\'s CA');
   const second = await install(baseArgs);
   t.equal(second.code, 0);
   t.match(second.stdout, /already installed[\s\S]*nothing changed/, 'installing again changes nothing');
 
   // The agent's own options the lab needs (bridge loopbacks, short heartbeat), written as the installer would.
-  await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { sockets: [SOCKET], stateDir: '/var/lib/hostnet' }));
+  await writeFile(join(root, 'etc/hostnet/agent.yaml'), world.agentConfig('h1', { stateDir: '/var/lib/hostnet' }));
   // The Bind= lines of hostnet.nspawn, from the test root instead of /.
-  const binds = { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet', [world.agentSocket]: SOCKET };
+  const binds = { [join(root, 'etc/hostnet')]: '/etc/hostnet', [join(root, 'var/lib/hostnet')]: '/var/lib/hostnet' };
   /** What the network looked like at a probe's first failure: h1's neighbours and routes back, the ToRs' routes to h1. */
   let atFlip: Promise<string> | undefined;
   const snapshot = async (): Promise<string> => {
@@ -246,7 +259,10 @@ void t.test('the agent container image in a lab host', async (t) => {
     t.teardown(() => loop.stop());
     const exec = (await container.nsenter()).join(' ');
     const mainPid = (await container.unit('hostnet-agent.service', ['MainPID'])).MainPID;
-    const up = await install(['--image', rebuilt, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
+    // No token now: the server has its certificate. The CA by fingerprint, fetched from the controller.
+    const fingerprint = new X509Certificate(await readFile(world.caFile)).fingerprint256;
+    const up = await install(['--image', rebuilt, '--host-id', 'h1', '--controller', controller, '--ca-fingerprint', fingerprint, '--root', root, '--no-start'],
+      { HOSTNET_CONTAINER_EXEC: exec });
     t.equal(up.code, 0, `upgrade ${up.stderr}`);
     t.match(up.stdout, /agent replaced in the running container; hostnet-agent\.service restarted, FRR untouched/);
     const upgraded = await waitFor('the new agent active', async () => {
@@ -282,7 +298,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     const loop = probes();
     t.teardown(() => loop.stop());
     const exec = (await container.nsenter()).join(' ');
-    const up = await install(['--image', newBase, '--host-id', 'h1', '--controller', `unix:${SOCKET}`, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
+    const up = await install(['--image', newBase, '--host-id', 'h1', '--controller', controller, '--ca', world.caFile, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
     t.equal(up.code, 0, `install ${up.stderr}`);
     t.match(up.stdout, /new Debian base: stopping FRR without withdrawing routes/);
     // frr.service has Restart=always (RestartSec=5): an old FRR started again

@@ -28,16 +28,17 @@ void t.test('install-agent with systemd: systemd-nspawn@hostnet for real', async
   const h1 = world.host('h1');
   const mnt = join(lab.dir, 'mnt');
   await mkdir(mnt, { recursive: true });
-  await run(['cp', image, `${image}.sha256`, join(REPO, 'packaging/install-agent'), mnt]);
+  await run(['cp', image, `${image}.sha256`, join(REPO, 'packaging/install-agent'), world.caFile, mnt]);
   const srv = await Container.boot(lab, h1.ns, {
     image: server,
-    // The controller's socket inside /var/lib/hostnet, which hostnet.nspawn binds into the agent's container.
-    binds: { [mnt]: '/mnt', [world.agentSocket]: '/var/lib/hostnet/controller.sock' },
+    binds: { [mnt]: '/mnt' },
     initArgs: ['systemd.mask=hostnet-agent.service', 'systemd.mask=frr.service'],
   });
   t.teardown(() => srv.stop());
-  const install = (...args: string[]) => srv.exec(['/bin/bash', '/mnt/install-agent', '--host-id', 'h1', '--controller', 'unix:/var/lib/hostnet/controller.sock',
-    '--loopback-kind', 'bridge', ...args], { allowFail: true, timeoutMs: 300_000 });
+  // As provisioning does: the controller's agent listener (on the server's management network), its CA, a one-time token.
+  const token = await world.enrollmentToken('h1');
+  const install = (...args: string[]) => srv.exec(['/bin/bash', '/mnt/install-agent', '--host-id', 'h1', '--controller', world.agentAddresses[0] as string,
+    '--ca', '/mnt/ca.pem', '--enrollment-token', token, '--loopback-kind', 'bridge', ...args], { allowFail: true, timeoutMs: 300_000 });
 
   const first = await install('--image', `/mnt/${basename(image)}`);
   t.equal(first.code, 0, `install-agent ${first.stderr}`);

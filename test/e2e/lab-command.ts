@@ -35,7 +35,7 @@ void t.test('npm run lab: up, up again, use, down', async (t) => {
   t.match(up.stdout, new RegExp(`Admin token\\s+${topo.controller.adminToken}`), 'prints the admin token');
   t.match(up.stdout, /hostnetctl apply -f lab\/examples\/a-web-allow-8080\.yaml/, 'prints commands to try');
   t.match(topo, {
-    controller: { grpc: /^127\.0\.0\.1:\d+$/, http: /^http:\/\/127\.0\.0\.1:\d+$/, adminToken: /^lab-admin-/ },
+    controller: { grpc: /^127\.0\.0\.1:\d+$/, http: /^http:\/\/127\.0\.0\.1:\d+$/, adminToken: /^lab-admin-/, agentAddresses: [/^100\.\d+\.\d+\.1:\d+$/], ca: /tls\/ca\.pem$/ },
     tors: [{ name: 'tor1', namespace: 'hnmmain-tor1' }, { name: 'tor2', namespace: 'hnmmain-tor2' }],
     client: { namespace: 'hnmmain-client', address: '10.200.0.1' },
     hosts: [
@@ -51,8 +51,9 @@ void t.test('npm run lab: up, up again, use, down', async (t) => {
   t.equal((JSON.parse(await readFile(join(dir, 'topology.json'), 'utf8')) as Topology).controller.adminToken, topo.controller.adminToken, 'same token');
 
   const bin = join(dir, 'bin');
-  const ctl = await run([join(bin, 'hostnetctl'), 'get', 'hosts', '--server', topo.controller.grpc, '--token', topo.controller.adminToken]);
-  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32,2001:db8:a::1\/128$/m, 'the printed hostnetctl works with the printed token');
+  t.match(up.stdout, new RegExp(`HOSTNET_CA=${topo.controller.ca} `), 'prints the CA for hostnetctl');
+  const ctl = await run([join(bin, 'hostnetctl'), 'get', 'hosts', '--server', topo.controller.grpc, '--ca', topo.controller.ca, '--token', topo.controller.adminToken]);
+  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32,2001:db8:a::1\/128$/m, 'the printed hostnetctl works with the printed token and CA');
   t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '443'])).stdout, /"connected"/, 'lab-probe client h1 443 connects');
   t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '8080'])).stdout, /"timeout"/, 'lab-probe client h1 8080 times out');
   const status = await run([join(bin, 'hostnet-agent'), 'status', '--config', topo.hosts[0]?.agentConfig ?? ''], { netns: 'hnmmain-h1', allowFail: true });
@@ -94,7 +95,7 @@ void t.test('npm run lab -- --store etcd: two replicas on a 3-member etcd, and d
   for (const r of topo.controller.replicas) t.match(up.stdout, new RegExp(`Dashboard API\\s+${r.http}/api/v1/hosts \\(${r.name}\\)`), `prints ${r.name}'s API`);
   const servers = topo.controller.replicas.map((r) => r.grpc).join(',');
   t.match(up.stdout, new RegExp(`HOSTNET_SERVER=${servers} `), 'the printed HOSTNET_SERVER lists both');
-  const ctl = await run([join(dir, 'bin', 'hostnetctl'), 'get', 'hosts', '--server', servers, '--token', topo.controller.adminToken]);
+  const ctl = await run([join(dir, 'bin', 'hostnetctl'), 'get', 'hosts', '--server', servers, '--ca', topo.controller.ca, '--token', topo.controller.adminToken]);
   t.match(ctl.stdout, /^h3\s+b-db/m, 'hostnetctl with both servers');
   const down = await lab('down');
   t.match(down.stdout, /The lab is down/);

@@ -1,6 +1,6 @@
 // The netns lab harness used by integration tests, e2e tests and `npm run lab`.
 export { CommandError, inNetns, run, sourcePath, waitFor, type RunOptions, type RunResult } from './exec.js';
-export { DEFAULT_BASE_DIR, Lab, Netns, sweep, type LabOptions, type LabProcess, type SpawnOptions } from './lab.js';
+export { DEFAULT_BASE_DIR, Lab, Netns, sweep, type LabOptions, type LabProcess, type ManagementNetwork, type SpawnOptions } from './lab.js';
 export { Frr, type FrrOptions } from './frr.js';
 export { bgpPeers, parseBgpSummary, waitEstablished, type PeerState } from './bgp.js';
 export { fibRoute, waitForRoute, type FibRoute } from './fib.js';

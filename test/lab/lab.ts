@@ -3,7 +3,7 @@
 // by teardown() even when a test fails. sweep() removes what crashed runs
 // left behind: every run records its owner pid, and a run whose owner is
 // gone is fair game.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -111,6 +111,15 @@ export class Netns {
   }
 }
 
+/** A management network of a Lab (its bridge is in the root namespace). */
+export interface ManagementNetwork {
+  /** The root namespace's address on it (where the controller listens). */
+  readonly gateway: string;
+  readonly prefix: string;
+  /** Joins `ns` to it as `ifname`; resolves with the address `ns` got. */
+  attach(ns: Netns, ifname: string): Promise<string>;
+}
+
 export class Lab {
   private readonly namespaces: Netns[] = [];
   private readonly processes = new Set<LabProcess>();
@@ -164,6 +173,39 @@ export class Lab {
     await run(['ip', 'link', 'set', tb, 'netns', b.name, 'name', bIf]);
     await a.up(aIf);
     await b.up(bIf);
+  }
+
+  /**
+   * A management network: a bridge in the root namespace (where a lab's
+   * controller runs) holding the first address of a /24 of 100.64.0.0/10
+   * picked from the run's prefix (two runs at once get different ones), which
+   * namespaces join with a veth. Agents reach their controller over TCP on it,
+   * as servers reach theirs over their management network.
+   */
+  async managementNetwork(): Promise<ManagementNetwork> {
+    const h = createHash('sha256').update(this.prefix).digest();
+    const net = `100.${64 + ((h[0] ?? 0) & 63)}.${h[1] ?? 0}`;
+    const bridge = `${this.prefix}mg`;
+    await run(['ip', 'link', 'add', bridge, 'type', 'bridge']);
+    await run(['ip', 'address', 'add', `${net}.1/24`, 'dev', bridge]);
+    await run(['ip', 'link', 'set', bridge, 'up']);
+    let next = 10;
+    return {
+      gateway: `${net}.1`,
+      prefix: `${net}.0/24`,
+      attach: async (ns: Netns, ifname: string): Promise<string> => {
+        const n = this.linkCount++;
+        const outside = `${this.prefix}m${n}`;
+        const inside = `${this.prefix}v${n}i`;
+        await run(['ip', 'link', 'add', outside, 'type', 'veth', 'peer', 'name', inside]);
+        await run(['ip', 'link', 'set', outside, 'master', bridge, 'up']);
+        await run(['ip', 'link', 'set', inside, 'netns', ns.name, 'name', ifname]);
+        await ns.up(ifname);
+        const address = `${net}.${next++}`;
+        await ns.addAddress(ifname, `${address}/24`);
+        return address;
+      },
+    };
   }
 
   /** Starts argv (already wrapped for its namespace); tracked until teardown. */

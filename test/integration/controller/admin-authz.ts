@@ -10,6 +10,7 @@ import { AdminService } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import { Action, BgpListen, Multipath, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { adminService } from '../../../controller/src/admin/service.js';
 import { Tokens } from '../../../controller/src/admin/tokens.js';
+import { AgentsCa } from '../../../controller/src/identity/ca.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { PUBLIC_POOL, dump, seed } from '../../fixtures/controller-seed.js';
 import { bind } from '../../../controller/src/server.js';
@@ -30,7 +31,8 @@ async function serve(): Promise<{ client: Client; close(): void; state(): string
     { token: TOKENS.b, caller: { role: 'tenant-admin', tenant: 'tenant-b' } },
   ]);
   const server = new Server();
-  addService(server, AdminService, adminService({ store, tokens, hosts: { publicPool: PUBLIC_POOL }, rollout: () => [] }), log);
+  const identity = { ca: AgentsCa.create().ca, certificateLifetimeMs: 3_600_000, tokenLifetimeMs: 3_600_000 };
+  addService(server, AdminService, adminService({ store, tokens, hosts: { publicPool: PUBLIC_POOL }, rollout: () => [], identity }), log);
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AdminService, `127.0.0.1:${port}`, credentials.createInsecure()) as Client;
   return { client, close: () => { client.close(); server.forceShutdown(); void store.close(); }, state: () => dump(store) };
@@ -87,6 +89,7 @@ const rows: Row[] = [
   ['deleteAcl', (c, m) => c.deleteAcl({ subnetId: 'a-web' }, { metadata: m }), [OK, OK, NOTFOUND]],
   ['apply', (c, m) => c.apply({ resources: [{ kind: { case: 'networkObject', value: { id: 'a-new', tenantId: 'tenant-a', prefixes: ['10.20.0.0/16'] } } }] }, { metadata: m }), [OK, OK, DENIED]],
   ['getRollout', (c, m) => c.getRollout({}, { metadata: m }), [OK, OK, OK]],
+  ['createEnrollment', (c, m) => c.createEnrollment({ hostId: 'host-a1' }, { metadata: m }), [OK, DENIED, DENIED]],
 ];
 
 void t.test('every AdminService method, every caller', async (t) => {

@@ -97,7 +97,7 @@ void t.test('hostnetctl round trip against a running controller', async (t) => {
   t.match(rollout.stdout, /^HOST\s+CONNECTED\s+DESIRED\s+SENT\s+APPLIED\s+NACK\nhost-a1\s+no\s+[0-9a-f]{16}\.[0-9a-f]{16}\s+-\s+-\s+-\n$/,
     'rollout: the host has a desired version and has not connected');
 
-  const dashboard = await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/hosts`)).json() as { id: string; status: string }[];
+  const dashboard = await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/hosts`, { headers: { authorization: `Bearer ${OPERATOR}` } })).json() as { id: string; status: string }[];
   t.match(dashboard, [{ id: 'host-a1', status: 'unknown' }], 'the dashboard API of the running controller lists the host');
 
   c.child.kill('SIGTERM');

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { connect } from 'node:net';
 import { run } from '../../../common/run.js';
-import { startController } from '../../fixtures/controller-process.js';
+import { OPERATOR_TOKEN, startController } from '../../fixtures/controller-process.js';
 
 const SEED = Number(process.env.HOSTNET_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -38,7 +38,8 @@ function rng(seed: number): () => number {
 void t.test('the HTTP side answers every request and stays up', async (t) => {
   const c = await startController(t);
   const port = c.httpPort;
-  const request = (target: string, method = 'GET', headers = 'host: x\r\n'): string => `${method} ${target} HTTP/1.1\r\n${headers}connection: close\r\n\r\n`;
+  const request = (target: string, method = 'GET', headers = `host: x\r\nauthorization: Bearer ${OPERATOR_TOKEN}\r\n`): string =>
+    `${method} ${target} HTTP/1.1\r\n${headers}connection: close\r\n\r\n`;
 
   const corpus: [string, Buffer | string, RegExp][] = [
     ['a malformed %-escape in a host id', request('/api/v1/hosts/%ZZ'), /^HTTP\/1\.1 400 /],

@@ -13,6 +13,10 @@ import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { httpServer } from '../../../controller/src/http.js';
 import { seed } from '../../fixtures/controller-seed.js';
+import { Tokens } from '../../../controller/src/admin/tokens.js';
+
+const OPERATOR_TOKEN = 'operator-token-0123456789';
+const TENANT_B_TOKEN = 'tenant-b-token-0123456789';
 import { bind } from '../../../controller/src/server.js';
 
 const log = silentLogger();
@@ -22,7 +26,8 @@ void t.test('dashboard API', async (t) => {
   await seed(store);
   const agents = await Agents.open({ store, status: store, log });
   let now = new Date();
-  const http = httpServer({ agents, log, revision: () => store.revision(), heartbeatSeconds: 10, now: () => now });
+  const tokens = Tokens.of([{ token: OPERATOR_TOKEN, caller: { role: 'operator' } }, { token: TENANT_B_TOKEN, caller: { role: 'tenant-admin', tenant: 'tenant-b' } }]);
+  const http = httpServer({ agents, tokens, log, revision: () => store.revision(), heartbeatSeconds: 10, now: () => now });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
   const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   const grpc = new Server();
@@ -30,7 +35,21 @@ void t.test('dashboard API', async (t) => {
   const port = await bind(grpc, '127.0.0.1:0', ServerCredentials.createInsecure());
   const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
   t.teardown(() => { client.close(); grpc.forceShutdown(); http.close(); void agents.close().then(() => store.close()); });
-  const get = async (path: string) => { const r = await fetch(`${base}${path}`); return { status: r.status, type: r.headers.get('content-type'), body: await r.text() }; };
+  const get = async (path: string, token: string | null = OPERATOR_TOKEN) => {
+    const r = await fetch(`${base}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    return { status: r.status, type: r.headers.get('content-type'), body: await r.text(), auth: r.headers.get('www-authenticate') };
+  };
+
+  // The API answers a token's caller only; /healthz and /metrics stay open.
+  const none = await get('/api/v1/hosts', null);
+  t.match(none, { status: 401, auth: /^Bearer/ }, 'no token: 401');
+  t.match(JSON.parse(none.body), { error: /missing "authorization: Bearer TOKEN"/ }, 'saying what is missing');
+  t.match(JSON.parse((await get('/api/v1/rollout', 'not-a-known-token-at-all')).body), { error: 'unknown token' }, 'an unknown token: 401');
+  t.same(JSON.parse((await get('/api/v1/hosts', TENANT_B_TOKEN)).body), [], 'tenant B sees none of tenant A\'s hosts');
+  t.equal((await get('/api/v1/hosts/host-a1', TENANT_B_TOKEN)).status, 404, 'and tenant A\'s host is not found for it');
+  t.same(JSON.parse((await get('/api/v1/rollout', TENANT_B_TOKEN)).body), [], 'nor in the rollout');
+  t.equal((await get('/healthz', null)).status, 200, '/healthz needs no token');
+  t.equal((await get('/metrics', null)).status, 200, 'nor /metrics');
 
   const fresh = JSON.parse((await get('/api/v1/hosts')).body) as { id: string; status: string; subnet: string; tenant: string; lastSeen: null }[];
   t.match(fresh, [{ id: 'host-a1', subnet: 'a-web', tenant: 'tenant-a', status: 'unknown', lastSeen: null }], 'a host that never reported is unknown');

@@ -40,15 +40,36 @@ void t.test('hostnet-controller .deb', async (t) => {
   t.match(JSON.parse(replica.stdout), { replica: 'ctl-1', store: { engine: 'etcd', etcd: { endpoints: ['10.0.0.1:2379', '10.0.0.2:2379', '10.0.0.3:2379'], caFile: '/etc/hostnet-controller/etcd/ca.pem' } } },
     'the example for a replica on etcd compiles');
 
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  // The packaged controller from the packaged controller.yaml, only its paths and ports made the test's,
+  // with a CA and server certificate from the packaged `hostnet-controller ca init`.
+  const [grpcPort, agentPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const ca = join(out, 'ca');
+  const init = await run([process.execPath, main, 'ca', 'init', '--dir', ca, '--server-name', '127.0.0.1']);
+  t.match(init.stdout, /CA SHA-256 fingerprint: ([0-9A-F]{2}:){31}[0-9A-F]{2}/, 'hostnet-controller ca init makes a CA and prints its fingerprint');
+  t.match((await run([process.execPath, main, 'ca', 'init', '--dir', ca], { allowFail: true })).stderr, /exists: a CA is never overwritten/, 'and never overwrites one');
   await writeFile(join(out, 'tokens.yaml'), 'tokens:\n  - { name: ops, token: deb-test-operator-token, role: operator }\n');
-  await writeFile(join(out, 'c.yaml'), `store: { path: ${join(out, 'db.sqlite')} }\ngrpc: { listen: "127.0.0.1:${grpcPort}" }\nhttp: { listen: "127.0.0.1:${httpPort}" }\ntokensFile: ${join(out, 'tokens.yaml')}\n`);
+  const packaged = await readFile(join(root, 'etc/hostnet-controller/controller.yaml'), 'utf8');
+  const paths: [string, string][] = [
+    ['/var/lib/hostnet-controller/hostnet.db', join(out, 'db.sqlite')], ['0.0.0.0:7443', `127.0.0.1:${grpcPort}`], ['0.0.0.0:7444', `127.0.0.1:${agentPort}`],
+    ['127.0.0.1:8080', `127.0.0.1:${httpPort}`], ['/etc/hostnet-controller/tls/controller.pem', join(ca, 'server.pem')],
+    ['/etc/hostnet-controller/tls/controller.key', join(ca, 'server.key')], ['/etc/hostnet-controller/ca/', `${ca}/`],
+    ['/etc/hostnet-controller/tokens.yaml', join(out, 'tokens.yaml')],
+  ];
+  await writeFile(join(out, 'c.yaml'), paths.reduce((text, [from, to]) => text.replaceAll(from, to), packaged));
   const { spawn } = await import('node:child_process');
   const proc = spawn(process.execPath, [main, 'run', '--config', join(out, 'c.yaml')], { stdio: 'ignore' });
   t.teardown(() => { proc.kill('SIGKILL'); });
   await waitFor('the packaged controller', async () => ((await fetch(`http://127.0.0.1:${httpPort}/healthz`).catch(() => undefined))?.ok ? true : undefined),
     { timeoutMs: 20_000, intervalMs: 100 });
-  const ctl = await run([process.execPath, join(root, 'opt/hostnet-controller/dist/controller/src/hostnetctl.js'), 'get', 'tenants',
-    '--server', `127.0.0.1:${grpcPort}`, '--token', 'deb-test-operator-token']);
-  t.match(ctl.stdout, /^ID\s+NAME/, 'the packaged controller (with its own better-sqlite3) serves, and the packaged hostnetctl talks to it');
+  const ctl = (...args: string[]) => run([process.execPath, join(root, 'opt/hostnet-controller/dist/controller/src/hostnetctl.js'), ...args,
+    '--server', `127.0.0.1:${grpcPort}`, '--ca', join(ca, 'ca.pem'), '--token', 'deb-test-operator-token'], { allowFail: true });
+  const applied = await ctl('apply', '-f', join(REPO, 'lab/demo-world.yaml'));
+  t.equal(applied.code, 0, `the packaged hostnetctl applies over TLS ${applied.stderr}`);
+  t.match((await ctl('get', 'hosts')).stdout, /^ID\s+[\s\S]*\nh1\s/, 'gets');
+  t.match((await ctl('rollout')).stdout, /^HOST\s+CONNECTED[\s\S]*\nh1\s+no\s/, 'and shows the rollout');
+  t.match((await ctl('enroll', 'h1')).stdout, /^token: hne1_/, 'and makes enrollment tokens');
+  const plain = await run([process.execPath, join(root, 'opt/hostnet-controller/dist/controller/src/hostnetctl.js'), 'get', 'hosts',
+    '--server', `127.0.0.1:${grpcPort}`, '--token', 'deb-test-operator-token'], { allowFail: true });
+  t.equal(plain.code, 1, 'without --ca (plaintext to a TLS listener) it cannot connect');
+  t.equal((await fetch(`http://127.0.0.1:${httpPort}/api/v1/hosts`)).status, 401, 'the dashboard API wants the token too');
 });
