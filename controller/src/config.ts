@@ -128,8 +128,8 @@ export function compileControllerConfig(root: Fields): ControllerConfig {
     if (config.grpc.agentListen === config.grpc.listen) throw new ConfigError(grpc.field('agentListen'), 'must differ from grpc.listen');
   }
   if (config.ca && ca) {
-    if (config.ca.certificateLifetimeMs < 60_000 || config.ca.certificateLifetimeMs > 90 * 86_400_000) {
-      throw new ConfigError(ca.field('certificateLifetime'), 'must be between 1m and 90d');
+    if (config.ca.certificateLifetimeMs < 10_000 || config.ca.certificateLifetimeMs > 90 * 86_400_000) {
+      throw new ConfigError(ca.field('certificateLifetime'), 'must be between 10s (for tests) and 90d');
     }
     if (config.ca.enrollmentTokenLifetimeMs < 60_000 || config.ca.enrollmentTokenLifetimeMs > 86_400_000) {
       throw new ConfigError(ca.field('enrollmentTokenLifetime'), 'must be between 1m and 24h');

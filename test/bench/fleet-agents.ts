@@ -1,21 +1,24 @@
 // Simulated agents for the fleet benchmark, in a process of their own (so
-// that the controllers' RSS is theirs alone): raw Sync streams sharing a few
-// channels, each agent ACKing what it gets, remembering the versions it has
+// that the controllers' RSS is theirs alone): each enrolls as the agent does
+// (its own P-256 key, a CSR, the one-time token) and streams over a mutual
+// TLS connection of its own with its certificate, ACKing what it gets, remembering the versions it has
 // (its Hello after a reconnect names them, as the real agent's does) and
 // reconnecting to the next controller the way the agent does (Reconnects).
 // Driven over the fork IPC channel:
-//   { cmd: 'start', hosts, addresses }       -> { event: 'synced' } once every agent has its first update
+//   { cmd: 'start', hosts, tokens, caPem, addresses } -> { event: 'synced', enrollMs } once every agent has its first update
 //   { cmd: 'wait', prefix, since }           -> { event: 'arrived', ms: [...] } once every agent has the prefix
 //   { cmd: 'count' }                         -> { event: 'count', streaming, upToDate }
 //   { cmd: 'stop' }
 import { create } from '@bufbuild/protobuf';
-import { credentials } from '@grpc/grpc-js';
+import { generateKeyPairSync } from 'node:crypto';
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
+import { createCsr } from '../../common/x509.js';
 import { createClient } from '../../proto/grpc/index.js';
+import { EnrollService } from '../../proto/gen/hostnet/v1/identity_pb.js';
 import { AgentService, SyncRequestSchema, type SyncResponse } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { Reconnects } from '../../agent/src/sync/backoff.js';
 
 type Client = ReturnType<typeof createClient<typeof AgentService.method>>;
-const PER_CHANNEL = 500;
 const now = (): number => performance.timeOrigin + performance.now();
 
 interface Sim {
@@ -29,26 +32,34 @@ interface Sim {
   /** Prefixes as they first arrived (epoch ms). */
   readonly arrived: Map<string, number>;
   call: ReturnType<Client['sync']> | undefined;
+  /** Its TLS identity, and its connection to each controller. */
+  creds: ChannelCredentials | undefined;
+  readonly clients: Map<string, Client>;
 }
 
-const channels = new Map<string, Client[]>();
 const sims: Sim[] = [];
 let addresses: string[] = [];
 let stopped = false;
 
-function channel(address: string, i: number): Client {
-  let list = channels.get(address);
-  if (!list) channels.set(address, (list = []));
-  const k = Math.floor(i / PER_CHANNEL);
-  list[k] ??= createClient(AgentService, address, credentials.createInsecure(), {
-    'grpc.use_local_subchannel_pool': 1, 'grpc.channel_id': k, 'grpc.max_receive_message_length': 64 << 20,
-  });
-  return list[k];
+function channel(s: Sim, address: string): Client {
+  let c = s.clients.get(address);
+  if (!c) {
+    c = createClient(AgentService, address, s.creds as ChannelCredentials, { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 << 20 });
+    s.clients.set(address, c);
+  }
+  return c;
 }
 
-function connect(s: Sim, i: number): void {
+/** Enrolls `s` with `token` through `via` (one server-TLS channel shared by the enrollments). */
+async function enroll(s: Sim, token: string, via: ReturnType<typeof createClient<typeof EnrollService.method>>, caPem: string): Promise<void> {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const r = await via.enroll({ hostId: s.hostId, token, csrPem: createCsr(s.hostId, privateKey) });
+  s.creds = credentials.createSsl(Buffer.from(caPem), Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' })), Buffer.from(r.certificate?.certificatePem ?? ''));
+}
+
+function connect(s: Sim): void {
   if (stopped) return;
-  const call = channel(addresses[s.address % addresses.length] as string, i).sync();
+  const call = channel(s, addresses[s.address % addresses.length] as string).sync();
   s.call = call;
   const accepted = (): void => {
     if (s.streaming) return;
@@ -79,7 +90,7 @@ function connect(s: Sim, i: number): void {
     s.call = undefined;
     s.streaming = false;
     s.address++;
-    setTimeout(() => connect(s, i), s.reconnects.next());
+    setTimeout(() => connect(s), s.reconnects.next());
   };
   call.on('error', again);
   call.on('end', again);
@@ -97,21 +108,31 @@ async function until(pred: () => boolean, ms = 300_000): Promise<void> {
 }
 
 process.on('message', (raw) => {
-  const m = raw as { cmd: string; hosts?: string[]; addresses?: string[]; prefix?: string; first?: number };
+  const m = raw as { cmd: string; hosts?: string[]; tokens?: string[]; caPem?: string; addresses?: string[]; prefix?: string; first?: number };
   void (async () => {
     if (m.cmd === 'start') {
       addresses = m.addresses ?? [];
+      const caPem = m.caPem ?? '';
       for (const [i, hostId] of (m.hosts ?? []).entries()) {
-        const s: Sim = {
+        sims.push({
           hostId, firewall: '', routing: '', streaming: false, since: 0, reconnects: new Reconnects(addresses.length), address: (m.first ?? 0) + i, arrived: new Map(), call: undefined,
-        };
-        sims.push(s);
-        connect(s, i);
+          creds: undefined, clients: new Map(),
+        });
+      }
+      const enrolling = performance.now();
+      const via = createClient(EnrollService, addresses[(m.first ?? 0) % addresses.length] as string, credentials.createSsl(Buffer.from(caPem)));
+      for (let i = 0; i < sims.length; i += 50) {
+        await Promise.all(sims.slice(i, i + 50).map((s, k) => enroll(s, m.tokens?.[i + k] ?? '', via, caPem)));
+      }
+      via.close();
+      const enrollMs = performance.now() - enrolling;
+      for (const [i, s] of sims.entries()) {
+        connect(s);
         // Open streams in bursts, not all in one tick.
         if (i % 500 === 499) await new Promise((r) => setImmediate(r));
       }
       await until(() => sims.every((s) => s.firewall !== ''));
-      send({ event: 'synced' });
+      send({ event: 'synced', enrollMs });
     } else if (m.cmd === 'wait') {
       const prefix = m.prefix ?? '';
       await until(() => sims.every((s) => s.arrived.has(prefix)));
@@ -121,7 +142,7 @@ process.on('message', (raw) => {
     } else if (m.cmd === 'stop') {
       stopped = true;
       for (const s of sims) s.call?.cancel();
-      for (const list of channels.values()) for (const c of list) c.close();
+      for (const s of sims) for (const c of s.clients.values()) c.close();
       process.exit(0);
     }
   })().catch((err: Error) => send({ event: 'error', message: err.message }));

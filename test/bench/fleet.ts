@@ -5,7 +5,9 @@
 // controllers' RSS per connected agent after connect and after changes; host
 // creates per second at 100 hosts and at N hosts, on etcd and on SQLite; and a
 // replica restarted with every agent reconnecting to it: time to serving, to
-// every agent streaming again.
+// every agent streaming again. As in production, every agent enrolls with a
+// one-time token and its own key and streams over its own mutual TLS
+// connection.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,6 +23,7 @@ import {
 } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import { EtcdCluster } from '../../lab/etcd.js';
 import { freePort } from '../lab/index.js';
+import { initCa } from '../../controller/src/identity/ca.js';
 
 const CONTROLLER = fileURLToPath(new URL('../../controller/src/main.js', import.meta.url));
 const AGENTS = fileURLToPath(new URL('./fleet-agents.js', import.meta.url));
@@ -42,6 +45,8 @@ export interface FleetResult {
 interface Controller {
   readonly name: string;
   readonly grpc: string;
+  /** The agent listener (mutual TLS). */
+  readonly agent: string;
   readonly http: string;
   child: ChildProcess;
   readonly start: () => Promise<number>;
@@ -75,15 +80,18 @@ async function rssKb(pid: number | undefined): Promise<number> {
 }
 
 async function controller(dir: string, name: string, store: string): Promise<Controller> {
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const [grpcPort, agentPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const tls = join(dir, 'tls');
   await writeFile(join(dir, `${name}.tokens.yaml`), `tokens:\n  - { name: ops, token: ${TOKEN}, role: operator }\n`);
   const config = join(dir, `${name}.yaml`);
   await writeFile(config, [
-    store, `replica: ${name}`, `grpc: { listen: "127.0.0.1:${grpcPort}" }`, `http: { listen: "127.0.0.1:${httpPort}" }`,
+    store, `replica: ${name}`, `http: { listen: "127.0.0.1:${httpPort}" }`,
+    `grpc: { listen: "127.0.0.1:${grpcPort}", agentListen: "127.0.0.1:${agentPort}", certFile: ${tls}/server.pem, keyFile: ${tls}/server.key }`,
+    `ca: { certFile: ${tls}/ca.pem, keyFile: ${tls}/ca.key }`,
     `tokensFile: ${join(dir, `${name}.tokens.yaml`)}`, 'agents: { heartbeat: 30s }', 'log: { level: info }', '',
   ].join('\n'));
   const c: Controller = {
-    name, grpc: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, child: undefined as unknown as ChildProcess,
+    name, grpc: `127.0.0.1:${grpcPort}`, agent: `127.0.0.1:${agentPort}`, http: `http://127.0.0.1:${httpPort}`, child: undefined as unknown as ChildProcess,
     async start() {
       const started = performance.now();
       // BENCH_HEAP=DIR: a heap snapshot of each replica after the changes (node --heapsnapshot-signal), for finding what grows.
@@ -104,10 +112,19 @@ async function controller(dir: string, name: string, store: string): Promise<Con
   return c;
 }
 
-function admin(c: Controller): { client: Admin; metadata: Metadata } {
+function admin(c: Controller, dir: string): { client: Admin; metadata: Metadata } {
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${TOKEN}`);
-  return { client: createClient(AdminService, c.grpc, credentials.createInsecure()), metadata };
+  return { client: createClient(AdminService, c.grpc, credentials.createSsl(readFileSync(join(dir, 'tls', 'ca.pem')))), metadata };
+}
+
+/** A one-time enrollment token for each host, 50 calls at a time. */
+async function enrollmentTokens(a: { client: Admin; metadata: Metadata }, hosts: readonly string[]): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < hosts.length; i += 50) {
+    tokens.push(...await Promise.all(hosts.slice(i, i + 50).map(async (hostId) => (await a.client.createEnrollment({ hostId }, { metadata: a.metadata })).token)));
+  }
+  return tokens;
 }
 
 const hostsResources = (ids: string[]) => ids.map((id, i) => ({ kind: { case: 'host' as const, value: create(HostSchema, { id, subnetId: 's', catalog: 'standard', asn: 65000 + (i % 1000) }) } }));
@@ -169,7 +186,7 @@ class AgentsProcess {
 async function sqliteRates(dir: string, n: number): Promise<{ at100: number; atN: number }> {
   const c = await controller(dir, 'solo', `store: { path: ${join(dir, 'solo.db')} }`);
   try {
-    const a = admin(c);
+    const a = admin(c, dir);
     await seedBase(a);
     await seedHosts(a, 0, 100);
     const at100 = await createRate([a], 'sq100');
@@ -184,13 +201,14 @@ async function sqliteRates(dir: string, n: number): Promise<{ at100: number; atN
 
 export async function fleetBench(n: number, log: (line: string) => void = () => undefined): Promise<FleetResult> {
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
+  await initCa(join(dir, 'tls'), ['127.0.0.1']);
   const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnf${process.pid}`);
   const store = `store: { engine: etcd, etcd: { endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 5s } }`;
   const replicas: Controller[] = [];
   const procs: AgentsProcess[] = [];
   try {
     replicas.push(await controller(dir, 'r1', store), await controller(dir, 'r2', store));
-    const admins = replicas.map(admin);
+    const admins = replicas.map((r) => admin(r, dir));
     const a1 = admins[0] as (typeof admins)[number];
     await seedBase(a1);
     await seedHosts(a1, 0, 100);
@@ -200,6 +218,10 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const etcdAtN = await createRate(admins, 'en');
     log(`etcd: ${etcdAtN.toFixed(0)} creates/s at ${n} hosts`);
 
+    const hostIds = Array.from({ length: n }, (_, i) => `h${i}`);
+    const tokensAt = performance.now();
+    const tokens = await enrollmentTokens(a1, hostIds);
+    log(`${n} enrollment tokens made in ${(performance.now() - tokensAt).toFixed(0)} ms`);
     const rss = async () => (await Promise.all(replicas.map((r) => rssKb(r.child.pid)))).reduce((x, y) => x + y, 0);
     await new Promise((r) => setTimeout(r, 2000));
     const before = await rss();
@@ -210,11 +232,12 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       procs.push(proc);
       await proc.ask({});
     }
-    await Promise.all(procs.map((proc, p) => proc.ask({
-      cmd: 'start', hosts: Array.from({ length: Math.min(per, n - p * per) }, (_, i) => `h${p * per + i}`), addresses: replicas.map((r) => r.grpc), first: p,
+    const started = await Promise.all(procs.map((proc, p) => proc.ask({
+      cmd: 'start', hosts: hostIds.slice(p * per, (p + 1) * per), tokens: tokens.slice(p * per, (p + 1) * per),
+      caPem: readFileSync(join(dir, 'tls', 'ca.pem'), 'utf8'), addresses: replicas.map((r) => r.agent), first: p,
     })));
     const syncMs = performance.now() - synced;
-    log(`${n} agents synced in ${syncMs.toFixed(0)} ms`);
+    log(`${n} agents enrolled (each its own key; slowest process ${Math.max(...started.map((r) => r.enrollMs as number)).toFixed(0)} ms) and synced in ${syncMs.toFixed(0)} ms`);
     await new Promise((r) => setTimeout(r, 2000));
     const afterConnect = await rss();
 

@@ -43,6 +43,7 @@ export interface AgentDeps {
 /** What the agent needs of its identity (AgentIdentity). */
 export interface Identity {
   credentials(): ChannelCredentials;
+  readonly serial: string;
   readonly notAfter: Date;
   /** When a renewal is due (ms since the epoch). */
   renewAt(): number;
@@ -79,6 +80,7 @@ export class Agent {
   private readonly startedAt = new Date();
   private identity: Identity | undefined;
   private identityTimer: NodeJS.Timeout | undefined;
+  private renewals = 0;
 
   constructor(private readonly d: AgentDeps) {
     this.heartbeatMs = d.config.heartbeatMs;
@@ -314,6 +316,9 @@ export class Agent {
         state: this.syncState.state, detail: this.syncState.detail, since: this.syncState.since.toISOString(),
         updatesApplied: this.sync.acked, updatesRefused: this.sync.nacked, refused: this.refused ?? null,
         lastReport: this.lastReport ? new Date(this.lastReport).toISOString() : null, lastReportError: this.lastReportError ?? null,
+        certificate: this.identity ? {
+          serial: this.identity.serial, notAfter: this.identity.notAfter.toISOString(), renewAt: new Date(this.identity.renewAt()).toISOString(), renewals: this.renewals,
+        } : null,
       },
       checks: h.checks.map((c) => ({ ...c, since: c.since.toISOString() })),
       sessions: this.sessions instanceof Error ? { error: this.sessions.message } : this.sessions,
@@ -348,6 +353,7 @@ export class Agent {
   private async renewNow(id: Identity): Promise<void> {
     try {
       await id.renew((csr) => this.sync.renew(csr));
+      this.renewals++;
       this.sync.resync();
       this.scheduleRenewal();
     } catch (err) {

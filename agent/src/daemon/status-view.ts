@@ -15,6 +15,8 @@ export interface StatusView {
     readonly state: string; readonly detail: string; readonly since: string;
     readonly updatesApplied: number; readonly updatesRefused: number; readonly refused: string | null;
     readonly lastReport: string | null; readonly lastReportError: string | null;
+    /** This host's client certificate: its serial, when it expires and when it is renewed (null: none yet). */
+    readonly certificate: { readonly serial: string; readonly notAfter: string; readonly renewAt: string; readonly renewals: number } | null;
   };
   readonly checks: readonly { readonly name: string; readonly status: Level; readonly reason: string; readonly since: string }[];
   readonly sessions: readonly BgpSession[] | { readonly error: string };
@@ -38,6 +40,8 @@ export function formatStatus(v: StatusView): string {
     `routing    ${v.routing.version || 'none'}   ${v.routing.frrRepairs} FRR repairs, ${v.routing.loopbackRepairs} loopback repairs${v.routing.error ? `; NOT APPLIED: ${v.routing.error}` : ''}`,
     `controller ${v.controller.state} ${v.controller.detail} (since ${v.controller.since}); updates applied ${v.controller.updatesApplied}, refused ${v.controller.updatesRefused}`
       + `${v.controller.refused ? `; last refused ${v.controller.refused}` : ''}`,
+    `identity   ${v.controller.certificate ? `certificate ${v.controller.certificate.serial}, expires ${v.controller.certificate.notAfter}, renewed at ${v.controller.certificate.renewAt}`
+      : 'no client certificate yet (enrolling)'}`,
     '',
     'checks:',
     ...v.checks.map((c) => `  ${pad(c.status, 9)}${pad(c.name, 22)}${c.reason}`),

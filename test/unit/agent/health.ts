@@ -115,7 +115,7 @@ void t.test('hostnet-agent status output', async (t) => {
     hostId: 'h1', agentVersion: '0.1.0', pid: 42, startedAt: '2026-11-25T10:00:00.000Z', ready: 'yes (first state from the cache)', status: 'degraded',
     firewall: { version: 'f1', repairs: 2, warnings: [] },
     routing: { version: 'r1', frrRepairs: 0, loopbackRepairs: 1, error: null },
-    controller: { state: 'backoff', detail: 'connection refused', since: '2026-11-25T10:00:01.000Z', updatesApplied: 0, updatesRefused: 0, refused: null, lastReport: null, lastReportError: null },
+    controller: { state: 'backoff', detail: 'connection refused', since: '2026-11-25T10:00:01.000Z', updatesApplied: 0, updatesRefused: 0, refused: null, lastReport: null, lastReportError: null, certificate: null },
     checks: [{ name: 'controller', status: 'degraded', reason: 'not connected', since: '2026-11-25T10:00:01.000Z' }],
     sessions: [session('eth0')],
     events: [{ kind: 'loopback-restored', detail: 'restored vni0 10.1.0.1/32', time: '2026-11-25T10:00:02.000Z' }],
@@ -126,4 +126,7 @@ void t.test('hostnet-agent status output', async (t) => {
   t.match(text, /\n {2}eth0 {6}Established {2}AS 65001 {3}up 5s {4}sent 1, received 3\n/);
   t.match(text, /recent events:\n {2}2026-11-25T10:00:02\.000Z {2}loopback-restored: restored vni0/);
   t.match(formatStatus({ ...view, sessions: { error: 'bgpd.vty: ENOENT' } }), /FRR does not answer: bgpd\.vty: ENOENT/);
+  t.match(text, /\nidentity {3}no client certificate yet \(enrolling\)\n/);
+  const enrolled = { ...view, controller: { ...view.controller, certificate: { serial: 'AB12', notAfter: '2026-12-02T10:00:00.000Z', renewAt: '2026-11-30T02:00:00.000Z', renewals: 1 } } };
+  t.match(formatStatus(enrolled), /\nidentity {3}certificate AB12, expires 2026-12-02T10:00:00\.000Z, renewed at 2026-11-30T02:00:00\.000Z\n/);
 });
