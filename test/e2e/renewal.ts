@@ -5,6 +5,8 @@
 // the new certificate. While they do, no probe flips and the dashboard never
 // shows a host disconnected for more than a moment.
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Lab, freePort, probeLoop } from '../lab/index.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
@@ -45,13 +47,16 @@ void t.test('certificates renewed while traffic flows', async (t) => {
     await new Promise((r) => setTimeout(r, 100));
   }
   await loop.stop();
+  // When h1's renewals happened, from its log: for whoever reads a failure.
+  const log = await readFile(join(lab.dir, 'h1-agent.log'), 'utf8').catch(() => '');
+  t.comment(`h1: ${log.split('\n').filter((l) => /certificate renewed|renewal-failed/.test(l)).map((l) => l.slice(0, 160)).join('\n')}`);
   const last = new Map(await Promise.all(ids.map(async (id) => [id, await certOf(id)] as const)));
   for (const id of ids) {
     const c = last.get(id);
-    t.ok((c?.renewals ?? 0) >= 3, `${id} renewed ${c?.renewals ?? 0} times in 30 s`);
+    t.ok((c?.renewals ?? 0) >= 3, `${id} renewed ${c?.renewals ?? 0} times since it enrolled (every ~8 s)`);
     t.not(c?.serial, first.get(id)?.serial, `${id} is on a new certificate`);
   }
-  t.ok(loop.rounds() > 20, `${loop.rounds()} probe rounds`);
+  t.ok(loop.rounds() > 10, `${loop.rounds()} probe rounds`);
   t.same(loop.flips, [], 'no probe flipped while certificates were renewed');
   const worst = Math.max(...longest.values());
   t.ok(worst < 500, `no host shown disconnected for more than a moment (longest ${Math.round(worst)} ms, sampled every 100 ms)`);
