@@ -493,7 +493,9 @@ export class Agents {
         if (!this.deps.store.get('host', hostId)) throw unknownHost(hostId, 'hello.host_id');
         const old = this.sessions.get(hostId);
         if (old) {
-          this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
+          // After a renewal the agent moves its stream to the new certificate: expected, not a warning.
+          if (old.peer && peer && old.peer.serial !== peer.serial) this.deps.log.info({ host: hostId, serial: peer.serial }, 'the host\'s stream moved to its renewed certificate');
+          else this.deps.log.warn({ host: hostId }, 'a second Sync stream for the host replaces the first');
           old.end(new HostnetError(Status.ABORTED, { reason: 'REPLACED', message: 'a newer Sync stream of this host replaced this one' }));
         }
         // Ending the stream from our side rejects the read in progress (and every later one). Not a race
