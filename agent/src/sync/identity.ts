@@ -82,7 +82,8 @@ export class AgentIdentity {
           throw new IdentityError(`enrollment refused by ${address}: ${e.message}`);
         }
         o.log.warn({ controller: address, err: e.message }, 'cannot reach the controller to enroll; retrying');
-        await new Promise((res) => setTimeout(res, o.retryMs ?? 2000));
+        // Unref'd: an agent stopped while it waits for a controller to enroll with still exits.
+        await new Promise((res) => setTimeout(res, o.retryMs ?? 2000).unref());
       } finally {
         client.close();
       }
