@@ -24,10 +24,16 @@ export function grpcServer(config: ControllerConfig): Server {
 
 /** The admin listener's credentials: server TLS from the configured files, else plaintext (the caller is told by a warning at start). */
 export async function adminCredentials(config: ControllerConfig): Promise<ServerCredentials> {
+  const pair = await serverPair(config);
+  return pair ? ServerCredentials.createSsl(null, [{ cert_chain: pair.certificate, private_key: pair.privateKey }], false) : ServerCredentials.createInsecure();
+}
+
+/** The controller's server certificate (with its chain) and key, when configured. */
+async function serverPair(config: ControllerConfig): Promise<{ certificate: Buffer; privateKey: Buffer } | undefined> {
   const { certFile, keyFile } = config.grpc;
-  if (!certFile || !keyFile) return ServerCredentials.createInsecure();
-  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
-  return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
+  if (!certFile || !keyFile) return undefined;
+  const [certificate, privateKey] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  return { certificate, privateKey };
 }
 
 /**
@@ -38,9 +44,9 @@ export async function adminCredentials(config: ControllerConfig): Promise<Server
  * (UNAUTHENTICATED from the handlers) instead of a dropped connection.
  */
 export async function agentCredentials(config: ControllerConfig, caPem: string): Promise<ServerCredentials> {
-  const { certFile, keyFile } = config.grpc;
-  if (!certFile || !keyFile) throw new Error('agent listener without a server certificate');
-  const [certificate, privateKey] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  const pair = await serverPair(config);
+  if (!pair) throw new Error('agent listener without a server certificate');
+  const { certificate, privateKey } = pair;
   // The answers come a tick later: grpc-js registers the server's watcher only after asking, and an
   // answer given at once reaches no watcher (every connection would be dropped as "unloaded credentials").
   const provider: experimental.CertificateProvider = {

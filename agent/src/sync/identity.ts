@@ -7,13 +7,14 @@
 // atomically (key and certificate written aside, then renamed key first; a
 // start that finds the pair half-renamed finishes it).
 import { type KeyObject, X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type ChannelCredentials, status as Status, credentials } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import { createCsr } from '../../../common/x509.js';
 import { HostnetError, createClient } from '../../../proto/grpc/index.js';
 import { type AgentCertificate, EnrollService } from '../../../proto/gen/hostnet/v1/identity_pb.js';
+import { writeSynced } from './state-file.js';
 
 export interface IdentityFiles {
   /** The CA the controller's server certificate is checked against. */
@@ -134,15 +135,6 @@ async function store(files: IdentityFiles, key: KeyObject, issued: AgentCertific
   return cert;
 }
 
-async function writeSynced(path: string, text: string, mode: number): Promise<void> {
-  const fh = await open(path, 'w', mode);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** A renewal interrupted between its two renames: the key is new, its certificate still aside. */
 async function finishRename(files: IdentityFiles): Promise<void> {

@@ -9,17 +9,22 @@ import { type Snapshot, SnapshotSchema } from '../../../proto/gen/hostnet/v1/age
 
 export const STATE_FILE = 'applied.pb';
 
-/** Writes `snapshot` as the applied state under `dir`. Idempotent. Throws the fs error. */
-export async function saveState(dir: string, snapshot: Snapshot): Promise<void> {
-  const target = join(dir, STATE_FILE);
-  const tmp = `${target}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
+/** Writes `data` to `path` (created with `mode`) and fsyncs it before resolving. */
+export async function writeSynced(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const fh = await open(path, 'w', mode);
   try {
-    await fh.writeFile(toBinary(SnapshotSchema, snapshot));
+    await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Writes `snapshot` as the applied state under `dir`. Idempotent. Throws the fs error. */
+export async function saveState(dir: string, snapshot: Snapshot): Promise<void> {
+  const target = join(dir, STATE_FILE);
+  const tmp = `${target}.tmp`;
+  await writeSynced(tmp, toBinary(SnapshotSchema, snapshot), 0o600);
   await rename(tmp, target);
   const d = await open(dirname(target), 'r');
   try {

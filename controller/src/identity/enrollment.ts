@@ -98,7 +98,7 @@ export async function enroll(store: Store, o: IdentityOptions, req: { hostId: st
     if (!tx.get('host', req.hostId)) throw notFound(`host/${req.hostId}`, 'host_id');
     const issued = o.ca.issueAgent(req.hostId, csr.publicKey, o.certificateLifetimeMs, now);
     tx.delete('enrollment', req.hostId);
-    tx.delete('credential', req.hostId);
+    // Keeping none of the host's earlier certificates revokes them.
     credentialWith(tx, req.hostId, issued, undefined, now);
     return issued;
   });
