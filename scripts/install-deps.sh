@@ -21,6 +21,7 @@ PACKAGES=(
   prometheus        # promtool check metrics on the controller's and the agent's /metrics
   bird2             # Calico's BIRD beside FRR on the lab's CaaS host (test/e2e/caas.ts)
   etcd-server       # controller replicas: 3-member clusters on loopback (tests, npm run lab -- --store etcd)
+  chromium          # the dashboard page, tested in headless Chromium (puppeteer-core drives it)
   git               # the generated-code check diffs proto/gen
   openssl           # install-agent --ca-fingerprint fetches the CA; the X.509 tests check ours against it
   ca-certificates

@@ -17,7 +17,7 @@ import type { AgentConfig } from '../config.js';
 import { SyncClient, type SyncState } from '../sync/client.js';
 import { cleanupState, loadState, saveState } from '../sync/state-file.js';
 import { HostApplier } from './applier.js';
-import { type AgentEvent, HealthTracker, type Observations, evaluate } from './health.js';
+import { type AgentEvent, HealthTracker, type Observations, evaluate, sessionStatuses } from './health.js';
 import { AgentMetrics, serveLocal } from './metrics.js';
 import type { Notifier } from './notify.js';
 import type { StatusView } from './status-view.js';
@@ -213,8 +213,10 @@ export class Agent {
         this.d.log.warn({ err: (err as Error).message }, 'FRR drift check failed');
       });
     }
-    const checks = evaluate(await this.observe());
+    const observed = await this.observe();
+    const checks = evaluate(observed);
     this.tracker.update(checks);
+    this.tracker.updateSessions(sessionStatuses(observed));
     const connected = this.syncState.state === 'streaming';
     this.metrics.health(this.tracker.status, checks, {
       firewall: this.d.firewall.repairs, frr: this.d.routing.frrRepairs, loopbacks: this.d.routing.loopbackRepairs,

@@ -21,6 +21,37 @@ export interface Check {
   readonly reason: string;
 }
 
+/** One uplink's BGP session as reported to the controller (the dashboard's "sessions per uplink"). */
+export interface SessionStatus {
+  readonly uplink: string;
+  readonly state: string;
+  readonly remoteAs: number;
+  readonly prefixesReceived: number;
+  readonly advertised: readonly string[];
+}
+
+/**
+ * The session of every uplink the intent names, sorted by uplink: FRR's
+ * state, or "not configured" for an uplink FRR has no session on. Empty
+ * before an intent and while FRR does not answer (the checks say why).
+ */
+export function sessionStatuses(o: Pick<Observations, 'routing' | 'sessions' | 'advertised'>): SessionStatus[] {
+  const intent = o.routing.intent;
+  const sessions = o.sessions;
+  if (!intent || sessions instanceof Error) return [];
+  const uplinks = [...new Set(intent.networks.flatMap((n) => n.uplinks))].sort();
+  return uplinks.map((uplink) => {
+    const s = sessions.find((x) => x.peer === uplink);
+    return {
+      uplink,
+      state: s?.state ?? 'not configured',
+      remoteAs: s?.remoteAs ?? 0,
+      prefixesReceived: s?.prefixesReceived ?? 0,
+      advertised: [...(o.advertised.get(uplink) ?? [])].sort(),
+    };
+  });
+}
+
 export interface Observations {
   readonly firewall: {
     /** The applied policy version; undefined when none is in force. */
@@ -174,6 +205,7 @@ export class HealthTracker {
   private checks: readonly Check[] = [];
   private readonly since = new Map<string, { status: Level; since: Date }>();
   private events: AgentEvent[] = [];
+  private sessions: readonly SessionStatus[] = [];
   private reportedKey = '';
 
   constructor(private readonly o: TrackerOptions = {}) {}
@@ -191,6 +223,11 @@ export class HealthTracker {
     }
     for (const name of [...this.since.keys()]) if (!checks.some((c) => c.name === name)) this.since.delete(name);
     this.checks = checks;
+  }
+
+  /** Records the latest view of the BGP sessions (a change in them is a change of the picture). */
+  updateSessions(sessions: readonly SessionStatus[]): void {
+    this.sessions = sessions;
   }
 
   addEvent(e: AgentEvent): void {
@@ -218,7 +255,9 @@ export class HealthTracker {
 
   /** What identifies the picture: a different key means a report is due now. */
   private key(): string {
-    return JSON.stringify([this.checks.map((c) => [c.name, c.status, c.reason]), this.events.map((e) => [e.kind, e.time.getTime()])]);
+    return JSON.stringify([this.checks.map((c) => [c.name, c.status, c.reason]), this.events.map((e) => [e.kind, e.time.getTime()]),
+      // Not the prefixes received: every host created anywhere changes them on every host; heartbeats carry them.
+      this.sessions.map((x) => [x.uplink, x.state, x.remoteAs, x.advertised])]);
   }
 
   /** True when the checks or events changed since the last report(). */
@@ -248,6 +287,7 @@ export class HealthTracker {
       observedAt: timestampFromDate(this.now()),
       repairsTotal: BigInt(fields.repairsTotal),
       heartbeatSeconds: Math.max(1, Math.round(fields.heartbeatMs / 1000)),
+      sessions: this.sessions.map((x) => ({ ...x, advertised: [...x.advertised] })),
     });
   }
 }

@@ -3,7 +3,7 @@
 // a report is due, and what `hostnet-agent status` prints.
 import t from 'tap';
 import { HealthStatus } from '../../../proto/gen/hostnet/v1/health_pb.js';
-import { type Check, HealthTracker, type Observations, evaluate, overall } from '../../../agent/src/daemon/health.js';
+import { type Check, HealthTracker, type Observations, evaluate, overall, sessionStatuses } from '../../../agent/src/daemon/health.js';
 import { formatStatus, type StatusView } from '../../../agent/src/daemon/status-view.js';
 import type { ValidIntent } from '../../../agent/src/routing/intent.js';
 import type { BgpSession } from '../../../agent/src/routing/bgp-state.js';
@@ -108,6 +108,25 @@ void t.test('the tracker: since, events, and when a report is due', async (t) =>
   t.same(tr.current().events, [], 'and only for a while');
   tr.unreported();
   t.ok(tr.changed, 'an undelivered report makes the picture news again');
+});
+
+void t.test('the sessions per uplink in the report', async (t) => {
+  const tr = new HealthTracker({});
+  const fields = { hostId: 'h1', agentVersion: '0.1.0', firewallVersion: 'f1', routingVersion: 'r1', repairsTotal: 0, heartbeatMs: 2000 };
+  const o = { ...healthy(), sessions: [session('eth1', 'Active')], advertised: new Map([['eth0', ['10.1.0.1/32']]]) };
+  tr.update(evaluate(o));
+  tr.updateSessions(sessionStatuses(o));
+  t.same(tr.report(fields).sessions.map((s) => [s.uplink, s.state, s.remoteAs, s.prefixesReceived, s.advertised]), [
+    ['eth0', 'not configured', 0, 0, ['10.1.0.1/32']],
+    ['eth1', 'Active', 65001, 3, []],
+  ], 'every uplink of the intent, sorted, with FRR\'s state; one FRR lacks says so');
+  t.same(sessionStatuses({ ...o, sessions: new Error('FRR down') }), [], 'none while FRR does not answer (the checks say why)');
+  t.same(sessionStatuses({ ...o, routing: { intent: undefined, applyError: undefined } }), [], 'none before an intent');
+  const more = { ...o, sessions: [{ ...session('eth1', 'Active'), prefixesReceived: 9 }] };
+  tr.updateSessions(sessionStatuses(more));
+  t.notOk(tr.changed, 'more prefixes received is not news by itself (every host created changes them on every host)');
+  tr.updateSessions(sessionStatuses({ ...more, sessions: [session('eth1')] }));
+  t.ok(tr.changed, 'a session changing state is');
 });
 
 void t.test('hostnet-agent status output', async (t) => {

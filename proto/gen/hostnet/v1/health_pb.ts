@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostnet/v1/health.proto.
  */
 export const file_hostnet_v1_health: GenFile = /*@__PURE__*/
-  fileDesc("Chdob3N0bmV0L3YxL2hlYWx0aC5wcm90bxIKaG9zdG5ldC52MSKAAQoLSGVhbHRoQ2hlY2sSDAoEbmFtZRgBIAEoCRIoCgZzdGF0dXMYAiABKA4yGC5ob3N0bmV0LnYxLkhlYWx0aFN0YXR1cxIOCgZyZWFzb24YAyABKAkSKQoFc2luY2UYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKC0hlYWx0aEV2ZW50EgwKBGtpbmQYASABKAkSDgoGZGV0YWlsGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsgCCgxIZWFsdGhSZXBvcnQSDwoHaG9zdF9pZBgBIAEoCRIoCgZzdGF0dXMYAiABKA4yGC5ob3N0bmV0LnYxLkhlYWx0aFN0YXR1cxInCgZjaGVja3MYAyADKAsyFy5ob3N0bmV0LnYxLkhlYWx0aENoZWNrEicKBmV2ZW50cxgEIAMoCzIXLmhvc3RuZXQudjEuSGVhbHRoRXZlbnQSGAoQZmlyZXdhbGxfdmVyc2lvbhgFIAEoCRIXCg9yb3V0aW5nX3ZlcnNpb24YBiABKAkSFQoNYWdlbnRfdmVyc2lvbhgHIAEoCRIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVwYWlyc190b3RhbBgJIAEoBBIZChFoZWFydGJlYXRfc2Vjb25kcxgKIAEoDSp5CgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhQKEEhFQUxUSF9TVEFUVVNfT0sQARIaChZIRUFMVEhfU1RBVFVTX0RFR1JBREVEEAISGAoUSEVBTFRIX1NUQVRVU19GQUlMRUQQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chdob3N0bmV0L3YxL2hlYWx0aC5wcm90bxIKaG9zdG5ldC52MSKAAQoLSGVhbHRoQ2hlY2sSDAoEbmFtZRgBIAEoCRIoCgZzdGF0dXMYAiABKA4yGC5ob3N0bmV0LnYxLkhlYWx0aFN0YXR1cxIOCgZyZWFzb24YAyABKAkSKQoFc2luY2UYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKC0hlYWx0aEV2ZW50EgwKBGtpbmQYASABKAkSDgoGZGV0YWlsGAIgASgJEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInMKEEJncFNlc3Npb25TdGF0dXMSDgoGdXBsaW5rGAEgASgJEg0KBXN0YXRlGAIgASgJEhEKCXJlbW90ZV9hcxgDIAEoDRIZChFwcmVmaXhlc19yZWNlaXZlZBgEIAEoDRISCgphZHZlcnRpc2VkGAUgAygJIvgCCgxIZWFsdGhSZXBvcnQSDwoHaG9zdF9pZBgBIAEoCRIoCgZzdGF0dXMYAiABKA4yGC5ob3N0bmV0LnYxLkhlYWx0aFN0YXR1cxInCgZjaGVja3MYAyADKAsyFy5ob3N0bmV0LnYxLkhlYWx0aENoZWNrEicKBmV2ZW50cxgEIAMoCzIXLmhvc3RuZXQudjEuSGVhbHRoRXZlbnQSGAoQZmlyZXdhbGxfdmVyc2lvbhgFIAEoCRIXCg9yb3V0aW5nX3ZlcnNpb24YBiABKAkSFQoNYWdlbnRfdmVyc2lvbhgHIAEoCRIvCgtvYnNlcnZlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNcmVwYWlyc190b3RhbBgJIAEoBBIZChFoZWFydGJlYXRfc2Vjb25kcxgKIAEoDRIuCghzZXNzaW9ucxgLIAMoCzIcLmhvc3RuZXQudjEuQmdwU2Vzc2lvblN0YXR1cyp5CgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhQKEEhFQUxUSF9TVEFUVVNfT0sQARIaChZIRUFMVEhfU1RBVFVTX0RFR1JBREVEEAISGAoUSEVBTFRIX1NUQVRVU19GQUlMRUQQA2IGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * One check's result.
@@ -97,6 +97,55 @@ export const HealthEventSchema: GenMessage<HealthEvent> = /*@__PURE__*/
   messageDesc(file_hostnet_v1_health, 1);
 
 /**
+ * One of the host's BGP sessions to its ToRs, as FRR shows it.
+ *
+ * @generated from message hostnet.v1.BgpSessionStatus
+ */
+export type BgpSessionStatus = Message<"hostnet.v1.BgpSessionStatus"> & {
+  /**
+   * The uplink (the unnumbered session's interface, e.g. "eth0").
+   *
+   * @generated from field: string uplink = 1;
+   */
+  uplink: string;
+
+  /**
+   * FRR's session state: "Established", "Active", "Idle", ...
+   *
+   * @generated from field: string state = 2;
+   */
+  state: string;
+
+  /**
+   * The ToR's AS number (0 while unknown).
+   *
+   * @generated from field: uint32 remote_as = 3;
+   */
+  remoteAs: number;
+
+  /**
+   * Prefixes the ToR sends the host.
+   *
+   * @generated from field: uint32 prefixes_received = 4;
+   */
+  prefixesReceived: number;
+
+  /**
+   * What the host advertises on this uplink (Established sessions only).
+   *
+   * @generated from field: repeated string advertised = 5;
+   */
+  advertised: string[];
+};
+
+/**
+ * Describes the message hostnet.v1.BgpSessionStatus.
+ * Use `create(BgpSessionStatusSchema)` to create a new message.
+ */
+export const BgpSessionStatusSchema: GenMessage<BgpSessionStatus> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_health, 2);
+
+/**
  * A host's health, sent on change and as a heartbeat.
  *
  * @generated from message hostnet.v1.HealthReport
@@ -172,6 +221,14 @@ export type HealthReport = Message<"hostnet.v1.HealthReport"> & {
    * @generated from field: uint32 heartbeat_seconds = 10;
    */
   heartbeatSeconds: number;
+
+  /**
+   * The BGP session of every uplink the routing intent names, sorted by
+   * uplink (empty before an intent, or while FRR does not answer).
+   *
+   * @generated from field: repeated hostnet.v1.BgpSessionStatus sessions = 11;
+   */
+  sessions: BgpSessionStatus[];
 };
 
 /**
@@ -179,7 +236,7 @@ export type HealthReport = Message<"hostnet.v1.HealthReport"> & {
  * Use `create(HealthReportSchema)` to create a new message.
  */
 export const HealthReportSchema: GenMessage<HealthReport> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_health, 2);
+  messageDesc(file_hostnet_v1_health, 3);
 
 /**
  * Overall or per-check status.
