@@ -1,10 +1,12 @@
-// The controller's HTTP side: the JSON API dashboards poll, /healthz and
-// /metrics. Everything is served from memory (the agents' side keeps the
+// The controller's HTTP side: the dashboard page (/), the JSON API it and
+// other dashboards poll, /healthz and /metrics. Everything is served from memory (the agents' side keeps the
 // hosts, their rollout and their latest health report); no request reads the
 // database. The paths and fields are a public contract: docs/controller-api.md.
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { fileURLToPath } from 'node:url';
+import { type Timestamp, timestampDate } from '@bufbuild/protobuf/wkt';
 import { Gauge, Registry } from 'prom-client';
 import { processMetrics } from '../../common/metrics.js';
 import { HealthStatus } from '../../proto/gen/hostnet/v1/health_pb.js';
@@ -13,27 +15,10 @@ import type { Agents } from './sync/agents.js';
 import { rolloutView } from './rollout-view.js';
 import type { Tokens } from './admin/tokens.js';
 import { type Caller, sees } from './validate.js';
+import type { HostStatus, HostView } from './api-types.js';
+import { QueryError, fleetSummary, parseHostQuery, rolloutStateOf, selectHosts } from './fleet-view.js';
 
-export type HostStatus = 'ok' | 'degraded' | 'failed' | 'stale' | 'unknown';
-
-export interface HostView {
-  id: string;
-  subnet: string;
-  tenant: string;
-  status: HostStatus;
-  /** When the last health report arrived (ISO 8601), or null. */
-  lastSeen: string | null;
-  connected: boolean;
-  /** The controller replica its Sync stream is open on (null: none). */
-  controller: string | null;
-  desiredVersion: string;
-  appliedVersion: string;
-  nack: { version: string; reason: string; message: string } | null;
-  checks: { name: string; status: HostStatus; reason: string }[];
-  /** The agent's recent events (drift repaired, update refused, ...), oldest first, as last reported. */
-  events: { kind: string; detail: string; time: string | null }[];
-  repairsTotal: number;
-}
+export type { HostStatus, HostView } from './api-types.js';
 
 const STATUS: Record<number, HostStatus> = {
   [HealthStatus.OK]: 'ok', [HealthStatus.DEGRADED]: 'degraded', [HealthStatus.FAILED]: 'failed',
@@ -53,6 +38,8 @@ export interface HttpDeps {
   /** Default heartbeat interval; a host with no report for three of its intervals is stale. */
   readonly heartbeatSeconds: number;
   readonly now?: () => Date;
+  /** Where the dashboard page's files are (default: beside the compiled controller, dist/controller/web). */
+  readonly webDir?: string;
 }
 
 /** The dashboard view of every host. Pure given the agents' state and the clock. */
@@ -62,6 +49,7 @@ export function hostViews(deps: HttpDeps): HostView[] {
   return deps.agents.hosts().map((h) => {
     const r = rollout.get(h.id);
     const health = deps.agents.health.get(h.id);
+    const iso = (t: Timestamp | undefined): string | null => (t ? timestampDate(t).toISOString() : null);
     const interval = (health?.report.heartbeatSeconds || deps.heartbeatSeconds) * 1000;
     const where = deps.agents.presence(h.id);
     let status: HostStatus = 'unknown';
@@ -84,9 +72,14 @@ export function hostViews(deps: HttpDeps): HostView[] {
       controller: where.local ? deps.replica ?? 'local' : where.replica ?? null,
       desiredVersion: r?.desiredVersion ?? '',
       appliedVersion: r?.appliedVersion ?? '',
+      rollout: rolloutStateOf(r?.desiredVersion ?? '', r?.appliedVersion ?? '', r?.nackedVersion),
       nack: r?.nackedVersion ? { version: r.nackedVersion, reason: r.nackError?.reason ?? '', message: r.nackError?.message ?? '' } : null,
-      checks: (health?.report.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason })),
-      events: (health?.report.events ?? []).map((e) => ({ kind: e.kind, detail: e.detail, time: e.time ? timestampDate(e.time).toISOString() : null })),
+      checks: (health?.report.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason, since: iso(c.since) })),
+      events: (health?.report.events ?? []).map((e) => ({ kind: e.kind, detail: e.detail, time: iso(e.time) })),
+      sessions: (health?.report.sessions ?? []).map((x) => ({
+        uplink: x.uplink, state: x.state, remoteAs: x.remoteAs, prefixesReceived: x.prefixesReceived, advertised: [...x.advertised],
+      })),
+      agentVersion: health?.report.agentVersion ?? '',
       repairsTotal: Number(health?.report.repairsTotal ?? 0n),
     };
   });
@@ -149,8 +142,8 @@ class BadRequest extends Error {
   }
 }
 
-/** The request's path, decoded; throws BadRequest for a target no URL parser accepts or a malformed %-escape. */
-function pathOf(req: IncomingMessage): string {
+/** The request's path, decoded, and its query; throws BadRequest for a target no URL parser accepts or a malformed %-escape. */
+function targetOf(req: IncomingMessage): { path: string; params: URLSearchParams } {
   let url: URL;
   try {
     url = new URL(req.url ?? '/', 'http://controller');
@@ -159,9 +152,45 @@ function pathOf(req: IncomingMessage): string {
   }
   const raw = url.pathname.replace(/\/+$/, '') || '/';
   try {
-    return decodeURIComponent(raw);
+    return { path: decodeURIComponent(raw), params: url.searchParams };
   } catch {
     throw new BadRequest(400, 'the path has a malformed %-escape');
+  }
+}
+
+/** The dashboard page: its files read once, served from memory with a policy that lets it load only itself. */
+interface Page {
+  readonly files: ReadonlyMap<string, { type: string; body: Buffer }>;
+}
+
+const PAGE_FILES: Record<string, [file: string, type: string]> = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+};
+
+/** The page's files: dist/controller/web beside the compiled controller, or from the sources' side (tests run them through tsx). */
+function loadPage(dir: string | undefined): Page {
+  const candidates = dir ? [dir] : [fileURLToPath(new URL('../web/', import.meta.url)), fileURLToPath(new URL('../../dist/controller/web/', import.meta.url))];
+  const found = candidates.find((d) => existsSync(`${d}/app.js`));
+  const files = new Map<string, { type: string; body: Buffer }>();
+  if (found) for (const [path, [file, type]] of Object.entries(PAGE_FILES)) files.set(path, { type, body: readFileSync(`${found}/${file}`) });
+  return { files };
+}
+
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+};
+
+function queryOf(params: URLSearchParams): ReturnType<typeof parseHostQuery> {
+  try {
+    return parseHostQuery(params);
+  } catch (err) {
+    if (err instanceof QueryError) throw new BadRequest(400, err.message);
+    throw err;
   }
 }
 
@@ -174,9 +203,9 @@ function callerOf(deps: HttpDeps, req: IncomingMessage): Caller {
   }
 }
 
-function route(deps: HttpDeps, registry: Registry, req: IncomingMessage, res: ServerResponse): void {
+function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMessage, res: ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new BadRequest(405, 'only GET and HEAD', { allow: 'GET, HEAD' });
-  const path = pathOf(req);
+  const { path, params } = targetOf(req);
   // /healthz and /metrics stay open (load balancers, Prometheus; counts only); the API needs a token.
   const caller = path.startsWith('/api/') ? callerOf(deps, req) : undefined;
   const visible = (): HostView[] => hostViews(deps).filter((h) => !caller || sees(caller, h.tenant));
@@ -185,8 +214,18 @@ function route(deps: HttpDeps, registry: Registry, req: IncomingMessage, res: Se
     json(res, live ? 200 : 503, {
       status: live ? 'ok' : 'store-unavailable', revision: deps.revision(), ...(deps.replica ? { replica: deps.replica } : {}),
     });
+  } else if (Object.hasOwn(PAGE_FILES, path)) {
+    const file = page.files.get(path);
+    if (!file) throw new BadRequest(503, 'the dashboard page is not built (npm run build makes dist/controller/web)');
+    res.writeHead(200, { 'content-type': file.type, ...PAGE_HEADERS });
+    res.end(req.method === 'HEAD' ? undefined : file.body);
+  } else if (path === '/api/v1/summary') {
+    const viewer = caller?.role === 'tenant-admin' ? { role: caller.role, tenant: caller.tenant } : { role: 'operator' as const };
+    json(res, 200, fleetSummary(visible(), viewer, deps.revision(), deps.now?.() ?? new Date()));
   } else if (path === '/api/v1/hosts') {
-    json(res, 200, visible());
+    const query = queryOf(params);
+    const { total, items } = selectHosts(visible(), query);
+    json(res, 200, items, { 'x-total-count': String(total) });
   } else if (path.startsWith('/api/v1/hosts/')) {
     const id = path.slice('/api/v1/hosts/'.length);
     // Another tenant's host is "not found", as an unknown one: nothing about it leaks.
@@ -217,9 +256,10 @@ function route(deps: HttpDeps, registry: Registry, req: IncomingMessage, res: Se
  */
 export function httpServer(deps: HttpDeps): Server {
   const registry = metricsRegistry(deps);
+  const page = loadPage(deps.webDir);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     try {
-      route(deps, registry, req, res);
+      route(deps, registry, page, req, res);
     } catch (err) {
       if (err instanceof BadRequest) {
         json(res, err.status, { error: err.message }, err.headers);
