@@ -85,5 +85,24 @@ void t.test('dashboard API', async (t) => {
   t.equal((await get('/nope')).status, 404);
   t.match((await get('/api/v1/hosts')).type, /application\/json/);
   await t.rejects(client.reportHealth({ report: { hostId: 'ghost' } }), /host\/ghost is not known/, 'reports for unknown hosts are refused');
+
+  // The dashboard's additions: the summary, the host list's filters and pages, the page itself.
+  t.match(JSON.parse((await get('/api/v1/summary')).body), {
+    revision: store.revision(), hosts: 1, status: { ok: 0, stale: 1 }, disconnected: 0, viewer: { role: 'operator' },
+    rollout: { applied: 1, pending: 0, refused: 0, reasons: [] },
+  }, 'the summary counts what the list shows');
+  t.match(JSON.parse((await get('/api/v1/summary', TENANT_B_TOKEN)).body), { hosts: 0, viewer: { role: 'tenant-admin', tenant: 'tenant-b' } }, 'a tenant\'s summary counts its hosts only');
+  const stale = await fetch(`${base}/api/v1/hosts?status=stale,failed&limit=10`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  t.equal(stale.headers.get('x-total-count'), '1', 'the total of the filtered list in x-total-count');
+  t.match(await stale.json(), [{ id: 'host-a1', rollout: 'applied', sessions: [], checks: [{ name: 'bgp:eth1', since: null }] }]);
+  t.same(JSON.parse((await get('/api/v1/hosts?status=ok')).body), [], 'a filter that matches nothing: an empty page');
+  const bad = await get('/api/v1/hosts?limit=5000');
+  t.same([bad.status, JSON.parse(bad.body)], [400, { error: 'query parameter "limit": "5000" is not an integer from 1 to 1000' }], 'a bad parameter: 400 naming it');
+  t.equal((await get('/api/v1/hosts?limit=5000', null)).status, 401, 'the token is checked first');
+  const page = await fetch(`${base}/`);
+  t.equal(page.status, 200, 'the page needs no token (it asks for one)');
+  t.match(page.headers.get('content-security-policy'), /default-src 'none'/, 'and may load only itself');
+  t.match(await page.text(), /<title>hostnet<\/title>/);
+  t.equal((await fetch(`${base}/app.js`, { method: 'HEAD' })).headers.get('content-type'), 'text/javascript; charset=utf-8');
   call.end();
 });
