@@ -5,6 +5,7 @@
 import {
   type FleetSummary, HOST_STATUSES, type HostStatus, type HostView, ROLLOUT_STATES, type RolloutState,
 } from './api-types.js';
+import { byName } from '../../common/names.js';
 
 /** A query parameter the API cannot use: answered 400 naming the parameter. */
 export class QueryError extends Error {
@@ -12,6 +13,9 @@ export class QueryError extends Error {
     super(`query parameter "${param}": ${message}`);
   }
 }
+
+/** What the list filters, sorts and counts by: a host view without its checks, events and sessions. */
+export type HostFacts = Pick<HostView, 'id' | 'subnet' | 'tenant' | 'status' | 'lastSeen' | 'connected' | 'rollout' | 'nack'>;
 
 export const SORT_KEYS = ['id', 'status', 'tenant', 'subnet', 'lastSeen', 'rollout'] as const;
 export type SortKey = typeof SORT_KEYS[number];
@@ -78,19 +82,19 @@ export function parseHostQuery(params: URLSearchParams): HostQuery {
 const STATUS_RANK: Record<HostStatus, number> = { failed: 0, stale: 1, degraded: 2, unknown: 3, ok: 4 };
 const ROLLOUT_RANK: Record<RolloutState, number> = { refused: 0, pending: 1, applied: 2 };
 
-const compareBy: Record<SortKey, (a: HostView, b: HostView) => number> = {
+const compareBy: Record<SortKey, (a: HostFacts, b: HostFacts) => number> = {
   id: () => 0,
   status: (a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status],
-  tenant: (a, b) => a.tenant.localeCompare(b.tenant),
-  subnet: (a, b) => a.subnet.localeCompare(b.subnet),
+  tenant: (a, b) => byName(a.tenant, b.tenant),
+  subnet: (a, b) => byName(a.subnet, b.subnet),
   // Never seen sorts before any time: oldest news first.
-  lastSeen: (a, b) => (a.lastSeen ?? '').localeCompare(b.lastSeen ?? ''),
+  lastSeen: (a, b) => byName(a.lastSeen ?? '', b.lastSeen ?? ''),
   rollout: (a, b) => ROLLOUT_RANK[a.rollout] - ROLLOUT_RANK[b.rollout],
 };
 
-const byId = (a: HostView, b: HostView): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const byId = (a: HostFacts, b: HostFacts): number => byName(a.id, b.id);
 
-export function matches(h: HostView, q: HostQuery): boolean {
+export function matches(h: HostFacts, q: HostQuery): boolean {
   return (q.status.size === 0 || q.status.has(h.status))
     && (q.tenant === undefined || h.tenant === q.tenant)
     && (q.subnet === undefined || h.subnet === q.subnet)
@@ -100,7 +104,7 @@ export function matches(h: HostView, q: HostQuery): boolean {
 }
 
 /** The hosts the query selects, sorted (ties by id, always ascending), and the page of them it asks for. */
-export function selectHosts(views: readonly HostView[], q: HostQuery): { total: number; items: HostView[] } {
+export function selectHosts<T extends HostFacts>(views: readonly T[], q: HostQuery): { total: number; items: T[] } {
   const sign = q.descending ? -1 : 1;
   const key = compareBy[q.sort];
   const selected = views.filter((h) => matches(h, q)).sort((a, b) => sign * key(a, b) || (q.sort === 'id' ? sign : 1) * byId(a, b));
@@ -117,7 +121,7 @@ export function rolloutStateOf(desired: string, applied: string, nacked: string 
 const SAMPLE = 5;
 
 /** The fleet at a glance for these hosts. */
-export function fleetSummary(views: readonly HostView[], viewer: FleetSummary['viewer'], revision: number, now: Date): FleetSummary {
+export function fleetSummary(views: readonly HostFacts[], viewer: FleetSummary['viewer'], revision: number, now: Date): FleetSummary {
   const status: Record<HostStatus, number> = { ok: 0, degraded: 0, failed: 0, stale: 0, unknown: 0 };
   const rollout: Record<RolloutState, number> = { applied: 0, pending: 0, refused: 0 };
   const reasons = new Map<string, { reason: string; hosts: number; message: string; sample: string[] }>();

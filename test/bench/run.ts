@@ -8,6 +8,7 @@ import { controllerBench } from './controller.js';
 import { containerBench } from './container.js';
 import { fleetBench } from './fleet.js';
 import { etcdClientsBench } from './etcd-clients.js';
+import { dashboardBench } from './dashboard.js';
 
 const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.js', import.meta.url));
@@ -122,6 +123,23 @@ async function etcdClients(): Promise<boolean> {
   return ours.every((r) => r.wrongKeys === 0 && r.noticed.length > 0);
 }
 
+async function dashboard(): Promise<boolean> {
+  const n = Number(process.env.BENCH_DASHBOARD_HOSTS ?? 10_000);
+  process.stdout.write(`dashboard (controller store, agents' side and HTTP in one process, SQLite; ${n} synthetic hosts reporting over gRPC; the page in headless Chromium, median of 5 loads):\n`);
+  const [small, big] = await dashboardBench(n, (l) => process.stdout.write(`  ...  ${l}\n`));
+  if (!small || !big) return false;
+  const checks: [string, string, boolean][] = [
+    [`GET /api/v1/summary at ${big.hosts} hosts`, `p50 ${f(big.summaryMs.p50)} ms, p99 ${f(big.summaryMs.p99)} ms; /healthz (the bare round trip) p50 ${f(big.healthzMs.p50)} ms = ${(big.summaryMs.p50 / big.healthzMs.p50).toFixed(1)}x; at ${small.hosts} hosts p50 ${f(small.summaryMs.p50)} ms (goal p99 <= 50 ms)`, big.summaryMs.p99 <= 50],
+    [`one page of the host list (100 rows, sorted by status) at ${big.hosts} hosts`, `p50 ${f(big.pageOfHostsMs.p50)} ms, p99 ${f(big.pageOfHostsMs.p99)} ms; at ${small.hosts} hosts p50 ${f(small.pageOfHostsMs.p50)} ms (goal p99 <= 100 ms)`, big.pageOfHostsMs.p99 <= 100],
+    [`the page loaded at ${big.hosts} hosts`, `first contentful paint ${f(big.firstPaintMs)} ms, summary and list drawn ${f(big.drawnMs)} ms; at ${small.hosts} hosts ${f(small.firstPaintMs)} / ${f(small.drawnMs)} ms = ${(big.drawnMs / small.drawnMs).toFixed(2)}x (goal drawn <= 1000 ms)`, big.drawnMs <= 1000],
+    [`a status filter chosen (degraded) -> the rows show it, at ${big.hosts} hosts`, `${f(big.filterMs)} ms; at ${small.hosts} hosts ${f(small.filterMs)} ms (goal <= 200 ms)`, big.filterMs <= 200],
+  ];
+  for (const [what, figure, ok] of checks) process.stdout.write(`  ${ok ? 'ok  ' : 'MISS'} ${what}: ${figure}\n`);
+  process.stdout.write(`  info a host id typed into the search -> the one row, at ${big.hosts} hosts: ${f(big.searchMs)} ms, of which 250 ms is the page waiting for the typist to pause\n`);
+  process.stdout.write(`  info the whole list without paging (GET /api/v1/hosts, as before the page): ${f(big.allHostsMs)} ms, ${f(big.allHostsKb)} KB at ${big.hosts} hosts\n`);
+  return checks.every(([, , ok]) => ok);
+}
+
 const only = process.argv[2];
 const results = [];
 if (!only || only === 'firewall') results.push(await firewall());
@@ -130,4 +148,5 @@ if (!only || only === 'controller') results.push(await controller());
 if (!only || only === 'container') results.push(await container());
 if (!only || only === 'fleet') results.push(await fleet());
 if (!only || only === 'etcd-clients') results.push(await etcdClients());
+if (!only || only === 'dashboard') results.push(await dashboard());
 process.exitCode = results.every(Boolean) ? 0 : 1;

@@ -7,6 +7,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
+import { byName } from '../../../common/names.js';
 import { HostnetError, invalidArgument, permissionDenied, unauthenticated } from '../../../proto/grpc/errors.js';
 import { PreEncoded } from '../../../proto/grpc/definition.js';
 import type { CallContext, Outgoing, ServiceImpl } from '../../../proto/grpc/server.js';
@@ -440,7 +441,7 @@ export class Agents {
       r.desiredVersion = this.desired.get(id)?.version ?? '';
       r.connected = this.sessions.has(id) || this.remote.has(id);
     }
-    return [...this.rollouts.values()].filter((r) => this.desired.has(r.hostId)).sort((a, b) => a.hostId.localeCompare(b.hostId));
+    return [...this.rollouts.values()].filter((r) => this.desired.has(r.hostId)).sort((a, b) => byName(a.hostId, b.hostId));
   }
 
   /** Where a host's stream is. */
@@ -467,7 +468,7 @@ export class Agents {
   hosts(): { id: string; subnet: string; tenant: string }[] {
     const reader = this.deps.store;
     return reader.list('host').map((h) => ({ id: h.key, subnet: h.value.subnetId, tenant: reader.get('subnet', h.value.subnetId)?.value.tenantId ?? '' }))
-      .sort((a, b) => a.id.localeCompare(b.id));
+      .sort((a, b) => byName(a.id, b.id));
   }
 
   /** Sync streams open on this replica. */
