@@ -136,12 +136,14 @@ function printOverview(t: Topology): void {
   out();
   for (const r of replicas) {
     const name = replicas.length > 1 ? ` (${r.name})` : '';
+    out(`  Dashboard       ${r.http}/${name}  (sign in with a token below)`);
     out(`  Dashboard API   ${r.http}/api/v1/hosts${name}`);
     out(`  gRPC (admin)    ${r.grpc}${name}  (TLS: --ca ${t.controller.ca})`);
   }
   out(`  Agent listeners ${t.controller.agentAddresses.join(', ')}  (mutual TLS; each agent enrolled with a one-time token)`);
   if (t.controller.etcd.length > 0) out(`  etcd            ${t.controller.etcd.join(', ')}`);
   out(`  Admin token     ${t.controller.adminToken}`);
+  for (const [tenant, token] of Object.entries(t.controller.tenantTokens)) out(`  ${tenant} token  ${token}  (its hosts only)`);
   out(`  Topology        ${TOPOLOGY}`);
   out();
   for (const h of t.hosts) out(`  ${h.id}  ${h.tenant}/${h.subnet}  ${h.addresses.join(', ')}  namespace ${h.namespace}`);
