@@ -139,6 +139,9 @@ function listState(hash: string): ListState {
   };
 }
 
+/** The list as the operator left it: the host page's way back keeps the filters. */
+let lastList = '#/';
+
 function listHash(s: ListState): string {
   const p = new URLSearchParams();
   for (const k of ['status', 'tenant', 'subnet', 'q', 'rollout', 'connected'] as const) if (s[k]) p.set(k, s[k]);
@@ -272,6 +275,7 @@ function fleetView(hash: string): View {
 
   let listSeq = 0;
   async function refreshList(): Promise<void> {
+    lastList = listHash(state);
     // Only the latest answer is drawn: a slow answer for old filters never overwrites a newer one.
     const seq = ++listSeq;
     const { body, total = 0 } = await api<HostView[]>(`/api/v1/hosts?${query()}`);
@@ -325,12 +329,12 @@ function hostView(id: string): View {
         h = (await api<HostView>(`/api/v1/hosts/${encodeURIComponent(id)}`)).body;
       } catch (err) {
         if (!(err instanceof NotFound)) throw err;
-        root.replaceChildren(el('p', { class: 'error', role: 'alert' }, `Host ${id} is not known (or not one of your tenant's).`), el('a', { href: '#/' }, '← fleet'));
+        root.replaceChildren(el('p', { class: 'error', role: 'alert' }, `Host ${id} is not known (or not one of your tenant's).`), el('a', { href: lastList }, '← fleet'));
         return;
       }
       const rolloutText: Record<RolloutState, string> = { applied: 'the desired version is applied', pending: 'waiting for the agent', refused: 'the agent refused the desired version' };
       fill(root,
-        el('a', { href: '#/' }, '← fleet'),
+        el('a', { href: lastList, id: 'back' }, '← fleet'),
         el('h1', {}, h.id, ' ', badge(h.status)),
         el('dl', { class: 'facts' },
           el('dt', {}, 'tenant'), el('dd', {}, h.tenant),

@@ -121,9 +121,10 @@ void t.test('the dashboard page in a real browser', async (t) => {
     const sessions = await page.$$eval('.host table', (tables) => tables.find((x) => x.textContent?.includes('ToR AS'))?.querySelectorAll('tbody tr').length);
     t.equal(sessions, 2, 'a BGP session per uplink');
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'dashboard-host.png'), fullPage: true });
-    await page.goBack();
+    await page.click('#back');
     await page.waitForSelector('.fleet[data-ready=true]');
-    t.equal(await page.$eval('input[name=q]', (e) => (e).value), 'a-web', 'back on the fleet, the filter is there');
+    t.equal(await page.$eval('input[name=q]', (e) => (e).value), 'a-web', 'back on the fleet by the page\'s link, the filter is there');
+    t.same((await read(page)).rows.map((r) => r.id), ['h1', 'h2'], 'and filters the list');
   });
 
   await t.test('a refused update: grouped by reason on the fleet, in full on the host', async (t) => {
