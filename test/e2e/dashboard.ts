@@ -43,8 +43,9 @@ void t.test('the dashboard page in a real browser', async (t) => {
   const page = await browser.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  // The browser logs every 401 as an error; the page expects them (bad and revoked tokens), and nothing else.
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) pageErrors.push(m.text()); });
+  // The browser logs every 401 and refused connection as an error; the page expects them (bad and revoked tokens,
+  // the controller restarted), and nothing else.
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401|net::ERR_CONNECTION_REFUSED/.test(m.text())) pageErrors.push(m.text()); });
   const h1 = world.host('h1');
 
   await t.test('the page is our own and nothing else', async (t) => {
@@ -87,10 +88,17 @@ void t.test('the dashboard page in a real browser', async (t) => {
     t.equal(viewer, 'operator: the whole fleet');
   });
 
-  await t.test('uplinks cut: the host turns red without a reload, and back; the filter stays', async (t) => {
+  await t.test('uplinks cut: the host turns red without a reload, and back; the filter and the scroll position stay', async (t) => {
     await page.type('input[name=q]', 'a-web');
     await waitFor('the list filtered to a-web', async () => ((await read(page)).rows.length === 2 ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
     await page.evaluate(() => { (window as unknown as { marker: number }).marker = 1; });
+    // A short window, scrolled down to the list: the redraws every 2 s must not move it.
+    await page.setViewport({ width: 1280, height: 300 });
+    const scrolled = await page.evaluate(() => {
+      document.querySelector('#hosts')?.scrollIntoView();
+      return window.scrollY;
+    });
+    t.ok(scrolled > 100, `scrolled to the list (${scrolled} px)`);
     const cut = Date.now();
     for (const link of ['eth0', 'eth1']) await h1.ns.exec(['ip', 'link', 'set', link, 'down']);
     const red = await waitFor('h1 red on the page', async () => {
@@ -103,6 +111,8 @@ void t.test('the dashboard page in a real browser', async (t) => {
     for (const link of ['eth0', 'eth1']) await h1.ns.exec(['ip', 'link', 'set', link, 'up']);
     await waitFor('h1 ok on the page again', async () => ((await read(page)).rows.find((r) => r.id === 'h1')?.status === 'ok' ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
     t.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 1, 'the page was never reloaded');
+    t.equal(await page.evaluate(() => window.scrollY), scrolled, 'the scroll position stayed through every redraw');
+    await page.setViewport({ width: 1280, height: 900 });
     t.equal(await page.$eval('input[name=q]', (e) => (e).value), 'a-web', 'the search typed stays');
     t.same((await read(page)).rows.map((r) => r.id), ['h1', 'h2'], 'and still filters the list');
     t.match(page.url(), /#\/\?q=a-web$/, 'the filter is in the fragment: a reload or a link keeps it');
@@ -148,6 +158,24 @@ void t.test('the dashboard page in a real browser', async (t) => {
     await world.startAgent('h3');
     await waitFor('h3 applied after all', async () => ((await page.$eval('.host', (e) => e.querySelector('#nack') === null && e.textContent?.includes('the desired version is applied'))) ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
     t.pass('the refusal leaves the page once the agent applies it');
+  });
+
+  await t.test('the controller restarted: the page says it does not answer, keeps what it showed, and comes back by itself', async (t) => {
+    await page.goto(`${url}#/`);
+    await page.waitForSelector('.fleet[data-ready=true] #hosts tr[data-host]');
+    await world.stopController();
+    const problem = await waitFor('the page to say the controller does not answer', async () => {
+      const p = await page.$eval('#problem', (e) => ((e as HTMLElement).hidden ? '' : e.textContent ?? ''));
+      return p || undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+    t.match(problem, /^the controller does not answer .* — showing what it said \d+ s ago$/, `a clear message: ${problem}`);
+    t.equal((await read(page)).rows.length, world.hosts.size, 'the hosts shown stay on the page');
+    await world.startController();
+    await waitFor('the message gone and the page current again', async () => (await page.$eval('#problem', (e) => (e as HTMLElement).hidden) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+    t.equal((await read(page)).rows.length, world.hosts.size, 'every host listed, without a reload or a new sign-in');
+    // A restarted controller on SQLite knows no report until the agents, reconnected, send one.
+    await waitFor('every host ok on the page again', async () => ((await read(page)).tiles.ok === world.hosts.size ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    t.pass('every host ok again as its agent reconnected and reported');
   });
 
   await t.test('a tenant admin sees only its tenant\'s hosts', async (t) => {

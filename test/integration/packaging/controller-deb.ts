@@ -72,4 +72,8 @@ void t.test('hostnet-controller .deb', async (t) => {
     '--server', `127.0.0.1:${grpcPort}`, '--token', 'deb-test-operator-token'], { allowFail: true });
   t.equal(plain.code, 1, 'without --ca (plaintext to a TLS listener) it cannot connect');
   t.equal((await fetch(`http://127.0.0.1:${httpPort}/api/v1/hosts`)).status, 401, 'the dashboard API wants the token too');
+  const page = await fetch(`http://127.0.0.1:${httpPort}/`);
+  t.equal(page.status, 200, 'the package serves the dashboard page');
+  t.match(await page.text(), /<script type="module" src="\/app.js">/);
+  t.match(await (await fetch(`http://127.0.0.1:${httpPort}/app.js`)).text(), /sessionStorage/, 'and its script, from the package');
 });
