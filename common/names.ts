@@ -66,8 +66,8 @@ export const SUBNET_V4_LENGTH = { min: 8, max: 30 } as const;
 export const SUBNET_V6_LENGTH = { min: 32, max: 124 } as const;
 
 /**
- * Orders names by their code points: ids are ASCII, and this is ten times
- * faster than localeCompare, which matters when 10,000 hosts are sorted for
- * every dashboard request.
+ * Orders names by their code points: ids are ASCII, and the order does not
+ * depend on the locale data node was built with (localeCompare's does). About
+ * as fast as localeCompare on 10,000 host ids once warm (5-12 ms each).
  */
 export const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

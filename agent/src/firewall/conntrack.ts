@@ -80,8 +80,8 @@ export function admits(model: FirewallModel, f: Flow): boolean {
 export interface Conntrack {
   /** Entries whose original destination is `address`. Throws when conntrack cannot list. */
   into(address: string): Promise<Flow[]>;
-  /** Deletes the entry of exactly this flow (both directions). */
-  remove(f: Flow): Promise<void>;
+  /** Deletes the entry whose original direction is exactly this flow; true when there was one. */
+  remove(f: Flow): Promise<boolean>;
   /** This host's own addresses (global scope), the destinations of flows into it. */
   localAddresses(): Promise<string[]>;
 }
@@ -96,8 +96,9 @@ export function conntrackCli(run: Runner): Conntrack {
     },
     async remove(f) {
       const ports = f.sport !== undefined && f.dport !== undefined ? ['--sport', String(f.sport), '--dport', String(f.dport)] : [];
-      // Exit 1 when the entry is already gone (it expired meanwhile): nothing to do.
-      await run(['conntrack', '-D', '-f', f.family === 4 ? 'ipv4' : 'ipv6', '-p', f.proto, '-s', f.src, '-d', f.dst, ...ports], { allowFail: true, timeoutMs: 10_000 });
+      // Exit 1 when there is no such entry (it expired meanwhile): nothing to do.
+      const r = await run(['conntrack', '-D', '-f', f.family === 4 ? 'ipv4' : 'ipv6', '-p', f.proto, '-s', f.src, '-d', f.dst, ...ports], { allowFail: true, timeoutMs: 10_000 });
+      return r.code === 0;
     },
     async localAddresses() {
       const r = await run(['ip', '-j', 'address', 'show'], { timeoutMs: 10_000 });
@@ -107,11 +108,26 @@ export function conntrackCli(run: Runner): Conntrack {
   };
 }
 
+/** The same flow seen from this host's side: what conntrack records when this host's packet is the first it sees. */
+const reversed = (f: Flow): Flow => ({ ...f, src: f.dst, dst: f.src, sport: f.dport, dport: f.sport });
+
+/** How often, and how far apart, cut flows are looked for again from this host's side. */
+export const RECHECKS = 3;
+export const RECHECK_MS = 100;
+
 /**
  * Deletes the entries of open flows into this host that `model` no longer
  * admits. Returns how many were looked at and those cut.
+ *
+ * A reply already on its way out when its flow's entry is deleted makes a
+ * new entry, with this host's side as the original direction; the peer's
+ * next packet then matches it as established, and the flow lives on (seen
+ * in CI: a UDP echo stream kept flowing 10 s after its rule went). So the
+ * cut flows with ports are looked for again in that direction, RECHECKS
+ * times RECHECK_MS apart, until none is found. Only the exact reversed
+ * tuple is deleted: a connection this host opened itself cannot have it.
  */
-export async function revokeFlows(ct: Conntrack, model: FirewallModel): Promise<{ checked: number; revoked: Flow[] }> {
+export async function revokeFlows(ct: Conntrack, model: FirewallModel, sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<{ checked: number; revoked: Flow[] }> {
   const local = await ct.localAddresses();
   const revoked: Flow[] = [];
   let checked = 0;
@@ -123,6 +139,13 @@ export async function revokeFlows(ct: Conntrack, model: FirewallModel): Promise<
       await ct.remove(f);
       revoked.push(f);
     }
+  }
+  const withPorts = revoked.filter((f) => f.sport !== undefined && f.dport !== undefined);
+  for (let round = 0; round < RECHECKS && withPorts.length > 0; round++) {
+    await sleep(RECHECK_MS);
+    let found = false;
+    for (const f of withPorts) if (await ct.remove(reversed(f))) found = true;
+    if (!found) break;
   }
   return { checked, revoked };
 }
