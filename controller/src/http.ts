@@ -38,16 +38,14 @@ export interface HttpDeps {
   /** Default heartbeat interval; a host with no report for three of its intervals is stale. */
   readonly heartbeatSeconds: number;
   readonly now?: () => Date;
-  /** Where the dashboard page's files are (default: beside the compiled controller, dist/controller/web). */
-  readonly webDir?: string;
 }
 
-/** A host's facts the list filters, sorts and counts by; `view()` makes the whole HostView (its checks, events, sessions). */
+/** A host's facts the list filters, sorts and counts by, and its latest report (made into a HostView by hostView, for the rows a request returns). */
 export interface HostRow extends HostFacts {
   readonly controller: string | null;
   readonly desiredVersion: string;
   readonly appliedVersion: string;
-  view(): HostView;
+  readonly report: HealthReport | undefined;
 }
 
 /**
@@ -73,7 +71,7 @@ export function hostRows(deps: HttpDeps): HostRow[] {
       const stale = where.replica && !where.local ? health.stale : now - seen > 3 * interval;
       status = stale ? 'stale' : STATUS[health.report.status] ?? 'unknown';
     }
-    return new Row({
+    return {
       id: h.id,
       subnet: h.subnet,
       tenant: h.tenant,
@@ -85,54 +83,23 @@ export function hostRows(deps: HttpDeps): HostRow[] {
       appliedVersion: r?.appliedVersion ?? '',
       rollout: rolloutStateOf(r?.desiredVersion ?? '', r?.appliedVersion ?? '', r?.nackedVersion),
       nack: r?.nackedVersion ? { version: r.nackedVersion, reason: r.nackError?.reason ?? '', message: r.nackError?.message ?? '' } : null,
-    }, health?.report);
+      report: health?.report,
+    };
   });
 }
 
-type RowFacts = Omit<HostRow, 'view'>;
-
-/** A class, not a literal with a closure: 10,000 rows per request allocate no function each. */
-class Row implements HostRow {
-  readonly id: string;
-  readonly subnet: string;
-  readonly tenant: string;
-  readonly status: HostStatus;
-  readonly lastSeen: string | null;
-  readonly connected: boolean;
-  readonly controller: string | null;
-  readonly desiredVersion: string;
-  readonly appliedVersion: string;
-  readonly rollout: HostView['rollout'];
-  readonly nack: HostView['nack'];
-
-  constructor(f: RowFacts, private readonly report: HealthReport | undefined) {
-    this.id = f.id;
-    this.subnet = f.subnet;
-    this.tenant = f.tenant;
-    this.status = f.status;
-    this.lastSeen = f.lastSeen;
-    this.connected = f.connected;
-    this.controller = f.controller;
-    this.desiredVersion = f.desiredVersion;
-    this.appliedVersion = f.appliedVersion;
-    this.rollout = f.rollout;
-    this.nack = f.nack;
-  }
-
-  view(): HostView {
-    const report = this.report;
-    return {
-      id: this.id, subnet: this.subnet, tenant: this.tenant, status: this.status, lastSeen: this.lastSeen, connected: this.connected,
-      controller: this.controller, desiredVersion: this.desiredVersion, appliedVersion: this.appliedVersion, rollout: this.rollout, nack: this.nack,
-      checks: (report?.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason, since: iso(c.since) })),
-      events: (report?.events ?? []).map((e) => ({ kind: e.kind, detail: e.detail, time: iso(e.time) })),
-      sessions: (report?.sessions ?? []).map((x) => ({
-        uplink: x.uplink, state: x.state, remoteAs: x.remoteAs, prefixesReceived: x.prefixesReceived, advertised: [...x.advertised],
-      })),
-      agentVersion: report?.agentVersion ?? '',
-      repairsTotal: Number(report?.repairsTotal ?? 0n),
-    };
-  }
+/** The whole host view of a row: its report's checks, events and sessions in the API's shapes. */
+export function hostView({ report, ...facts }: HostRow): HostView {
+  return {
+    ...facts,
+    checks: (report?.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason, since: iso(c.since) })),
+    events: (report?.events ?? []).map((e) => ({ kind: e.kind, detail: e.detail, time: iso(e.time) })),
+    sessions: (report?.sessions ?? []).map((x) => ({
+      uplink: x.uplink, state: x.state, remoteAs: x.remoteAs, prefixesReceived: x.prefixesReceived, advertised: [...x.advertised],
+    })),
+    agentVersion: report?.agentVersion ?? '',
+    repairsTotal: Number(report?.repairsTotal ?? 0n),
+  };
 }
 
 /** A report's arrival time as ISO 8601, made once per report (not once per host per request). */
@@ -221,10 +188,8 @@ function targetOf(req: IncomingMessage): { path: string; params: URLSearchParams
   }
 }
 
-/** The dashboard page: its files read once, served from memory with a policy that lets it load only itself. */
-interface Page {
-  readonly files: ReadonlyMap<string, { type: string; body: Buffer }>;
-}
+/** The dashboard page's files by path, read once and served from memory with a policy that lets the page load only itself. */
+type Page = ReadonlyMap<string, { type: string; body: Buffer }>;
 
 const PAGE_FILES: Record<string, [file: string, type: string]> = {
   '/': ['index.html', 'text/html; charset=utf-8'],
@@ -233,12 +198,12 @@ const PAGE_FILES: Record<string, [file: string, type: string]> = {
 };
 
 /** The page's files: dist/controller/web beside the compiled controller, or from the sources' side (tests run them through tsx). */
-function loadPage(dir: string | undefined): Page {
-  const candidates = dir ? [dir] : [fileURLToPath(new URL('../web/', import.meta.url)), fileURLToPath(new URL('../../dist/controller/web/', import.meta.url))];
-  const found = candidates.find((d) => existsSync(`${d}/app.js`));
+function loadPage(): Page {
+  const found = [new URL('../web/', import.meta.url), new URL('../../dist/controller/web/', import.meta.url)].map((u) => fileURLToPath(u))
+    .find((d) => existsSync(`${d}/app.js`));
   const files = new Map<string, { type: string; body: Buffer }>();
   if (found) for (const [path, [file, type]] of Object.entries(PAGE_FILES)) files.set(path, { type, body: readFileSync(`${found}/${file}`) });
-  return { files };
+  return files;
 }
 
 const PAGE_HEADERS = {
@@ -278,7 +243,7 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
       status: live ? 'ok' : 'store-unavailable', revision: deps.revision(), ...(deps.replica ? { replica: deps.replica } : {}),
     });
   } else if (Object.hasOwn(PAGE_FILES, path)) {
-    const file = page.files.get(path);
+    const file = page.get(path);
     if (!file) throw new BadRequest(503, 'the dashboard page is not built (npm run build makes dist/controller/web)');
     res.writeHead(200, { 'content-type': file.type, ...PAGE_HEADERS });
     res.end(req.method === 'HEAD' ? undefined : file.body);
@@ -288,13 +253,13 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
   } else if (path === '/api/v1/hosts') {
     const query = queryOf(params);
     const { total, items } = selectHosts(visible(), query);
-    json(res, 200, items.map((h) => h.view()), { 'x-total-count': String(total) });
+    json(res, 200, items.map(hostView), { 'x-total-count': String(total) });
   } else if (path.startsWith('/api/v1/hosts/')) {
     const id = path.slice('/api/v1/hosts/'.length);
     // Another tenant's host is "not found", as an unknown one: nothing about it leaks.
     const host = visible().find((h) => h.id === id);
     if (!host) throw new BadRequest(404, `host ${id.slice(0, 253)} not found`);
-    json(res, 200, host.view());
+    json(res, 200, hostView(host));
   } else if (path === '/api/v1/rollout') {
     const ids = new Set(visible().map((h) => h.id));
     json(res, 200, deps.agents.rollout().filter((r) => ids.has(r.hostId)).map(rolloutView));
@@ -319,7 +284,7 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
  */
 export function httpServer(deps: HttpDeps): Server {
   const registry = metricsRegistry(deps);
-  const page = loadPage(deps.webDir);
+  const page = loadPage();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     try {
       route(deps, registry, page, req, res);

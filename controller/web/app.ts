@@ -11,6 +11,7 @@ const POLL_MS = 2000;
 const PAGE_SIZE = 100;
 const TOKEN_KEY = 'hostnet.token';
 const STATUS_ORDER: readonly HostStatus[] = ['failed', 'stale', 'degraded', 'unknown', 'ok'];
+const ROLLOUT: readonly RolloutState[] = ['applied', 'pending', 'refused'];
 const STATUS_LABEL: Record<HostStatus, string> = { ok: 'ok', degraded: 'degraded', failed: 'failed', stale: 'stale', unknown: 'never seen' };
 
 // ---- DOM helpers: elements from tag, attributes and children; strings become text nodes.
@@ -152,15 +153,18 @@ function listHash(s: ListState): string {
   return `#/${q ? `?${q}` : ''}`;
 }
 
+/** The link to the list with one filter set (the counts' links). */
+const filtered = (patch: Partial<ListState>): string => listHash({ ...listState(''), ...patch });
+
 function tile(n: number, label: string, href: string, cls: string): HTMLElement {
   return el('a', { class: `tile ${cls}${n === 0 ? ' zero' : ''}`, href, 'data-count': label }, el('span', { class: 'n' }, n), el('span', { class: 'l' }, label));
 }
 
 function summaryView(s: FleetSummary): HTMLElement {
   const tiles = el('div', { class: 'tiles' },
-    ...STATUS_ORDER.map((st) => tile(s.status[st], STATUS_LABEL[st], listHash({ ...listState(''), status: st }), `st-${st}`)),
-    tile(s.disconnected, 'disconnected', listHash({ ...listState(''), connected: 'false' }), 'disconnected'),
-    tile(s.rollout.refused, 'refused update', listHash({ ...listState(''), rollout: 'refused' }), 'refused'));
+    ...STATUS_ORDER.map((st) => tile(s.status[st], STATUS_LABEL[st], filtered({ status: st }), `st-${st}`)),
+    tile(s.disconnected, 'disconnected', filtered({ connected: 'false' }), 'disconnected'),
+    tile(s.rollout.refused, 'refused update', filtered({ rollout: 'refused' }), 'refused'));
   const r = s.rollout;
   const pct = (n: number): string => `${s.hosts ? (100 * n) / s.hosts : 0}%`;
   const done = r.pending === 0 && r.refused === 0;
@@ -171,9 +175,7 @@ function summaryView(s: FleetSummary): HTMLElement {
       el('span', { class: 'pending', 'data-width': pct(r.pending) }),
       el('span', { class: 'refused', 'data-width': pct(r.refused) })),
     el('p', {},
-      el('a', { href: listHash({ ...listState(''), rollout: 'applied' }), 'data-count': 'applied' }, `${r.applied} applied`), ' · ',
-      el('a', { href: listHash({ ...listState(''), rollout: 'pending' }), 'data-count': 'pending' }, `${r.pending} pending`), ' · ',
-      el('a', { href: listHash({ ...listState(''), rollout: 'refused' }), 'data-count': 'refused' }, `${r.refused} refused`),
+      ...ROLLOUT.flatMap((x, i) => [i ? ' · ' : '', el('a', { href: filtered({ rollout: x }), 'data-count': x }, `${r[x]} ${x}`)]),
       ` of ${s.hosts} hosts`),
     r.reasons.length === 0 ? null : el('table', { class: 'reasons' },
       el('thead', {}, el('tr', {}, el('th', {}, 'refused because'), el('th', {}, 'hosts'), el('th', {}, 'agent\'s error (first host)'), el('th', {}, 'e.g.'))),
@@ -213,15 +215,18 @@ function hostRow(h: HostView): HTMLElement {
 
 function fleetView(hash: string): View {
   let state = listState(hash);
+  /** A new list state: into the fragment (no history entry per keystroke) and onto the screen. */
+  const go = (next: ListState): Promise<void> => {
+    state = next;
+    history.replaceState(null, '', listHash(state));
+    return refreshList();
+  };
+  const goNow = (next: ListState): void => void go(next).catch(failed);
   const summary = el('section', { id: 'summary' });
   const field = (name: keyof ListState, control: HTMLInputElement | HTMLSelectElement): HTMLElement => {
     control.name = name;
     control.value = String(state[name]);
-    const changed = (): void => {
-      state = { ...state, [name]: control.value, page: 1 };
-      history.replaceState(null, '', listHash(state));
-      void refreshList();
-    };
+    const changed = (): void => goNow({ ...state, [name]: control.value, page: 1 });
     let timer: number | undefined;
     control.addEventListener('input', () => {
       window.clearTimeout(timer);
@@ -236,18 +241,14 @@ function fleetView(hash: string): View {
     field('status', select([['', 'any'], ...STATUS_ORDER.map((s): [string, string] => [s, STATUS_LABEL[s]])])),
     field('tenant', text('tenant id')),
     field('subnet', text('subnet id')),
-    field('rollout', select([['', 'any'], ['applied', 'applied'], ['pending', 'pending'], ['refused', 'refused']])),
+    field('rollout', select([['', 'any'], ...ROLLOUT.map((x): [string, string] => [x, x])])),
     field('connected', select([['', 'any'], ['true', 'connected'], ['false', 'disconnected']])),
     el('a', { href: '#/', class: 'clear' }, 'clear filters'));
   filters.addEventListener('submit', (e) => e.preventDefault());
   const head = el('tr', {}, ...COLUMNS.map(([key, label]) => {
     if (!key) return el('th', {}, label);
     const th = el('th', { class: 'sortable', 'data-sort': key, tabindex: '0', 'aria-sort': 'none' }, label);
-    const sort = (): void => {
-      state = { ...state, sort: key, order: state.sort === key && state.order === 'asc' ? 'desc' : 'asc', page: 1 };
-      history.replaceState(null, '', listHash(state));
-      void refreshList();
-    };
+    const sort = (): void => goNow({ ...state, sort: key, order: state.sort === key && state.order === 'asc' ? 'desc' : 'asc', page: 1 });
     th.addEventListener('click', sort);
     th.addEventListener('keydown', (e) => { if (e.key === 'Enter') sort(); });
     return th;
@@ -256,11 +257,7 @@ function fleetView(hash: string): View {
   const count = el('span', { id: 'count' });
   const prev = el('button', { type: 'button', id: 'prev' }, '‹ previous');
   const next = el('button', { type: 'button', id: 'next' }, 'next ›');
-  const turn = (by: number): void => {
-    state = { ...state, page: state.page + by };
-    history.replaceState(null, '', listHash(state));
-    void refreshList();
-  };
+  const turn = (by: number): void => goNow({ ...state, page: state.page + by });
   prev.addEventListener('click', () => turn(-1));
   next.addEventListener('click', () => turn(1));
   const root = el('div', { class: 'fleet' }, summary,
@@ -281,11 +278,7 @@ function fleetView(hash: string): View {
     const { body, total = 0 } = await api<HostView[]>(`/api/v1/hosts?${query()}`);
     if (seq !== listSeq) return;
     const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
-    if (state.page > pages) {
-      state = { ...state, page: pages };
-      history.replaceState(null, '', listHash(state));
-      return refreshList();
-    }
+    if (state.page > pages) return go({ ...state, page: pages });
     tbody.replaceChildren(...(body.length ? body.map(hostRow) : [el('tr', {}, el('td', { colspan: String(COLUMNS.length), class: 'muted' }, 'No host matches these filters.'))]));
     const first = total === 0 ? 0 : (state.page - 1) * PAGE_SIZE + 1;
     count.textContent = `${first}–${first + body.length - (total ? 1 : 0)} of ${total}`;

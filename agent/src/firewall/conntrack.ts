@@ -7,6 +7,7 @@
 // by their exact tuple: never a flush. The next packet of such a flow meets
 // the new rules. The evaluation is pure; `conntrack` (conntrack-tools) is the
 // seam.
+import { setTimeout as delay } from 'node:timers/promises';
 import { parseAddress } from '../../../common/prefix.js';
 import type { Runner } from '../../../common/run.js';
 import type { FirewallModel } from './model.js';
@@ -127,7 +128,7 @@ export const RECHECK_MS = 100;
  * times RECHECK_MS apart, until none is found. Only the exact reversed
  * tuple is deleted: a connection this host opened itself cannot have it.
  */
-export async function revokeFlows(ct: Conntrack, model: FirewallModel, sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<{ checked: number; revoked: Flow[] }> {
+export async function revokeFlows(ct: Conntrack, model: FirewallModel, sleep: (ms: number) => Promise<unknown> = delay): Promise<{ checked: number; revoked: Flow[] }> {
   const local = await ct.localAddresses();
   const revoked: Flow[] = [];
   let checked = 0;

@@ -135,7 +135,6 @@ async function store(files: IdentityFiles, key: KeyObject, issued: AgentCertific
   return cert;
 }
 
-
 /** A renewal interrupted between its two renames: the key is new, its certificate still aside. */
 async function finishRename(files: IdentityFiles): Promise<void> {
   if (!(await exists(`${files.certFile}.new`)) || (await exists(`${files.keyFile}.new`))) return;
