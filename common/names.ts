@@ -58,6 +58,8 @@ export const ADMIN_LIMITS = {
   prefixesPerObject: 100_000,
   rulesPerAcl: 10_000,
   portsPerRule: 64,
+  portsPerSwitch: 512,
+  maxPrefixesPerPort: 1_000,
   hostsPerRule: 1_000,
 } as const;
 

@@ -88,7 +88,7 @@ const cli: Cli = {
       options: { ...conn, output: { type: 'string', short: 'o' } },
       run(values, positionals) {
         const [kind, name] = positionals;
-        if (!kind) throw new UsageError('KIND is required (tenants, subnets, catalogs, hosts, objects, acls)');
+        if (!kind) throw new UsageError('KIND is required (tenants, subnets, catalogs, hosts, objects, acls, switches)');
         if (values.output !== undefined && values.output !== 'json') throw new UsageError('-o takes only json');
         return withClient(values, (c, m) => getResources(c, m, kind, name, values.output === 'json', io));
       },
@@ -117,6 +117,15 @@ const cli: Cli = {
             : `token: ${r.token}\nexpires: ${expiresAt}\nca-fingerprint: ${r.caFingerprint}\n`
               + `on the server: install-agent --host-id ${host} --enrollment-token ${r.token} --ca-fingerprint ${r.caFingerprint} --controller ADDR ...\n`);
         }, false);
+      },
+    },
+    {
+      name: 'tor', summary: 'a switch\'s BGP configuration as the controller compiles it (frr.conf), for switches other tooling configures (operators)',
+      usage: 'config SWITCH', options: conn,
+      run(values, positionals) {
+        const [what, name, extra] = positionals;
+        if (what !== 'config' || !name || extra) throw new UsageError('usage: tor config SWITCH');
+        return withClient(values, async (c, m) => { io.out((await c.getSwitchConfig({ name }, { metadata: m })).frrConf); });
       },
     },
     {

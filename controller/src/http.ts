@@ -15,6 +15,8 @@ import type { Agents } from './sync/agents.js';
 import { rolloutView } from './rollout-view.js';
 import type { Tokens } from './admin/tokens.js';
 import { type Caller, sees } from './validate.js';
+import type { Reader } from './store/store.js';
+import { compileSwitch } from './switches.js';
 import type { HostStatus, HostView } from './api-types.js';
 import { type HostFacts, QueryError, fleetSummary, parseHostQuery, rolloutStateOf, selectHosts } from './fleet-view.js';
 
@@ -38,6 +40,8 @@ export interface HttpDeps {
   /** Default heartbeat interval; a host with no report for three of its intervals is stale. */
   readonly heartbeatSeconds: number;
   readonly now?: () => Date;
+  /** The store's snapshot: the switches and what their configuration compiles to. */
+  readonly store?: Reader;
 }
 
 /** A host's facts the list filters, sorts and counts by, and its latest report (made into a HostView by hostView, for the rows a request returns). */
@@ -260,6 +264,8 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
     const host = visible().find((h) => h.id === id);
     if (!host) throw new BadRequest(404, `host ${id.slice(0, 253)} not found`);
     json(res, 200, hostView(host));
+  } else if (path === '/api/v1/switches' || path.startsWith('/api/v1/switches/')) {
+    switchRoute(deps, caller, path, req, res);
   } else if (path === '/api/v1/rollout') {
     const ids = new Set(visible().map((h) => h.id));
     json(res, 200, deps.agents.rollout().filter((r) => ids.has(r.hostId)).map(rolloutView));
@@ -274,6 +280,33 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
   } else {
     throw new BadRequest(404, `no such path ${path.slice(0, 200)}`);
   }
+}
+
+/**
+ * The switches (operators only): `/api/v1/switches` lists them with the
+ * version of their compiled configuration; `/api/v1/switches/NAME/frr.conf`
+ * is that configuration, for switches other tooling configures (its ETag is
+ * the version).
+ */
+function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, req: IncomingMessage, res: ServerResponse): void {
+  if (caller?.role !== 'operator') throw new BadRequest(403, 'switches are for operators');
+  const store = deps.store;
+  if (!store) throw new BadRequest(503, 'this controller serves no switches');
+  if (path === '/api/v1/switches') {
+    json(res, 200, store.list('switch').map(({ value: sw }) => {
+      const c = compileSwitch(store, sw);
+      return { name: sw.name, asn: sw.asn, routerId: sw.routerId, version: c.version, routedPorts: c.intent.routed.length, poolPorts: c.intent.pool.length };
+    }));
+    return;
+  }
+  const m = /^\/api\/v1\/switches\/([^/]+)\/frr\.conf$/.exec(path);
+  if (!m) throw new BadRequest(404, `no such path ${path.slice(0, 200)}`);
+  const name = m[1] ?? '';
+  const sw = store.get('switch', name);
+  if (!sw) throw new BadRequest(404, `switch ${name.slice(0, 63)} not found`);
+  const c = compileSwitch(store, sw.value);
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', etag: `"${c.version}"`, 'x-hostnet-revision': String(deps.revision()) });
+  res.end(req.method === 'HEAD' ? undefined : c.frrConf);
 }
 
 /**

@@ -72,7 +72,7 @@ async function runController(configPath: string): Promise<number> {
   }
   const http = httpServer({
     agents, tokens, log, revision: () => store.revision(), live: () => store.live(), counters: engines.counters, replica: config.replica,
-    heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
+    heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000), store,
   });
   const [httpHost, httpPort] = splitHostPort(config.http.listen);
   await new Promise<void>((resolve, reject) => {

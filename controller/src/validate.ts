@@ -9,7 +9,7 @@
 // never by their owner, id or prefix. Pure apart from reads through the Reader.
 import { create } from '@bufbuild/protobuf';
 import { status as Status } from '@grpc/grpc-js';
-import { type Prefix, PrefixError, contains, isCanonical, parsePrefix } from '../../common/prefix.js';
+import { type Prefix, PrefixError, contains, isCanonical, parseAddress, parsePrefix } from '../../common/prefix.js';
 import {
   ADMIN_LIMITS, ASN_MAX, ASN_MIN, HOST_ID, HOST_ID_HINT, ID, ID_HINT, IFNAME, IFNAME_HINT, NETWORK_NAMES, POLICY_LIMITS, RULE_ID,
   RULE_ID_HINT, SUBNET_V4_LENGTH, SUBNET_V6_LENGTH,
@@ -17,7 +17,7 @@ import {
 import { HostnetError, invalidArgument, notFound, permissionDenied, stillReferenced } from '../../proto/grpc/errors.js';
 import {
   type Acl, AclSchema, Action, BgpListen, type Host, HostSchema, Multipath, type NetworkCatalog, NetworkCatalogSchema,
-  type NetworkObject, NetworkObjectSchema, Protocol, type Subnet, SubnetSchema, type Tenant, TenantSchema,
+  type NetworkObject, NetworkObjectSchema, Protocol, type Subnet, SubnetSchema, type Switch, SwitchSchema, type Tenant, TenantSchema,
 } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { Reader } from './store/store.js';
 
@@ -205,7 +205,70 @@ export function validateHost(h: Host, store: Reader, caller: Caller, rules: Host
     if (others.has(u)) throw invalidArgument(field, `${u} is a loopback or uplink of another network in catalog ${h.catalog}`);
     seen.add(u);
   });
+  switchPorts(h, catalog.value, store);
   return create(HostSchema, { ...h, revision: 0n });
+}
+
+/** The uplink interfaces of a host: its catalog's, the private network's replaced by `host.uplinks` when given. */
+export function uplinksOf(h: Host, catalog: NetworkCatalog): string[] {
+  return catalog.networks.flatMap((n) => (n.name === 'private' && h.uplinks.length > 0 ? h.uplinks : n.uplinks));
+}
+
+/**
+ * Where the host is cabled: each entry an uplink of the host, a server port
+ * of an existing switch, no port another host's, no two uplinks on one
+ * switch (a switch lost would take both paths).
+ */
+function switchPorts(h: Host, catalog: NetworkCatalog, store: Reader): void {
+  if (h.switchPorts.length === 0) return;
+  const uplinks = uplinksOf(h, catalog);
+  const used = new Set<string>();
+  const switches = new Map<string, number>();
+  h.switchPorts.forEach((sp, i) => {
+    const f = `host.switch_ports[${i}]`;
+    if (!uplinks.includes(sp.uplink)) throw invalidArgument(`${f}.uplink`, `"${sp.uplink.slice(0, 40)}" is not an uplink of this host (${uplinks.join(', ')})`);
+    if (used.has(sp.uplink)) throw invalidArgument(`${f}.uplink`, `${sp.uplink} is cabled twice`);
+    used.add(sp.uplink);
+    const sw = store.get('switch', sp.switchName);
+    if (!sw) throw notFound(`switch/${sp.switchName}`, `${f}.switch_name`);
+    const other = switches.get(sp.switchName);
+    if (other !== undefined) throw invalidArgument(`${f}.switch_name`, `switch ${sp.switchName} already has uplink ${h.switchPorts[other]?.uplink ?? ''}: each uplink goes to another switch`);
+    switches.set(sp.switchName, i);
+    if (!IFNAME.test(sp.port)) throw invalidArgument(`${f}.port`, `"${sp.port.slice(0, 40)}" is not an interface name (${IFNAME_HINT})`);
+    if (!sw.value.ports.includes(sp.port)) throw invalidArgument(`${f}.port`, `${sp.port} is not a server port of switch ${sp.switchName}`);
+    const holder = hostOnPort(store, sp.switchName, sp.port);
+    if (holder !== undefined && holder !== h.id) throw invalidArgument(`${f}.port`, `${sp.switchName} ${sp.port} is host ${holder}'s port`);
+  });
+}
+
+/** The host cabled to a switch's port, if any. */
+export function hostOnPort(store: Reader, switchName: string, port: string): string | undefined {
+  return store.list('host').find((x) => x.value.switchPorts.some((p) => p.switchName === switchName && p.port === port))?.key;
+}
+
+export function validateSwitch(sw: Switch, caller: Caller): Switch {
+  if (caller.role !== 'operator') throw permissionDenied('only operators manage switches', `switch/${sw.name}`);
+  id('switch.name', sw.name);
+  if (!Number.isInteger(sw.asn) || sw.asn < ASN_MIN || sw.asn > ASN_MAX) throw invalidArgument('switch.asn', `${sw.asn} is not an ASN (${ASN_MIN}-${ASN_MAX})`);
+  let rid;
+  try {
+    rid = parseAddress(sw.routerId);
+  } catch {
+    throw invalidArgument('switch.router_id', `"${sw.routerId.slice(0, 40)}" is not an IPv4 address`);
+  }
+  if (rid.family !== 4) throw invalidArgument('switch.router_id', `"${sw.routerId}" is not an IPv4 address`);
+  if (sw.ports.length > ADMIN_LIMITS.portsPerSwitch) throw invalidArgument('switch.ports', `at most ${ADMIN_LIMITS.portsPerSwitch}`);
+  const names = new Set<string>();
+  const ifnames = (field: string, list: readonly string[]): void => list.forEach((p, i) => {
+    if (!IFNAME.test(p)) throw invalidArgument(`${field}[${i}]`, `"${p.slice(0, 40)}" is not an interface name (${IFNAME_HINT})`);
+    if (names.has(p)) throw invalidArgument(`${field}[${i}]`, `${p} is listed twice`);
+    names.add(p);
+  });
+  ifnames('switch.ports', sw.ports);
+  ifnames('switch.fabric_ports', sw.fabricPorts);
+  if (!Number.isInteger(sw.poolVlan) || sw.poolVlan < 1 || sw.poolVlan > 4094) throw invalidArgument('switch.pool_vlan', `${sw.poolVlan} is not a VLAN id (1-4094)`);
+  if (sw.maxPrefixes > ADMIN_LIMITS.maxPrefixesPerPort) throw invalidArgument('switch.max_prefixes', `at most ${ADMIN_LIMITS.maxPrefixesPerPort}`);
+  return create(SwitchSchema, { ...sw, revision: 0n });
 }
 
 export function validateObject(o: NetworkObject, store: Reader, caller: Caller): NetworkObject {
@@ -293,8 +356,9 @@ export function validateAcl(acl: Acl, store: Reader, caller: Caller): Acl {
 }
 
 /** What still refers to a resource; a delete is refused while this is non-empty. */
-export function referencesTo(store: Reader, kind: 'tenant' | 'subnet' | 'catalog' | 'object' | 'host', key: string): string[] {
+export function referencesTo(store: Reader, kind: 'tenant' | 'subnet' | 'catalog' | 'object' | 'host' | 'switch', key: string): string[] {
   const refs: string[] = [];
+  if (kind === 'switch') for (const h of store.list('host')) if (h.value.switchPorts.some((p) => p.switchName === key)) refs.push(`host/${h.key}`);
   if (kind === 'tenant') {
     for (const s of store.list('subnet')) if (s.value.tenantId === key) refs.push(`subnet/${s.key}`);
     for (const o of store.list('object')) if (o.value.tenantId === key) refs.push(`object/${o.key}`);
@@ -318,7 +382,7 @@ export function referencesTo(store: Reader, kind: 'tenant' | 'subnet' | 'catalog
 }
 
 /** Throws FAILED_PRECONDITION naming what still refers to `kind/key`. */
-export function refuseIfReferenced(store: Reader, kind: 'tenant' | 'subnet' | 'catalog' | 'object' | 'host', key: string): void {
+export function refuseIfReferenced(store: Reader, kind: 'tenant' | 'subnet' | 'catalog' | 'object' | 'host' | 'switch', key: string): void {
   const refs = referencesTo(store, kind, key);
   if (refs.length > 0) throw stillReferenced(`${kind}/${key}`, refs);
 }

@@ -44,6 +44,8 @@ function dependents<K extends Kind>(store: Reader, kind: K, before: ResourceOf<K
         ...aclsUsing(store, (src) => src.case === 'subnetId' && src.value === a.id),
       ]];
     }
+    case 'switch':
+      return ['switch.ports', hostsWhere(store, rules, (h) => h.switchPorts.some((p) => p.switchName === (after as { name: string }).name))];
     case 'catalog':
       return ['network_catalog.networks', hostsWhere(store, rules, (h) => h.catalog === (after as { name: string }).name)];
     case 'host': {

@@ -13,9 +13,10 @@ import { type AdminService, ApplyOutcome, type Resource, ResourceSchema } from '
 import type { HostRollout } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import type { Acl, Host, NetworkObject, Subnet, Tenant } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { prepareHost } from '../hosts.js';
+import { compileSwitch } from '../switches.js';
 import { KINDS, type ResourceKind as Kind, type Reader, type ResourceOf, type Store, type Stored, type Tx } from '../store/store.js';
 import {
-  type Caller, type HostRules, refuseIfReferenced, sees, validateAcl, validateCatalog, validateObject, validateSubnet, validateTenant,
+  type Caller, type HostRules, refuseIfReferenced, sees, validateAcl, validateCatalog, validateObject, validateSubnet, validateSwitch, validateTenant,
 } from '../validate.js';
 import { checkDependents } from './dependents.js';
 import type { Tokens } from './tokens.js';
@@ -42,11 +43,11 @@ export function tenantOf(store: Reader, kind: Kind, value: ResourceOf<Kind>): st
     case 'object': return (value as NetworkObject).tenantId;
     case 'acl': return store.get('subnet', (value as Acl).subnetId)?.value.tenantId;
     case 'host': return store.get('subnet', (value as Host).subnetId)?.value.tenantId;
-    case 'catalog': return undefined;
+    case 'catalog': case 'switch': return undefined;
   }
 }
 
-/** Whether the caller may see a resource (catalogs are readable by everyone). */
+/** Whether the caller may see a resource (catalogs are readable by everyone, switches by operators only). */
 function visible(store: Reader, caller: Caller, kind: Kind, value: ResourceOf<Kind>): boolean {
   return kind === 'catalog' || sees(caller, tenantOf(store, kind, value));
 }
@@ -100,6 +101,7 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
     host: spec({ kind: 'host', field: 'host', oneof: 'host', keyOf: (v) => v.id, operatorDelete: true, validate: (tx, v, c, existing) => prepareHost(tx, v, c, existing, rules) }),
     object: spec({ kind: 'object', field: 'network_object', oneof: 'networkObject', keyOf: (v) => v.id, operatorDelete: false, validate: (tx, v, c) => validateObject(v, tx, c) }),
     acl: spec({ kind: 'acl', field: 'acl', oneof: 'acl', keyOf: (v) => v.subnetId, operatorDelete: false, validate: (tx, v, c) => validateAcl(v, tx, c) }),
+    switch: spec({ kind: 'switch', field: 'switch', oneof: 'switch', keyOf: (v) => v.name, operatorDelete: true, validate: (_tx, v, c) => validateSwitch(v, c) }),
   } satisfies { [K in Kind]: KindSpec<K> };
 
   /**
@@ -201,6 +203,7 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
   const h = crud(specs.host);
   const o = crud(specs.object);
   const a = crud(specs.acl);
+  const w = crud(specs.switch);
 
   const byOneof = new Map<string, KindSpec<Kind>>(Object.values(specs).map((x) => [x.oneof, x as unknown as KindSpec<Kind>]));
 
@@ -240,6 +243,18 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
     async listAcls(req, ctx) { const r = a.list(req.tenantId, ctx); return { acls: r.items, revision: r.revision }; },
     async updateAcl(req, ctx) { const r = await a.update(req.acl, ctx); return { acl: r.value, revision: r.revision }; },
     async deleteAcl(req, ctx) { return a.remove(req.subnetId, ctx); },
+
+    async createSwitch(req, ctx) { const r = await w.create(req.switch, ctx); return { switch: r.value, revision: r.revision }; },
+    async getSwitch(req, ctx) { return { switch: w.get(req.name, ctx) }; },
+    async listSwitches(_req, ctx) { const r = w.list('', ctx); return { switches: r.items, revision: r.revision }; },
+    async updateSwitch(req, ctx) { const r = await w.update(req.switch, ctx); return { switch: r.value, revision: r.revision }; },
+    async deleteSwitch(req, ctx) { return w.remove(req.name, ctx); },
+    async getSwitchConfig(req, ctx) {
+      const sw = w.get(req.name, ctx);
+      const revision = BigInt(store.revision());
+      const c = compileSwitch(store, sw);
+      return { frrConf: c.frrConf, version: c.version, revision };
+    },
 
     async apply(req, ctx) {
       const c = caller(ctx);

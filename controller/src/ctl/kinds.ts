@@ -6,7 +6,7 @@ import type { ServiceClient } from '../../../proto/grpc/client.js';
 import type { AdminService, Resource } from '../../../proto/gen/hostnet/v1/admin_pb.js';
 import {
   type Acl, AclSchema, type Host, HostSchema, type NetworkCatalog, NetworkCatalogSchema, type NetworkObject, NetworkObjectSchema,
-  type Subnet, SubnetSchema, type Tenant, TenantSchema,
+  type Subnet, SubnetSchema, type Switch, SwitchSchema, type Tenant, TenantSchema,
 } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 
 export type AdminClient = ServiceClient<typeof AdminService extends { method: infer M } ? M : never>;
@@ -53,7 +53,8 @@ export const KINDS: readonly KindInfo[] = [
   },
   {
     name: 'Host', oneof: 'host', aliases: ['host', 'hosts'], schema: HostSchema, keyOf: (m) => (m as Host).id,
-    columns: [['ID', (m) => (m as Host).id], ['SUBNET', (m) => (m as Host).subnetId], ['CATALOG', (m) => (m as Host).catalog], ['ASN', (m) => String((m as Host).asn)], ['ADDRESSES', (m) => [...(m as Host).addresses, ...(m as Host).publicAddresses].join(',')]],
+    columns: [['ID', (m) => (m as Host).id], ['SUBNET', (m) => (m as Host).subnetId], ['CATALOG', (m) => (m as Host).catalog], ['ASN', (m) => String((m as Host).asn)],
+      ['SWITCH-PORTS', (m) => (m as Host).switchPorts.map((p) => `${p.switchName}/${p.port}`).join(',') || '-'], ['ADDRESSES', (m) => [...(m as Host).addresses, ...(m as Host).publicAddresses].join(',')]],
     create: (c, m, o) => c.createHost({ host: m as Host }, o), update: (c, m, o) => c.updateHost({ host: m as Host }, o),
     get: async (c, k, o) => (await c.getHost({ id: k }, o)).host, list: async (c, o) => (await c.listHosts({}, o)).hosts,
     delete: (c, k, o) => c.deleteHost({ id: k }, o),
@@ -71,6 +72,14 @@ export const KINDS: readonly KindInfo[] = [
     create: (c, m, o) => c.createAcl({ acl: m as Acl }, o), update: (c, m, o) => c.updateAcl({ acl: m as Acl }, o),
     get: async (c, k, o) => (await c.getAcl({ subnetId: k }, o)).acl, list: async (c, o) => (await c.listAcls({}, o)).acls,
     delete: (c, k, o) => c.deleteAcl({ subnetId: k }, o),
+  },
+  {
+    name: 'Switch', oneof: 'switch', aliases: ['switch', 'switches', 'tor', 'tors'], schema: SwitchSchema, keyOf: (m) => (m as Switch).name,
+    columns: [['NAME', (m) => (m as Switch).name], ['ASN', (m) => String((m as Switch).asn)], ['ROUTER-ID', (m) => (m as Switch).routerId],
+      ['PORTS', (m) => String((m as Switch).ports.length)], ['POOL-VLAN', (m) => String((m as Switch).poolVlan)]],
+    create: (c, m, o) => c.createSwitch({ switch: m as Switch }, o), update: (c, m, o) => c.updateSwitch({ switch: m as Switch }, o),
+    get: async (c, k, o) => (await c.getSwitch({ name: k }, o)).switch, list: async (c, o) => (await c.listSwitches({}, o)).switches,
+    delete: (c, k, o) => c.deleteSwitch({ name: k }, o),
   },
 ];
 

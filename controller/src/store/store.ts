@@ -7,7 +7,7 @@
 // carries every committed write, whichever replica made it. Rollout and
 // health live in a store of their own (status.ts).
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
-import { AclSchema, HostSchema, NetworkCatalogSchema, NetworkObjectSchema, SubnetSchema, TenantSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { AclSchema, HostSchema, NetworkCatalogSchema, NetworkObjectSchema, SubnetSchema, SwitchSchema, TenantSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { EnrollmentSchema, HostCredentialSchema } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 
 /** The resource kinds and their messages. */
@@ -18,6 +18,7 @@ export const KINDS = {
   host: HostSchema,
   object: NetworkObjectSchema,
   acl: AclSchema,
+  switch: SwitchSchema,
   /** Pending enrollment tokens (hashed), by host id. */
   enrollment: EnrollmentSchema,
   /** The certificates accepted for a host's agent, by host id. */

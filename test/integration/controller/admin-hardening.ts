@@ -219,3 +219,56 @@ void t.test('addresses never move: a re-apply without addresses keeps them; a na
   const dual = await client.createHost({ host: { id: 'host-v6', subnetId: 'a-v6', catalog: 'standard', asn: 65104 } }, op);
   t.same(dual.host?.addresses, ['10.5.0.1/32', '2001:db8:5::1/128'], 'a dual-stack subnet gives a /32 and a /128');
 });
+
+void t.test('switches and where hosts are cabled: every bad input named, nothing stored', async (t) => {
+  const { client, store, meta } = await serve(t);
+  const op = { metadata: meta('operator') };
+  const tor = (name: string, over: Record<string, unknown> = {}) => ({ name, asn: 65001, routerId: '10.255.0.1', ports: ['swp1', 'swp2'], fabricPorts: ['swp48'], poolVlan: 100, ...over });
+  const tor1 = await client.createSwitch({ switch: tor('tor1') }, op);
+  await client.createSwitch({ switch: tor('tor2', { asn: 65002, routerId: '10.255.0.2' }) }, op);
+  const cabled = (id: string, ports: [string, string, string][], over: Record<string, unknown> = {}) => ({
+    host: { id, subnetId: 'a-web', catalog: 'standard', asn: 65120, switchPorts: ports.map(([uplink, switchName, port]) => ({ uplink, switchName, port })), ...over },
+  });
+  const h10 = await client.createHost(cabled('host-a10', [['eth0', 'tor1', 'swp1'], ['eth1', 'tor2', 'swp1']]), op);
+  t.same(h10.host?.switchPorts.map((p) => `${p.uplink}:${p.switchName}/${p.port}`), ['eth0:tor1/swp1', 'eth1:tor2/swp1'], 'a host cabled to both switches');
+  type Case = [string, () => Promise<unknown>, Status, string, RegExp];
+  const cases: Case[] = [
+    ['two hosts on one port', () => client.createHost(cabled('host-a11', [['eth0', 'tor1', 'swp1']]), op), Status.INVALID_ARGUMENT, 'host.switch_ports[0].port', /tor1 swp1 is host host-a10's port/],
+    ['an unknown switch', () => client.createHost(cabled('host-a11', [['eth0', 'tor9', 'swp2']]), op), Status.NOT_FOUND, 'host.switch_ports[0].switch_name', /switch\/tor9 not found/],
+    ['both uplinks on one switch', () => client.createHost(cabled('host-a11', [['eth0', 'tor1', 'swp2'], ['eth1', 'tor1', 'swp1']]), op),
+      Status.INVALID_ARGUMENT, 'host.switch_ports[1].switch_name', /switch tor1 already has uplink eth0: each uplink goes to another switch/],
+    ['a port that is not an interface name', () => client.createHost(cabled('host-a11', [['eth0', 'tor1', 'swp 2; rm -rf']]), op),
+      Status.INVALID_ARGUMENT, 'host.switch_ports[0].port', /is not an interface name/],
+    ['a port the switch does not have', () => client.createHost(cabled('host-a11', [['eth0', 'tor1', 'swp47']]), op),
+      Status.INVALID_ARGUMENT, 'host.switch_ports[0].port', /swp47 is not a server port of switch tor1/],
+    ['a fabric port', () => client.createHost(cabled('host-a11', [['eth0', 'tor1', 'swp48']]), op),
+      Status.INVALID_ARGUMENT, 'host.switch_ports[0].port', /swp48 is not a server port of switch tor1/],
+    ['an uplink the host does not have', () => client.createHost(cabled('host-a11', [['eth7', 'tor1', 'swp2']]), op),
+      Status.INVALID_ARGUMENT, 'host.switch_ports[0].uplink', /"eth7" is not an uplink of this host \(eth0, eth1\)/],
+    ['one uplink cabled twice', () => client.createHost(cabled('host-a11', [['eth0', 'tor1', 'swp2'], ['eth0', 'tor2', 'swp2']]), op),
+      Status.INVALID_ARGUMENT, 'host.switch_ports[1].uplink', /eth0 is cabled twice/],
+    ['a switch ASN 0', () => client.createSwitch({ switch: tor('tor3', { asn: 0 }) }, op), Status.INVALID_ARGUMENT, 'switch.asn', /0 is not an ASN/],
+    ['a router id that is not an IPv4 address', () => client.createSwitch({ switch: tor('tor3', { routerId: '2001:db8::1' }) }, op), Status.INVALID_ARGUMENT, 'switch.router_id', /is not an IPv4 address/],
+    ['a port listed as server and fabric port', () => client.createSwitch({ switch: tor('tor3', { fabricPorts: ['swp2'] }) }, op), Status.INVALID_ARGUMENT, 'switch.fabric_ports[0]', /swp2 is listed twice/],
+    ['a port name that is not an interface name', () => client.createSwitch({ switch: tor('tor3', { ports: ['swp1', 'a/b'] }) }, op), Status.INVALID_ARGUMENT, 'switch.ports[1]', /"a\/b" is not an interface name/],
+    ['pool VLAN 4095', () => client.createSwitch({ switch: tor('tor3', { poolVlan: 4095 }) }, op), Status.INVALID_ARGUMENT, 'switch.pool_vlan', /4095 is not a VLAN id/],
+    ['a switch name with a space', () => client.createSwitch({ switch: tor('tor 3') }, op), Status.INVALID_ARGUMENT, 'switch.name', /not a valid id/],
+    ['a tenant creating a switch', () => client.createSwitch({ switch: tor('tor3') }, { metadata: meta('a') }), Status.PERMISSION_DENIED, '', /only operators manage switches/],
+    ['a port taken away from its host', () => client.updateSwitch({ switch: tor('tor1', { ports: ['swp2'], revision: tor1.revision }) }, op),
+      Status.FAILED_PRECONDITION, 'switch.ports', /host\/host-a10 invalid \(host\.switch_ports\[0\]\.port: swp1 is not a server port of switch tor1\)/],
+    ['a switch deleted while a host is on it', () => client.deleteSwitch({ name: 'tor2' }, op), Status.FAILED_PRECONDITION, '', /host\/host-a10/],
+  ];
+  for (const [what, call, code, field, message] of cases) {
+    const before = dump(store);
+    const err = await refusal(call());
+    t.equal(err && Status[err.code], Status[code], `${what}: ${Status[code]}`);
+    t.equal(err?.detail.field ?? '', field, `${what}: names ${field || 'no field'}`);
+    t.match(err?.detail.message, message, `${what}: ${err?.detail.message ?? 'accepted!'}`);
+    t.equal(dump(store), before, `${what}: nothing changed`);
+  }
+  t.equal((await refusal(client.getSwitch({ name: 'tor1' }, { metadata: meta('a') })))?.code, Status.NOT_FOUND, 'a tenant does not see switches');
+  const conf = await client.getSwitchConfig({ name: 'tor1' }, op);
+  t.match(conf.frrConf, /ip prefix-list HOSTNET-swp1 seq 5 permit 10\.1\.0\.\d+\/32\n!/, 'the compiled configuration permits host-a10\'s /32 on swp1, only it');
+  t.match(conf.frrConf, /interface swp2\n description hostnet pool vlan 100\n/, 'the free port is in the pool');
+  t.match(conf.version, /^[0-9a-f]{16}$/);
+});

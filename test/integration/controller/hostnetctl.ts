@@ -63,7 +63,7 @@ void t.test('hostnetctl round trip against a running controller', async (t) => {
     'applying again changes nothing (a host without addresses in the file keeps the ones it has)');
 
   const hosts = await c.ctl(OPERATOR, 'get', 'hosts');
-  t.match(hosts.stdout, /^ID\s+SUBNET\s+CATALOG\s+ASN\s+ADDRESSES\nhost-a1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32\n$/, 'a table with the allocated address');
+  t.match(hosts.stdout, /^ID\s+SUBNET\s+CATALOG\s+ASN\s+SWITCH-PORTS\s+ADDRESSES\nhost-a1\s+a-web\s+standard\s+65101\s+-\s+10\.1\.0\.1\/32\n$/, 'a table with the allocated address (not cabled to a known switch: -)');
   const json = await c.ctl(TENANT_A, 'get', 'object', 'a-clients', '-o', 'json');
   t.same(JSON.parse(json.stdout), { kind: 'Object', id: 'a-clients', tenantId: 'tenant-a', prefixes: ['10.9.0.0/24'], revision: '1' },
     'JSON in the same form apply takes, with the revision it was read at');
@@ -175,4 +175,38 @@ void t.test('hostnetctl: several --server addresses, the first that answers serv
   const bad = await c.ctl(OPERATOR, 'get', 'tenants', '--server', 'nope');
   t.equal(bad.code, 2);
   t.match(bad.stderr, /--server "nope" is not host:port/);
+});
+
+void t.test('hostnetctl and the HTTP API: switches, where a host is cabled, a switch\'s compiled configuration', async (t) => {
+  const c = await startController(t);
+  const tors = [1, 2].map((i) => `kind: Switch\nname: tor${i}\nasn: 6500${i}\nrouterId: 10.255.0.${i}\nports: [swp1, swp2]\nfabricPorts: [swp48]\npoolVlan: 100\n`).join('---\n');
+  const host = 'kind: Host\nid: host-a1\nsubnetId: a-web\ncatalog: standard\nasn: 65101\nswitchPorts:\n  - { uplink: eth0, switchName: tor1, port: swp1 }\n  - { uplink: eth1, switchName: tor2, port: swp1 }\n';
+  await writeFile(join(c.dir, 'world.yaml'), `${tors}---\n${WORLD.replace(/kind: Host\n(.*\n){4}/, host)}`);
+  const applied = await c.ctl(OPERATOR, 'apply', '-f', join(c.dir, 'world.yaml'));
+  t.equal(applied.code, 0, applied.stderr);
+  t.match(applied.stdout, /^switch\/tor1 created\nswitch\/tor2 created\n/, 'switches are applied like any resource');
+  t.match((await c.ctl(OPERATOR, 'get', 'hosts')).stdout, /\nhost-a1\s+a-web\s+standard\s+65101\s+tor1\/swp1,tor2\/swp1\s+10\.1\.0\.1\/32\n$/, 'the hosts table says where each is cabled');
+  t.match((await c.ctl(OPERATOR, 'get', 'switches')).stdout, /^NAME\s+ASN\s+ROUTER-ID\s+PORTS\s+POOL-VLAN\ntor1\s+65001\s+10\.255\.0\.1\s+2\s+100\ntor2/);
+  const conf = await c.ctl(OPERATOR, 'tor', 'config', 'tor1');
+  t.equal(conf.code, 0, conf.stderr);
+  t.match(conf.stdout, /^frr defaults datacenter\nhostname tor1\n/);
+  t.match(conf.stdout, /\n neighbor swp1 interface remote-as 65101\n/, 'the host\'s port peers with the host\'s ASN');
+  t.match(conf.stdout, /\nip prefix-list HOSTNET-swp1 seq 5 permit 10\.1\.0\.1\/32\n!\n/, 'and accepts its /32 only');
+  t.match(conf.stdout, /\ninterface swp2\n description hostnet pool vlan 100\nexit\n/, 'the free port is in the pool');
+  const http = await c.get('/api/v1/switches/tor1/frr.conf');
+  t.equal(http.status, 200);
+  t.equal(http.body, conf.stdout, 'the HTTP API serves the same text');
+  const list = await c.get('/api/v1/switches');
+  const version = (JSON.parse(list.body) as { name: string; version: string; routedPorts: number }[]).find((s) => s.name === 'tor1');
+  t.equal(http.headers.get('etag'), `"${version?.version ?? ''}"`, 'its ETag is the version /api/v1/switches lists');
+  t.equal(version?.routedPorts, 1);
+  t.equal((await c.get('/api/v1/switches/tor1/frr.conf', TENANT_A)).status, 403, 'tenants do not read switches');
+  t.equal((await c.get('/api/v1/switches/tor9/frr.conf')).status, 404);
+  const unknown = await c.ctl(OPERATOR, 'tor', 'config', 'tor9');
+  t.match(unknown.stderr, /NOT_FOUND: switch\/tor9 not found/);
+  t.equal((await c.ctl(OPERATOR, 'delete', 'host', 'host-a1')).code, 0);
+  const released = await c.get('/api/v1/switches/tor1/frr.conf');
+  t.match(released.body, /\ninterface swp1\n description hostnet pool vlan 100\nexit\n/, 'a deleted host\'s port is back in the pool');
+  t.notMatch(released.body, /HOSTNET-swp1|neighbor swp1 /, 'no session or filter left for it');
+  t.not(released.headers.get('etag'), http.headers.get('etag'), 'a new version');
 });

@@ -15,7 +15,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ErrorDetail } from "./errors_pb.js";
 import { file_hostnet_v1_errors } from "./errors_pb.js";
-import type { Acl, Host, NetworkCatalog, NetworkObject, Subnet, Tenant } from "./resources_pb.js";
+import type { Acl, Host, NetworkCatalog, NetworkObject, Subnet, Switch, Tenant } from "./resources_pb.js";
 import { file_hostnet_v1_resources } from "./resources_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostnet/v1/admin.proto.
  */
 export const file_hostnet_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChZob3N0bmV0L3YxL2FkbWluLnByb3RvEgpob3N0bmV0LnYxIjkKE0NyZWF0ZVRlbmFudFJlcXVlc3QSIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQiTAoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0VGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCIUChJMaXN0VGVuYW50c1JlcXVlc3QiTAoTTGlzdFRlbmFudHNSZXNwb25zZRIjCgd0ZW5hbnRzGAEgAygLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiOQoTVXBkYXRlVGVuYW50UmVxdWVzdBIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCJMChRVcGRhdGVUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudBIQCghyZXZpc2lvbhgCIAEoBCIhChNEZWxldGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIigKFERlbGV0ZVRlbmFudFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIjkKE0NyZWF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUQ3JlYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0U3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRTdWJuZXRSZXNwb25zZRIiCgZzdWJuZXQYASABKAsyEi5ob3N0bmV0LnYxLlN1Ym5ldCInChJMaXN0U3VibmV0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkwKE0xpc3RTdWJuZXRzUmVzcG9uc2USIwoHc3VibmV0cxgBIAMoCzISLmhvc3RuZXQudjEuU3VibmV0EhAKCHJldmlzaW9uGAIgASgEIjkKE1VwZGF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUVXBkYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiIQoTRGVsZXRlU3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSIoChREZWxldGVTdWJuZXRSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCJSChtDcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxDcmVhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKAoYR2V0TmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiUAoZR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRIzCg9uZXR3b3JrX2NhdGFsb2cYASABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nIhwKGkxpc3ROZXR3b3JrQ2F0YWxvZ3NSZXF1ZXN0ImUKG0xpc3ROZXR3b3JrQ2F0YWxvZ3NSZXNwb25zZRI0ChBuZXR3b3JrX2NhdGFsb2dzGAEgAygLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZxIQCghyZXZpc2lvbhgCIAEoBCJSChtVcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxVcGRhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKwobRGVsZXRlTmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiMAocRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCIzChFDcmVhdGVIb3N0UmVxdWVzdBIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IkYKEkNyZWF0ZUhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIhwKDkdldEhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIjEKD0dldEhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IiUKEExpc3RIb3N0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkYKEUxpc3RIb3N0c1Jlc3BvbnNlEh8KBWhvc3RzGAEgAygLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIjMKEVVwZGF0ZUhvc3RSZXF1ZXN0Eh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QiRgoSVXBkYXRlSG9zdFJlc3BvbnNlEh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QSEAoIcmV2aXNpb24YAiABKAQiHwoRRGVsZXRlSG9zdFJlcXVlc3QSCgoCaWQYASABKAkiJgoSRGVsZXRlSG9zdFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIk8KGkNyZWF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG0NyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIlChdHZXROZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJNChhHZXROZXR3b3JrT2JqZWN0UmVzcG9uc2USMQoObmV0d29ya19vYmplY3QYASABKAsyGS5ob3N0bmV0LnYxLk5ldHdvcmtPYmplY3QiLgoZTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiYgoaTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USMgoPbmV0d29ya19vYmplY3RzGAEgAygLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0EhAKCHJldmlzaW9uGAIgASgEIk8KGlVwZGF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG1VwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIoChpEZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSIvChtEZWxldGVOZXR3b3JrT2JqZWN0UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiMAoQQ3JlYXRlQWNsUmVxdWVzdBIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCJDChFDcmVhdGVBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbBIQCghyZXZpc2lvbhgCIAEoBCIiCg1HZXRBY2xSZXF1ZXN0EhEKCXN1Ym5ldF9pZBgBIAEoCSIuCg5HZXRBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCIkCg9MaXN0QWNsc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkMKEExpc3RBY2xzUmVzcG9uc2USHQoEYWNscxgBIAMoCzIPLmhvc3RuZXQudjEuQWNsEhAKCHJldmlzaW9uGAIgASgEIjAKEFVwZGF0ZUFjbFJlcXVlc3QSHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wiQwoRVXBkYXRlQWNsUmVzcG9uc2USHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wSEAoIcmV2aXNpb24YAiABKAQiJQoQRGVsZXRlQWNsUmVxdWVzdBIRCglzdWJuZXRfaWQYASABKAkiJQoRRGVsZXRlQWNsUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQijAIKCFJlc291cmNlEiQKBnRlbmFudBgBIAEoCzISLmhvc3RuZXQudjEuVGVuYW50SAASJAoGc3VibmV0GAIgASgLMhIuaG9zdG5ldC52MS5TdWJuZXRIABI1Cg9uZXR3b3JrX2NhdGFsb2cYAyABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nSAASIAoEaG9zdBgEIAEoCzIQLmhvc3RuZXQudjEuSG9zdEgAEjMKDm5ldHdvcmtfb2JqZWN0GAUgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0SAASHgoDYWNsGAYgASgLMg8uaG9zdG5ldC52MS5BY2xIAEIGCgRraW5kIjcKDEFwcGx5UmVxdWVzdBInCglyZXNvdXJjZXMYASADKAsyFC5ob3N0bmV0LnYxLlJlc291cmNlIm8KC0FwcGx5UmVzdWx0EhAKCHJlc291cmNlGAEgASgJEikKB291dGNvbWUYAiABKA4yGC5ob3N0bmV0LnYxLkFwcGx5T3V0Y29tZRIjCgV2YWx1ZRgDIAEoCzIULmhvc3RuZXQudjEuUmVzb3VyY2UiSwoNQXBwbHlSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuaG9zdG5ldC52MS5BcHBseVJlc3VsdBIQCghyZXZpc2lvbhgCIAEoBCIkChFHZXRSb2xsb3V0UmVxdWVzdBIPCgdob3N0X2lkGAEgASgJIu4BCgtIb3N0Um9sbG91dBIPCgdob3N0X2lkGAEgASgJEhcKD2Rlc2lyZWRfdmVyc2lvbhgCIAEoCRIUCgxzZW50X3ZlcnNpb24YAyABKAkSFwoPYXBwbGllZF92ZXJzaW9uGAQgASgJEhYKDm5hY2tlZF92ZXJzaW9uGAUgASgJEisKCm5hY2tfZXJyb3IYBiABKAsyFy5ob3N0bmV0LnYxLkVycm9yRGV0YWlsEhEKCWNvbm5lY3RlZBgHIAEoCBIuCgp1cGRhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJOChJHZXRSb2xsb3V0UmVzcG9uc2USJgoFaG9zdHMYASADKAsyFy5ob3N0bmV0LnYxLkhvc3RSb2xsb3V0EhAKCHJldmlzaW9uGAIgASgEIj8KF0NyZWF0ZUVucm9sbG1lbnRSZXF1ZXN0Eg8KB2hvc3RfaWQYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0icQoYQ3JlYXRlRW5yb2xsbWVudFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmNhX2ZpbmdlcnByaW50GAMgASgJKoABCgxBcHBseU91dGNvbWUSHQoZQVBQTFlfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFUFQUExZX09VVENPTUVfQ1JFQVRFRBABEhkKFUFQUExZX09VVENPTUVfVVBEQVRFRBACEhsKF0FQUExZX09VVENPTUVfVU5DSEFOR0VEEAMygBYKDEFkbWluU2VydmljZRJRCgxDcmVhdGVUZW5hbnQSHy5ob3N0bmV0LnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC5ob3N0bmV0LnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlEkgKCUdldFRlbmFudBIcLmhvc3RuZXQudjEuR2V0VGVuYW50UmVxdWVzdBodLmhvc3RuZXQudjEuR2V0VGVuYW50UmVzcG9uc2USTgoLTGlzdFRlbmFudHMSHi5ob3N0bmV0LnYxLkxpc3RUZW5hbnRzUmVxdWVzdBofLmhvc3RuZXQudjEuTGlzdFRlbmFudHNSZXNwb25zZRJRCgxVcGRhdGVUZW5hbnQSHy5ob3N0bmV0LnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaIC5ob3N0bmV0LnYxLlVwZGF0ZVRlbmFudFJlc3BvbnNlElEKDERlbGV0ZVRlbmFudBIfLmhvc3RuZXQudjEuRGVsZXRlVGVuYW50UmVxdWVzdBogLmhvc3RuZXQudjEuRGVsZXRlVGVuYW50UmVzcG9uc2USUQoMQ3JlYXRlU3VibmV0Eh8uaG9zdG5ldC52MS5DcmVhdGVTdWJuZXRSZXF1ZXN0GiAuaG9zdG5ldC52MS5DcmVhdGVTdWJuZXRSZXNwb25zZRJICglHZXRTdWJuZXQSHC5ob3N0bmV0LnYxLkdldFN1Ym5ldFJlcXVlc3QaHS5ob3N0bmV0LnYxLkdldFN1Ym5ldFJlc3BvbnNlEk4KC0xpc3RTdWJuZXRzEh4uaG9zdG5ldC52MS5MaXN0U3VibmV0c1JlcXVlc3QaHy5ob3N0bmV0LnYxLkxpc3RTdWJuZXRzUmVzcG9uc2USUQoMVXBkYXRlU3VibmV0Eh8uaG9zdG5ldC52MS5VcGRhdGVTdWJuZXRSZXF1ZXN0GiAuaG9zdG5ldC52MS5VcGRhdGVTdWJuZXRSZXNwb25zZRJRCgxEZWxldGVTdWJuZXQSHy5ob3N0bmV0LnYxLkRlbGV0ZVN1Ym5ldFJlcXVlc3QaIC5ob3N0bmV0LnYxLkRlbGV0ZVN1Ym5ldFJlc3BvbnNlEmkKFENyZWF0ZU5ldHdvcmtDYXRhbG9nEicuaG9zdG5ldC52MS5DcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QaKC5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtDYXRhbG9nUmVzcG9uc2USYAoRR2V0TmV0d29ya0NhdGFsb2cSJC5ob3N0bmV0LnYxLkdldE5ldHdvcmtDYXRhbG9nUmVxdWVzdBolLmhvc3RuZXQudjEuR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRJmChNMaXN0TmV0d29ya0NhdGFsb2dzEiYuaG9zdG5ldC52MS5MaXN0TmV0d29ya0NhdGFsb2dzUmVxdWVzdBonLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtDYXRhbG9nc1Jlc3BvbnNlEmkKFFVwZGF0ZU5ldHdvcmtDYXRhbG9nEicuaG9zdG5ldC52MS5VcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QaKC5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtDYXRhbG9nUmVzcG9uc2USaQoURGVsZXRlTmV0d29ya0NhdGFsb2cSJy5ob3N0bmV0LnYxLkRlbGV0ZU5ldHdvcmtDYXRhbG9nUmVxdWVzdBooLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRJLCgpDcmVhdGVIb3N0Eh0uaG9zdG5ldC52MS5DcmVhdGVIb3N0UmVxdWVzdBoeLmhvc3RuZXQudjEuQ3JlYXRlSG9zdFJlc3BvbnNlEkIKB0dldEhvc3QSGi5ob3N0bmV0LnYxLkdldEhvc3RSZXF1ZXN0GhsuaG9zdG5ldC52MS5HZXRIb3N0UmVzcG9uc2USSAoJTGlzdEhvc3RzEhwuaG9zdG5ldC52MS5MaXN0SG9zdHNSZXF1ZXN0Gh0uaG9zdG5ldC52MS5MaXN0SG9zdHNSZXNwb25zZRJLCgpVcGRhdGVIb3N0Eh0uaG9zdG5ldC52MS5VcGRhdGVIb3N0UmVxdWVzdBoeLmhvc3RuZXQudjEuVXBkYXRlSG9zdFJlc3BvbnNlEksKCkRlbGV0ZUhvc3QSHS5ob3N0bmV0LnYxLkRlbGV0ZUhvc3RSZXF1ZXN0Gh4uaG9zdG5ldC52MS5EZWxldGVIb3N0UmVzcG9uc2USZgoTQ3JlYXRlTmV0d29ya09iamVjdBImLmhvc3RuZXQudjEuQ3JlYXRlTmV0d29ya09iamVjdFJlcXVlc3QaJy5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRJdChBHZXROZXR3b3JrT2JqZWN0EiMuaG9zdG5ldC52MS5HZXROZXR3b3JrT2JqZWN0UmVxdWVzdBokLmhvc3RuZXQudjEuR2V0TmV0d29ya09iamVjdFJlc3BvbnNlEmMKEkxpc3ROZXR3b3JrT2JqZWN0cxIlLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBomLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USZgoTVXBkYXRlTmV0d29ya09iamVjdBImLmhvc3RuZXQudjEuVXBkYXRlTmV0d29ya09iamVjdFJlcXVlc3QaJy5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRJmChNEZWxldGVOZXR3b3JrT2JqZWN0EiYuaG9zdG5ldC52MS5EZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBonLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya09iamVjdFJlc3BvbnNlEkgKCUNyZWF0ZUFjbBIcLmhvc3RuZXQudjEuQ3JlYXRlQWNsUmVxdWVzdBodLmhvc3RuZXQudjEuQ3JlYXRlQWNsUmVzcG9uc2USPwoGR2V0QWNsEhkuaG9zdG5ldC52MS5HZXRBY2xSZXF1ZXN0GhouaG9zdG5ldC52MS5HZXRBY2xSZXNwb25zZRJFCghMaXN0QWNscxIbLmhvc3RuZXQudjEuTGlzdEFjbHNSZXF1ZXN0GhwuaG9zdG5ldC52MS5MaXN0QWNsc1Jlc3BvbnNlEkgKCVVwZGF0ZUFjbBIcLmhvc3RuZXQudjEuVXBkYXRlQWNsUmVxdWVzdBodLmhvc3RuZXQudjEuVXBkYXRlQWNsUmVzcG9uc2USSAoJRGVsZXRlQWNsEhwuaG9zdG5ldC52MS5EZWxldGVBY2xSZXF1ZXN0Gh0uaG9zdG5ldC52MS5EZWxldGVBY2xSZXNwb25zZRI8CgVBcHBseRIYLmhvc3RuZXQudjEuQXBwbHlSZXF1ZXN0GhkuaG9zdG5ldC52MS5BcHBseVJlc3BvbnNlEksKCkdldFJvbGxvdXQSHS5ob3N0bmV0LnYxLkdldFJvbGxvdXRSZXF1ZXN0Gh4uaG9zdG5ldC52MS5HZXRSb2xsb3V0UmVzcG9uc2USXQoQQ3JlYXRlRW5yb2xsbWVudBIjLmhvc3RuZXQudjEuQ3JlYXRlRW5yb2xsbWVudFJlcXVlc3QaJC5ob3N0bmV0LnYxLkNyZWF0ZUVucm9sbG1lbnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_hostnet_v1_errors, file_hostnet_v1_resources]);
+  fileDesc("ChZob3N0bmV0L3YxL2FkbWluLnByb3RvEgpob3N0bmV0LnYxIjkKE0NyZWF0ZVRlbmFudFJlcXVlc3QSIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQiTAoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0VGVuYW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCIUChJMaXN0VGVuYW50c1JlcXVlc3QiTAoTTGlzdFRlbmFudHNSZXNwb25zZRIjCgd0ZW5hbnRzGAEgAygLMhIuaG9zdG5ldC52MS5UZW5hbnQSEAoIcmV2aXNpb24YAiABKAQiOQoTVXBkYXRlVGVuYW50UmVxdWVzdBIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudCJMChRVcGRhdGVUZW5hbnRSZXNwb25zZRIiCgZ0ZW5hbnQYASABKAsyEi5ob3N0bmV0LnYxLlRlbmFudBIQCghyZXZpc2lvbhgCIAEoBCIhChNEZWxldGVUZW5hbnRSZXF1ZXN0EgoKAmlkGAEgASgJIigKFERlbGV0ZVRlbmFudFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIjkKE0NyZWF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUQ3JlYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiHgoQR2V0U3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChFHZXRTdWJuZXRSZXNwb25zZRIiCgZzdWJuZXQYASABKAsyEi5ob3N0bmV0LnYxLlN1Ym5ldCInChJMaXN0U3VibmV0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkwKE0xpc3RTdWJuZXRzUmVzcG9uc2USIwoHc3VibmV0cxgBIAMoCzISLmhvc3RuZXQudjEuU3VibmV0EhAKCHJldmlzaW9uGAIgASgEIjkKE1VwZGF0ZVN1Ym5ldFJlcXVlc3QSIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQiTAoUVXBkYXRlU3VibmV0UmVzcG9uc2USIgoGc3VibmV0GAEgASgLMhIuaG9zdG5ldC52MS5TdWJuZXQSEAoIcmV2aXNpb24YAiABKAQiIQoTRGVsZXRlU3VibmV0UmVxdWVzdBIKCgJpZBgBIAEoCSIoChREZWxldGVTdWJuZXRSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCJSChtDcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxDcmVhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKAoYR2V0TmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiUAoZR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRIzCg9uZXR3b3JrX2NhdGFsb2cYASABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nIhwKGkxpc3ROZXR3b3JrQ2F0YWxvZ3NSZXF1ZXN0ImUKG0xpc3ROZXR3b3JrQ2F0YWxvZ3NSZXNwb25zZRI0ChBuZXR3b3JrX2NhdGFsb2dzGAEgAygLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZxIQCghyZXZpc2lvbhgCIAEoBCJSChtVcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QSMwoPbmV0d29ya19jYXRhbG9nGAEgASgLMhouaG9zdG5ldC52MS5OZXR3b3JrQ2F0YWxvZyJlChxVcGRhdGVOZXR3b3JrQ2F0YWxvZ1Jlc3BvbnNlEjMKD25ldHdvcmtfY2F0YWxvZxgBIAEoCzIaLmhvc3RuZXQudjEuTmV0d29ya0NhdGFsb2cSEAoIcmV2aXNpb24YAiABKAQiKwobRGVsZXRlTmV0d29ya0NhdGFsb2dSZXF1ZXN0EgwKBG5hbWUYASABKAkiMAocRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCIzChFDcmVhdGVIb3N0UmVxdWVzdBIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IkYKEkNyZWF0ZUhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIhwKDkdldEhvc3RSZXF1ZXN0EgoKAmlkGAEgASgJIjEKD0dldEhvc3RSZXNwb25zZRIeCgRob3N0GAEgASgLMhAuaG9zdG5ldC52MS5Ib3N0IiUKEExpc3RIb3N0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkYKEUxpc3RIb3N0c1Jlc3BvbnNlEh8KBWhvc3RzGAEgAygLMhAuaG9zdG5ldC52MS5Ib3N0EhAKCHJldmlzaW9uGAIgASgEIjMKEVVwZGF0ZUhvc3RSZXF1ZXN0Eh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QiRgoSVXBkYXRlSG9zdFJlc3BvbnNlEh4KBGhvc3QYASABKAsyEC5ob3N0bmV0LnYxLkhvc3QSEAoIcmV2aXNpb24YAiABKAQiHwoRRGVsZXRlSG9zdFJlcXVlc3QSCgoCaWQYASABKAkiJgoSRGVsZXRlSG9zdFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIk8KGkNyZWF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG0NyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIlChdHZXROZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSJNChhHZXROZXR3b3JrT2JqZWN0UmVzcG9uc2USMQoObmV0d29ya19vYmplY3QYASABKAsyGS5ob3N0bmV0LnYxLk5ldHdvcmtPYmplY3QiLgoZTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiYgoaTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USMgoPbmV0d29ya19vYmplY3RzGAEgAygLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0EhAKCHJldmlzaW9uGAIgASgEIk8KGlVwZGF0ZU5ldHdvcmtPYmplY3RSZXF1ZXN0EjEKDm5ldHdvcmtfb2JqZWN0GAEgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0ImIKG1VwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRIxCg5uZXR3b3JrX29iamVjdBgBIAEoCzIZLmhvc3RuZXQudjEuTmV0d29ya09iamVjdBIQCghyZXZpc2lvbhgCIAEoBCIoChpEZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBIKCgJpZBgBIAEoCSIvChtEZWxldGVOZXR3b3JrT2JqZWN0UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiMAoQQ3JlYXRlQWNsUmVxdWVzdBIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCJDChFDcmVhdGVBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbBIQCghyZXZpc2lvbhgCIAEoBCIiCg1HZXRBY2xSZXF1ZXN0EhEKCXN1Ym5ldF9pZBgBIAEoCSIuCg5HZXRBY2xSZXNwb25zZRIcCgNhY2wYASABKAsyDy5ob3N0bmV0LnYxLkFjbCIkCg9MaXN0QWNsc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkMKEExpc3RBY2xzUmVzcG9uc2USHQoEYWNscxgBIAMoCzIPLmhvc3RuZXQudjEuQWNsEhAKCHJldmlzaW9uGAIgASgEIjAKEFVwZGF0ZUFjbFJlcXVlc3QSHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wiQwoRVXBkYXRlQWNsUmVzcG9uc2USHAoDYWNsGAEgASgLMg8uaG9zdG5ldC52MS5BY2wSEAoIcmV2aXNpb24YAiABKAQiJQoQRGVsZXRlQWNsUmVxdWVzdBIRCglzdWJuZXRfaWQYASABKAkiJQoRRGVsZXRlQWNsUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQisgIKCFJlc291cmNlEiQKBnRlbmFudBgBIAEoCzISLmhvc3RuZXQudjEuVGVuYW50SAASJAoGc3VibmV0GAIgASgLMhIuaG9zdG5ldC52MS5TdWJuZXRIABI1Cg9uZXR3b3JrX2NhdGFsb2cYAyABKAsyGi5ob3N0bmV0LnYxLk5ldHdvcmtDYXRhbG9nSAASIAoEaG9zdBgEIAEoCzIQLmhvc3RuZXQudjEuSG9zdEgAEjMKDm5ldHdvcmtfb2JqZWN0GAUgASgLMhkuaG9zdG5ldC52MS5OZXR3b3JrT2JqZWN0SAASHgoDYWNsGAYgASgLMg8uaG9zdG5ldC52MS5BY2xIABIkCgZzd2l0Y2gYByABKAsyEi5ob3N0bmV0LnYxLlN3aXRjaEgAQgYKBGtpbmQiNwoMQXBwbHlSZXF1ZXN0EicKCXJlc291cmNlcxgBIAMoCzIULmhvc3RuZXQudjEuUmVzb3VyY2UibwoLQXBwbHlSZXN1bHQSEAoIcmVzb3VyY2UYASABKAkSKQoHb3V0Y29tZRgCIAEoDjIYLmhvc3RuZXQudjEuQXBwbHlPdXRjb21lEiMKBXZhbHVlGAMgASgLMhQuaG9zdG5ldC52MS5SZXNvdXJjZSJLCg1BcHBseVJlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy5ob3N0bmV0LnYxLkFwcGx5UmVzdWx0EhAKCHJldmlzaW9uGAIgASgEIiQKEUdldFJvbGxvdXRSZXF1ZXN0Eg8KB2hvc3RfaWQYASABKAki7gEKC0hvc3RSb2xsb3V0Eg8KB2hvc3RfaWQYASABKAkSFwoPZGVzaXJlZF92ZXJzaW9uGAIgASgJEhQKDHNlbnRfdmVyc2lvbhgDIAEoCRIXCg9hcHBsaWVkX3ZlcnNpb24YBCABKAkSFgoObmFja2VkX3ZlcnNpb24YBSABKAkSKwoKbmFja19lcnJvchgGIAEoCzIXLmhvc3RuZXQudjEuRXJyb3JEZXRhaWwSEQoJY29ubmVjdGVkGAcgASgIEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KEkdldFJvbGxvdXRSZXNwb25zZRImCgVob3N0cxgBIAMoCzIXLmhvc3RuZXQudjEuSG9zdFJvbGxvdXQSEAoIcmV2aXNpb24YAiABKAQiPwoXQ3JlYXRlRW5yb2xsbWVudFJlcXVlc3QSDwoHaG9zdF9pZBgBIAEoCRITCgt0dGxfc2Vjb25kcxgCIAEoDSJxChhDcmVhdGVFbnJvbGxtZW50UmVzcG9uc2USDQoFdG9rZW4YASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOY2FfZmluZ2VycHJpbnQYAyABKAkiOQoTQ3JlYXRlU3dpdGNoUmVxdWVzdBIiCgZzd2l0Y2gYASABKAsyEi5ob3N0bmV0LnYxLlN3aXRjaCJMChRDcmVhdGVTd2l0Y2hSZXNwb25zZRIiCgZzd2l0Y2gYASABKAsyEi5ob3N0bmV0LnYxLlN3aXRjaBIQCghyZXZpc2lvbhgCIAEoBCIgChBHZXRTd2l0Y2hSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoRR2V0U3dpdGNoUmVzcG9uc2USIgoGc3dpdGNoGAEgASgLMhIuaG9zdG5ldC52MS5Td2l0Y2giFQoTTGlzdFN3aXRjaGVzUmVxdWVzdCJOChRMaXN0U3dpdGNoZXNSZXNwb25zZRIkCghzd2l0Y2hlcxgBIAMoCzISLmhvc3RuZXQudjEuU3dpdGNoEhAKCHJldmlzaW9uGAIgASgEIjkKE1VwZGF0ZVN3aXRjaFJlcXVlc3QSIgoGc3dpdGNoGAEgASgLMhIuaG9zdG5ldC52MS5Td2l0Y2giTAoUVXBkYXRlU3dpdGNoUmVzcG9uc2USIgoGc3dpdGNoGAEgASgLMhIuaG9zdG5ldC52MS5Td2l0Y2gSEAoIcmV2aXNpb24YAiABKAQiIwoTRGVsZXRlU3dpdGNoUmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVN3aXRjaFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgEIiYKFkdldFN3aXRjaENvbmZpZ1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJOChdHZXRTd2l0Y2hDb25maWdSZXNwb25zZRIQCghmcnJfY29uZhgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhAKCHJldmlzaW9uGAMgASgEKoABCgxBcHBseU91dGNvbWUSHQoZQVBQTFlfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFUFQUExZX09VVENPTUVfQ1JFQVRFRBABEhkKFUFQUExZX09VVENPTUVfVVBEQVRFRBACEhsKF0FQUExZX09VVENPTUVfVU5DSEFOR0VEEAMy8hkKDEFkbWluU2VydmljZRJRCgxDcmVhdGVUZW5hbnQSHy5ob3N0bmV0LnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC5ob3N0bmV0LnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlEkgKCUdldFRlbmFudBIcLmhvc3RuZXQudjEuR2V0VGVuYW50UmVxdWVzdBodLmhvc3RuZXQudjEuR2V0VGVuYW50UmVzcG9uc2USTgoLTGlzdFRlbmFudHMSHi5ob3N0bmV0LnYxLkxpc3RUZW5hbnRzUmVxdWVzdBofLmhvc3RuZXQudjEuTGlzdFRlbmFudHNSZXNwb25zZRJRCgxVcGRhdGVUZW5hbnQSHy5ob3N0bmV0LnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaIC5ob3N0bmV0LnYxLlVwZGF0ZVRlbmFudFJlc3BvbnNlElEKDERlbGV0ZVRlbmFudBIfLmhvc3RuZXQudjEuRGVsZXRlVGVuYW50UmVxdWVzdBogLmhvc3RuZXQudjEuRGVsZXRlVGVuYW50UmVzcG9uc2USUQoMQ3JlYXRlU3VibmV0Eh8uaG9zdG5ldC52MS5DcmVhdGVTdWJuZXRSZXF1ZXN0GiAuaG9zdG5ldC52MS5DcmVhdGVTdWJuZXRSZXNwb25zZRJICglHZXRTdWJuZXQSHC5ob3N0bmV0LnYxLkdldFN1Ym5ldFJlcXVlc3QaHS5ob3N0bmV0LnYxLkdldFN1Ym5ldFJlc3BvbnNlEk4KC0xpc3RTdWJuZXRzEh4uaG9zdG5ldC52MS5MaXN0U3VibmV0c1JlcXVlc3QaHy5ob3N0bmV0LnYxLkxpc3RTdWJuZXRzUmVzcG9uc2USUQoMVXBkYXRlU3VibmV0Eh8uaG9zdG5ldC52MS5VcGRhdGVTdWJuZXRSZXF1ZXN0GiAuaG9zdG5ldC52MS5VcGRhdGVTdWJuZXRSZXNwb25zZRJRCgxEZWxldGVTdWJuZXQSHy5ob3N0bmV0LnYxLkRlbGV0ZVN1Ym5ldFJlcXVlc3QaIC5ob3N0bmV0LnYxLkRlbGV0ZVN1Ym5ldFJlc3BvbnNlEmkKFENyZWF0ZU5ldHdvcmtDYXRhbG9nEicuaG9zdG5ldC52MS5DcmVhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QaKC5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtDYXRhbG9nUmVzcG9uc2USYAoRR2V0TmV0d29ya0NhdGFsb2cSJC5ob3N0bmV0LnYxLkdldE5ldHdvcmtDYXRhbG9nUmVxdWVzdBolLmhvc3RuZXQudjEuR2V0TmV0d29ya0NhdGFsb2dSZXNwb25zZRJmChNMaXN0TmV0d29ya0NhdGFsb2dzEiYuaG9zdG5ldC52MS5MaXN0TmV0d29ya0NhdGFsb2dzUmVxdWVzdBonLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtDYXRhbG9nc1Jlc3BvbnNlEmkKFFVwZGF0ZU5ldHdvcmtDYXRhbG9nEicuaG9zdG5ldC52MS5VcGRhdGVOZXR3b3JrQ2F0YWxvZ1JlcXVlc3QaKC5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtDYXRhbG9nUmVzcG9uc2USaQoURGVsZXRlTmV0d29ya0NhdGFsb2cSJy5ob3N0bmV0LnYxLkRlbGV0ZU5ldHdvcmtDYXRhbG9nUmVxdWVzdBooLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya0NhdGFsb2dSZXNwb25zZRJLCgpDcmVhdGVIb3N0Eh0uaG9zdG5ldC52MS5DcmVhdGVIb3N0UmVxdWVzdBoeLmhvc3RuZXQudjEuQ3JlYXRlSG9zdFJlc3BvbnNlEkIKB0dldEhvc3QSGi5ob3N0bmV0LnYxLkdldEhvc3RSZXF1ZXN0GhsuaG9zdG5ldC52MS5HZXRIb3N0UmVzcG9uc2USSAoJTGlzdEhvc3RzEhwuaG9zdG5ldC52MS5MaXN0SG9zdHNSZXF1ZXN0Gh0uaG9zdG5ldC52MS5MaXN0SG9zdHNSZXNwb25zZRJLCgpVcGRhdGVIb3N0Eh0uaG9zdG5ldC52MS5VcGRhdGVIb3N0UmVxdWVzdBoeLmhvc3RuZXQudjEuVXBkYXRlSG9zdFJlc3BvbnNlEksKCkRlbGV0ZUhvc3QSHS5ob3N0bmV0LnYxLkRlbGV0ZUhvc3RSZXF1ZXN0Gh4uaG9zdG5ldC52MS5EZWxldGVIb3N0UmVzcG9uc2USZgoTQ3JlYXRlTmV0d29ya09iamVjdBImLmhvc3RuZXQudjEuQ3JlYXRlTmV0d29ya09iamVjdFJlcXVlc3QaJy5ob3N0bmV0LnYxLkNyZWF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRJdChBHZXROZXR3b3JrT2JqZWN0EiMuaG9zdG5ldC52MS5HZXROZXR3b3JrT2JqZWN0UmVxdWVzdBokLmhvc3RuZXQudjEuR2V0TmV0d29ya09iamVjdFJlc3BvbnNlEmMKEkxpc3ROZXR3b3JrT2JqZWN0cxIlLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtPYmplY3RzUmVxdWVzdBomLmhvc3RuZXQudjEuTGlzdE5ldHdvcmtPYmplY3RzUmVzcG9uc2USZgoTVXBkYXRlTmV0d29ya09iamVjdBImLmhvc3RuZXQudjEuVXBkYXRlTmV0d29ya09iamVjdFJlcXVlc3QaJy5ob3N0bmV0LnYxLlVwZGF0ZU5ldHdvcmtPYmplY3RSZXNwb25zZRJmChNEZWxldGVOZXR3b3JrT2JqZWN0EiYuaG9zdG5ldC52MS5EZWxldGVOZXR3b3JrT2JqZWN0UmVxdWVzdBonLmhvc3RuZXQudjEuRGVsZXRlTmV0d29ya09iamVjdFJlc3BvbnNlEkgKCUNyZWF0ZUFjbBIcLmhvc3RuZXQudjEuQ3JlYXRlQWNsUmVxdWVzdBodLmhvc3RuZXQudjEuQ3JlYXRlQWNsUmVzcG9uc2USPwoGR2V0QWNsEhkuaG9zdG5ldC52MS5HZXRBY2xSZXF1ZXN0GhouaG9zdG5ldC52MS5HZXRBY2xSZXNwb25zZRJFCghMaXN0QWNscxIbLmhvc3RuZXQudjEuTGlzdEFjbHNSZXF1ZXN0GhwuaG9zdG5ldC52MS5MaXN0QWNsc1Jlc3BvbnNlEkgKCVVwZGF0ZUFjbBIcLmhvc3RuZXQudjEuVXBkYXRlQWNsUmVxdWVzdBodLmhvc3RuZXQudjEuVXBkYXRlQWNsUmVzcG9uc2USSAoJRGVsZXRlQWNsEhwuaG9zdG5ldC52MS5EZWxldGVBY2xSZXF1ZXN0Gh0uaG9zdG5ldC52MS5EZWxldGVBY2xSZXNwb25zZRJRCgxDcmVhdGVTd2l0Y2gSHy5ob3N0bmV0LnYxLkNyZWF0ZVN3aXRjaFJlcXVlc3QaIC5ob3N0bmV0LnYxLkNyZWF0ZVN3aXRjaFJlc3BvbnNlEkgKCUdldFN3aXRjaBIcLmhvc3RuZXQudjEuR2V0U3dpdGNoUmVxdWVzdBodLmhvc3RuZXQudjEuR2V0U3dpdGNoUmVzcG9uc2USUQoMTGlzdFN3aXRjaGVzEh8uaG9zdG5ldC52MS5MaXN0U3dpdGNoZXNSZXF1ZXN0GiAuaG9zdG5ldC52MS5MaXN0U3dpdGNoZXNSZXNwb25zZRJRCgxVcGRhdGVTd2l0Y2gSHy5ob3N0bmV0LnYxLlVwZGF0ZVN3aXRjaFJlcXVlc3QaIC5ob3N0bmV0LnYxLlVwZGF0ZVN3aXRjaFJlc3BvbnNlElEKDERlbGV0ZVN3aXRjaBIfLmhvc3RuZXQudjEuRGVsZXRlU3dpdGNoUmVxdWVzdBogLmhvc3RuZXQudjEuRGVsZXRlU3dpdGNoUmVzcG9uc2USWgoPR2V0U3dpdGNoQ29uZmlnEiIuaG9zdG5ldC52MS5HZXRTd2l0Y2hDb25maWdSZXF1ZXN0GiMuaG9zdG5ldC52MS5HZXRTd2l0Y2hDb25maWdSZXNwb25zZRI8CgVBcHBseRIYLmhvc3RuZXQudjEuQXBwbHlSZXF1ZXN0GhkuaG9zdG5ldC52MS5BcHBseVJlc3BvbnNlEksKCkdldFJvbGxvdXQSHS5ob3N0bmV0LnYxLkdldFJvbGxvdXRSZXF1ZXN0Gh4uaG9zdG5ldC52MS5HZXRSb2xsb3V0UmVzcG9uc2USXQoQQ3JlYXRlRW5yb2xsbWVudBIjLmhvc3RuZXQudjEuQ3JlYXRlRW5yb2xsbWVudFJlcXVlc3QaJC5ob3N0bmV0LnYxLkNyZWF0ZUVucm9sbG1lbnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_hostnet_v1_errors, file_hostnet_v1_resources]);
 
 /**
  * CreateTenant request.
@@ -1458,6 +1458,14 @@ export type Resource = Message<"hostnet.v1.Resource"> & {
      */
     value: Acl;
     case: "acl";
+  } | {
+    /**
+     * A Switch.
+     *
+     * @generated from field: hostnet.v1.Switch switch = 7;
+     */
+    value: Switch;
+    case: "switch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1740,6 +1748,287 @@ export type CreateEnrollmentResponse = Message<"hostnet.v1.CreateEnrollmentRespo
  */
 export const CreateEnrollmentResponseSchema: GenMessage<CreateEnrollmentResponse> = /*@__PURE__*/
   messageDesc(file_hostnet_v1_admin, 68);
+
+/**
+ * CreateSwitch request.
+ *
+ * @generated from message hostnet.v1.CreateSwitchRequest
+ */
+export type CreateSwitchRequest = Message<"hostnet.v1.CreateSwitchRequest"> & {
+  /**
+   * The Switch to create.
+   *
+   * @generated from field: hostnet.v1.Switch switch = 1;
+   */
+  switch?: Switch | undefined;
+};
+
+/**
+ * Describes the message hostnet.v1.CreateSwitchRequest.
+ * Use `create(CreateSwitchRequestSchema)` to create a new message.
+ */
+export const CreateSwitchRequestSchema: GenMessage<CreateSwitchRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 69);
+
+/**
+ * CreateSwitch response.
+ *
+ * @generated from message hostnet.v1.CreateSwitchResponse
+ */
+export type CreateSwitchResponse = Message<"hostnet.v1.CreateSwitchResponse"> & {
+  /**
+   * The Switch as stored.
+   *
+   * @generated from field: hostnet.v1.Switch switch = 1;
+   */
+  switch?: Switch | undefined;
+
+  /**
+   * Store revision after the change.
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.CreateSwitchResponse.
+ * Use `create(CreateSwitchResponseSchema)` to create a new message.
+ */
+export const CreateSwitchResponseSchema: GenMessage<CreateSwitchResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 70);
+
+/**
+ * GetSwitch request.
+ *
+ * @generated from message hostnet.v1.GetSwitchRequest
+ */
+export type GetSwitchRequest = Message<"hostnet.v1.GetSwitchRequest"> & {
+  /**
+   * Switch name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message hostnet.v1.GetSwitchRequest.
+ * Use `create(GetSwitchRequestSchema)` to create a new message.
+ */
+export const GetSwitchRequestSchema: GenMessage<GetSwitchRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 71);
+
+/**
+ * GetSwitch response.
+ *
+ * @generated from message hostnet.v1.GetSwitchResponse
+ */
+export type GetSwitchResponse = Message<"hostnet.v1.GetSwitchResponse"> & {
+  /**
+   * The Switch.
+   *
+   * @generated from field: hostnet.v1.Switch switch = 1;
+   */
+  switch?: Switch | undefined;
+};
+
+/**
+ * Describes the message hostnet.v1.GetSwitchResponse.
+ * Use `create(GetSwitchResponseSchema)` to create a new message.
+ */
+export const GetSwitchResponseSchema: GenMessage<GetSwitchResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 72);
+
+/**
+ * ListSwitches request.
+ *
+ * @generated from message hostnet.v1.ListSwitchesRequest
+ */
+export type ListSwitchesRequest = Message<"hostnet.v1.ListSwitchesRequest"> & {
+};
+
+/**
+ * Describes the message hostnet.v1.ListSwitchesRequest.
+ * Use `create(ListSwitchesRequestSchema)` to create a new message.
+ */
+export const ListSwitchesRequestSchema: GenMessage<ListSwitchesRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 73);
+
+/**
+ * ListSwitches response.
+ *
+ * @generated from message hostnet.v1.ListSwitchesResponse
+ */
+export type ListSwitchesResponse = Message<"hostnet.v1.ListSwitchesResponse"> & {
+  /**
+   * The Switches, sorted by name.
+   *
+   * @generated from field: repeated hostnet.v1.Switch switches = 1;
+   */
+  switches: Switch[];
+
+  /**
+   * Store revision the list was read at.
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.ListSwitchesResponse.
+ * Use `create(ListSwitchesResponseSchema)` to create a new message.
+ */
+export const ListSwitchesResponseSchema: GenMessage<ListSwitchesResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 74);
+
+/**
+ * UpdateSwitch request.
+ *
+ * @generated from message hostnet.v1.UpdateSwitchRequest
+ */
+export type UpdateSwitchRequest = Message<"hostnet.v1.UpdateSwitchRequest"> & {
+  /**
+   * The new Switch; its name names the one to replace.
+   *
+   * @generated from field: hostnet.v1.Switch switch = 1;
+   */
+  switch?: Switch | undefined;
+};
+
+/**
+ * Describes the message hostnet.v1.UpdateSwitchRequest.
+ * Use `create(UpdateSwitchRequestSchema)` to create a new message.
+ */
+export const UpdateSwitchRequestSchema: GenMessage<UpdateSwitchRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 75);
+
+/**
+ * UpdateSwitch response.
+ *
+ * @generated from message hostnet.v1.UpdateSwitchResponse
+ */
+export type UpdateSwitchResponse = Message<"hostnet.v1.UpdateSwitchResponse"> & {
+  /**
+   * The Switch as stored.
+   *
+   * @generated from field: hostnet.v1.Switch switch = 1;
+   */
+  switch?: Switch | undefined;
+
+  /**
+   * Store revision after the change.
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.UpdateSwitchResponse.
+ * Use `create(UpdateSwitchResponseSchema)` to create a new message.
+ */
+export const UpdateSwitchResponseSchema: GenMessage<UpdateSwitchResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 76);
+
+/**
+ * DeleteSwitch request.
+ *
+ * @generated from message hostnet.v1.DeleteSwitchRequest
+ */
+export type DeleteSwitchRequest = Message<"hostnet.v1.DeleteSwitchRequest"> & {
+  /**
+   * Switch name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message hostnet.v1.DeleteSwitchRequest.
+ * Use `create(DeleteSwitchRequestSchema)` to create a new message.
+ */
+export const DeleteSwitchRequestSchema: GenMessage<DeleteSwitchRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 77);
+
+/**
+ * DeleteSwitch response.
+ *
+ * @generated from message hostnet.v1.DeleteSwitchResponse
+ */
+export type DeleteSwitchResponse = Message<"hostnet.v1.DeleteSwitchResponse"> & {
+  /**
+   * Store revision after the change.
+   *
+   * @generated from field: uint64 revision = 1;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.DeleteSwitchResponse.
+ * Use `create(DeleteSwitchResponseSchema)` to create a new message.
+ */
+export const DeleteSwitchResponseSchema: GenMessage<DeleteSwitchResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 78);
+
+/**
+ * GetSwitchConfig request.
+ *
+ * @generated from message hostnet.v1.GetSwitchConfigRequest
+ */
+export type GetSwitchConfigRequest = Message<"hostnet.v1.GetSwitchConfigRequest"> & {
+  /**
+   * Switch name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message hostnet.v1.GetSwitchConfigRequest.
+ * Use `create(GetSwitchConfigRequestSchema)` to create a new message.
+ */
+export const GetSwitchConfigRequestSchema: GenMessage<GetSwitchConfigRequest> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 79);
+
+/**
+ * GetSwitchConfig response.
+ *
+ * @generated from message hostnet.v1.GetSwitchConfigResponse
+ */
+export type GetSwitchConfigResponse = Message<"hostnet.v1.GetSwitchConfigResponse"> & {
+  /**
+   * The whole frr.conf of the switch, in the form FRR prints it back.
+   *
+   * @generated from field: string frr_conf = 1;
+   */
+  frrConf: string;
+
+  /**
+   * Content version of frr_conf (equal text, equal version).
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * Store revision it was compiled at.
+   *
+   * @generated from field: uint64 revision = 3;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.GetSwitchConfigResponse.
+ * Use `create(GetSwitchConfigResponseSchema)` to create a new message.
+ */
+export const GetSwitchConfigResponseSchema: GenMessage<GetSwitchConfigResponse> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_admin, 80);
 
 /**
  * What Apply did with one resource.
@@ -2085,6 +2374,67 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof DeleteAclRequestSchema;
     output: typeof DeleteAclResponseSchema;
+  },
+  /**
+   * Create a Switch (operators only); ALREADY_EXISTS when the name is taken.
+   *
+   * @generated from rpc hostnet.v1.AdminService.CreateSwitch
+   */
+  createSwitch: {
+    methodKind: "unary";
+    input: typeof CreateSwitchRequestSchema;
+    output: typeof CreateSwitchResponseSchema;
+  },
+  /**
+   * Read one Switch (operators only).
+   *
+   * @generated from rpc hostnet.v1.AdminService.GetSwitch
+   */
+  getSwitch: {
+    methodKind: "unary";
+    input: typeof GetSwitchRequestSchema;
+    output: typeof GetSwitchResponseSchema;
+  },
+  /**
+   * List the Switches (operators only).
+   *
+   * @generated from rpc hostnet.v1.AdminService.ListSwitches
+   */
+  listSwitches: {
+    methodKind: "unary";
+    input: typeof ListSwitchesRequestSchema;
+    output: typeof ListSwitchesResponseSchema;
+  },
+  /**
+   * Replace a Switch as a whole; a port a host is on cannot go.
+   *
+   * @generated from rpc hostnet.v1.AdminService.UpdateSwitch
+   */
+  updateSwitch: {
+    methodKind: "unary";
+    input: typeof UpdateSwitchRequestSchema;
+    output: typeof UpdateSwitchResponseSchema;
+  },
+  /**
+   * Delete a Switch; FAILED_PRECONDITION while a host is on it.
+   *
+   * @generated from rpc hostnet.v1.AdminService.DeleteSwitch
+   */
+  deleteSwitch: {
+    methodKind: "unary";
+    input: typeof DeleteSwitchRequestSchema;
+    output: typeof DeleteSwitchResponseSchema;
+  },
+  /**
+   * The switch's BGP configuration as the controller compiles it (FRR
+   * syntax), for switches that other tooling configures.
+   *
+   * @generated from rpc hostnet.v1.AdminService.GetSwitchConfig
+   */
+  getSwitchConfig: {
+    methodKind: "unary";
+    input: typeof GetSwitchConfigRequestSchema;
+    output: typeof GetSwitchConfigResponseSchema;
   },
   /**
    * Create or update several resources in one transaction, in order: either

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostnet/v1/resources.proto.
  */
 export const file_hostnet_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("Chpob3N0bmV0L3YxL3Jlc291cmNlcy5wcm90bxIKaG9zdG5ldC52MSI0CgZUZW5hbnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJtCgZTdWJuZXQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJcHJlZml4X3Y0GAQgASgJEhEKCXByZWZpeF92NhgFIAEoCRIQCghyZXZpc2lvbhgGIAEoBCJoCgdOZXR3b3JrEgwKBG5hbWUYASABKAkSDwoHdXBsaW5rcxgCIAMoCRIQCghsb29wYmFjaxgDIAEoCRIZChFhY2NlcHRlZF9wcmVmaXhlcxgEIAMoCRIRCglyb3V0ZV90YWcYBSABKA0iuQEKDk5ldHdvcmtDYXRhbG9nEgwKBG5hbWUYASABKAkSJQoIbmV0d29ya3MYAiADKAsyEy5ob3N0bmV0LnYxLk5ldHdvcmsSKQoKYmdwX2xpc3RlbhgDIAEoDjIVLmhvc3RuZXQudjEuQmdwTGlzdGVuEigKCW11bHRpcGF0aBgEIAEoDjIVLmhvc3RuZXQudjEuTXVsdGlwYXRoEgsKA2JmZBgFIAEoCBIQCghyZXZpc2lvbhgGIAEoBCKTAQoESG9zdBIKCgJpZBgBIAEoCRIRCglzdWJuZXRfaWQYAiABKAkSDwoHY2F0YWxvZxgDIAEoCRILCgNhc24YBCABKA0SEQoJYWRkcmVzc2VzGAUgAygJEhgKEHB1YmxpY19hZGRyZXNzZXMYBiADKAkSDwoHdXBsaW5rcxgHIAMoCRIQCghyZXZpc2lvbhgIIAEoBCJnCg1OZXR3b3JrT2JqZWN0EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghwcmVmaXhlcxgDIAMoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXZpc2lvbhgFIAEoBCIoCglQb3J0UmFuZ2USDQoFZmlyc3QYASABKA0SDAoEbGFzdBgCIAEoDSJfCgpSdWxlU291cmNlEg0KA2FueRgBIAEoCEgAEhMKCW9iamVjdF9pZBgCIAEoCUgAEhAKBnByZWZpeBgDIAEoCUgAEhMKCXN1Ym5ldF9pZBgEIAEoCUgAQgYKBGtpbmQiHAoISG9zdExpc3QSEAoIaG9zdF9pZHMYASADKAkiUgoPUnVsZURlc3RpbmF0aW9uEhAKBnN1Ym5ldBgBIAEoCEgAEiUKBWhvc3RzGAIgASgLMhQuaG9zdG5ldC52MS5Ib3N0TGlzdEgAQgYKBGtpbmQi8gEKB0FjbFJ1bGUSCgoCaWQYASABKAkSIgoGYWN0aW9uGAIgASgOMhIuaG9zdG5ldC52MS5BY3Rpb24SJgoGc291cmNlGAMgASgLMhYuaG9zdG5ldC52MS5SdWxlU291cmNlEjAKC2Rlc3RpbmF0aW9uGAQgASgLMhsuaG9zdG5ldC52MS5SdWxlRGVzdGluYXRpb24SJgoIcHJvdG9jb2wYBSABKA4yFC5ob3N0bmV0LnYxLlByb3RvY29sEiQKBXBvcnRzGAYgAygLMhUuaG9zdG5ldC52MS5Qb3J0UmFuZ2USDwoHY29tbWVudBgHIAEoCSJOCgNBY2wSEQoJc3VibmV0X2lkGAEgASgJEiIKBXJ1bGVzGAIgAygLMhMuaG9zdG5ldC52MS5BY2xSdWxlEhAKCHJldmlzaW9uGAMgASgEKlgKCU11bHRpcGF0aBIZChVNVUxUSVBBVEhfVU5TUEVDSUZJRUQQABISCg5NVUxUSVBBVEhfRUNNUBABEhwKGE1VTFRJUEFUSF9BQ1RJVkVfU1RBTkRCWRACKnAKCUJncExpc3RlbhIaChZCR1BfTElTVEVOX1VOU1BFQ0lGSUVEEAASFwoTQkdQX0xJU1RFTl9QT1JUXzE3ORABEhkKFUJHUF9MSVNURU5fUE9SVF8yMDE3ORACEhMKD0JHUF9MSVNURU5fTk9ORRADKkMKBkFjdGlvbhIWChJBQ1RJT05fVU5TUEVDSUZJRUQQABIQCgxBQ1RJT05fQUxMT1cQARIPCgtBQ1RJT05fREVOWRACKoIBCghQcm90b2NvbBIYChRQUk9UT0NPTF9VTlNQRUNJRklFRBAAEhAKDFBST1RPQ09MX0FOWRABEhAKDFBST1RPQ09MX1RDUBACEhAKDFBST1RPQ09MX1VEUBADEhEKDVBST1RPQ09MX0lDTVAQBBITCg9QUk9UT0NPTF9JQ01QVjYQBWIGcHJvdG8z");
+  fileDesc("Chpob3N0bmV0L3YxL3Jlc291cmNlcy5wcm90bxIKaG9zdG5ldC52MSI0CgZUZW5hbnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoBCJtCgZTdWJuZXQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJcHJlZml4X3Y0GAQgASgJEhEKCXByZWZpeF92NhgFIAEoCRIQCghyZXZpc2lvbhgGIAEoBCJoCgdOZXR3b3JrEgwKBG5hbWUYASABKAkSDwoHdXBsaW5rcxgCIAMoCRIQCghsb29wYmFjaxgDIAEoCRIZChFhY2NlcHRlZF9wcmVmaXhlcxgEIAMoCRIRCglyb3V0ZV90YWcYBSABKA0iuQEKDk5ldHdvcmtDYXRhbG9nEgwKBG5hbWUYASABKAkSJQoIbmV0d29ya3MYAiADKAsyEy5ob3N0bmV0LnYxLk5ldHdvcmsSKQoKYmdwX2xpc3RlbhgDIAEoDjIVLmhvc3RuZXQudjEuQmdwTGlzdGVuEigKCW11bHRpcGF0aBgEIAEoDjIVLmhvc3RuZXQudjEuTXVsdGlwYXRoEgsKA2JmZBgFIAEoCBIQCghyZXZpc2lvbhgGIAEoBCLBAQoESG9zdBIKCgJpZBgBIAEoCRIRCglzdWJuZXRfaWQYAiABKAkSDwoHY2F0YWxvZxgDIAEoCRILCgNhc24YBCABKA0SEQoJYWRkcmVzc2VzGAUgAygJEhgKEHB1YmxpY19hZGRyZXNzZXMYBiADKAkSDwoHdXBsaW5rcxgHIAMoCRIQCghyZXZpc2lvbhgIIAEoBBIsCgxzd2l0Y2hfcG9ydHMYCSADKAsyFi5ob3N0bmV0LnYxLlN3aXRjaFBvcnQiPwoKU3dpdGNoUG9ydBIOCgZ1cGxpbmsYASABKAkSEwoLc3dpdGNoX25hbWUYAiABKAkSDAoEcG9ydBgDIAEoCSKWAQoGU3dpdGNoEgwKBG5hbWUYASABKAkSCwoDYXNuGAIgASgNEhEKCXJvdXRlcl9pZBgDIAEoCRINCgVwb3J0cxgEIAMoCRIUCgxmYWJyaWNfcG9ydHMYBSADKAkSEQoJcG9vbF92bGFuGAYgASgNEhQKDG1heF9wcmVmaXhlcxgHIAEoDRIQCghyZXZpc2lvbhgIIAEoBCJnCg1OZXR3b3JrT2JqZWN0EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIQCghwcmVmaXhlcxgDIAMoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXZpc2lvbhgFIAEoBCIoCglQb3J0UmFuZ2USDQoFZmlyc3QYASABKA0SDAoEbGFzdBgCIAEoDSJfCgpSdWxlU291cmNlEg0KA2FueRgBIAEoCEgAEhMKCW9iamVjdF9pZBgCIAEoCUgAEhAKBnByZWZpeBgDIAEoCUgAEhMKCXN1Ym5ldF9pZBgEIAEoCUgAQgYKBGtpbmQiHAoISG9zdExpc3QSEAoIaG9zdF9pZHMYASADKAkiUgoPUnVsZURlc3RpbmF0aW9uEhAKBnN1Ym5ldBgBIAEoCEgAEiUKBWhvc3RzGAIgASgLMhQuaG9zdG5ldC52MS5Ib3N0TGlzdEgAQgYKBGtpbmQi8gEKB0FjbFJ1bGUSCgoCaWQYASABKAkSIgoGYWN0aW9uGAIgASgOMhIuaG9zdG5ldC52MS5BY3Rpb24SJgoGc291cmNlGAMgASgLMhYuaG9zdG5ldC52MS5SdWxlU291cmNlEjAKC2Rlc3RpbmF0aW9uGAQgASgLMhsuaG9zdG5ldC52MS5SdWxlRGVzdGluYXRpb24SJgoIcHJvdG9jb2wYBSABKA4yFC5ob3N0bmV0LnYxLlByb3RvY29sEiQKBXBvcnRzGAYgAygLMhUuaG9zdG5ldC52MS5Qb3J0UmFuZ2USDwoHY29tbWVudBgHIAEoCSJOCgNBY2wSEQoJc3VibmV0X2lkGAEgASgJEiIKBXJ1bGVzGAIgAygLMhMuaG9zdG5ldC52MS5BY2xSdWxlEhAKCHJldmlzaW9uGAMgASgEKlgKCU11bHRpcGF0aBIZChVNVUxUSVBBVEhfVU5TUEVDSUZJRUQQABISCg5NVUxUSVBBVEhfRUNNUBABEhwKGE1VTFRJUEFUSF9BQ1RJVkVfU1RBTkRCWRACKnAKCUJncExpc3RlbhIaChZCR1BfTElTVEVOX1VOU1BFQ0lGSUVEEAASFwoTQkdQX0xJU1RFTl9QT1JUXzE3ORABEhkKFUJHUF9MSVNURU5fUE9SVF8yMDE3ORACEhMKD0JHUF9MSVNURU5fTk9ORRADKkMKBkFjdGlvbhIWChJBQ1RJT05fVU5TUEVDSUZJRUQQABIQCgxBQ1RJT05fQUxMT1cQARIPCgtBQ1RJT05fREVOWRACKoIBCghQcm90b2NvbBIYChRQUk9UT0NPTF9VTlNQRUNJRklFRBAAEhAKDFBST1RPQ09MX0FOWRABEhAKDFBST1RPQ09MX1RDUBACEhAKDFBST1RPQ09MX1VEUBADEhEKDVBST1RPQ09MX0lDTVAQBBITCg9QUk9UT0NPTF9JQ01QVjYQBWIGcHJvdG8z");
 
 /**
  * A tenant owns subnets and objects. Tenant admins see and change only what
@@ -293,6 +293,15 @@ export type Host = Message<"hostnet.v1.Host"> & {
    * @generated from field: uint64 revision = 8;
    */
   revision: bigint;
+
+  /**
+   * Where the host's uplinks are cabled, one entry per uplink, each on
+   * another switch (given by provisioning). The switches' ports turn into
+   * routed ports that accept exactly this host's addresses.
+   *
+   * @generated from field: repeated hostnet.v1.SwitchPort switch_ports = 9;
+   */
+  switchPorts: SwitchPort[];
 };
 
 /**
@@ -301,6 +310,121 @@ export type Host = Message<"hostnet.v1.Host"> & {
  */
 export const HostSchema: GenMessage<Host> = /*@__PURE__*/
   messageDesc(file_hostnet_v1_resources, 4);
+
+/**
+ * Where one uplink of a host is cabled: a server port of a switch.
+ *
+ * @generated from message hostnet.v1.SwitchPort
+ */
+export type SwitchPort = Message<"hostnet.v1.SwitchPort"> & {
+  /**
+   * The host's uplink interface, e.g. "eth0" (an uplink of its catalog, or
+   * of Host.uplinks).
+   *
+   * @generated from field: string uplink = 1;
+   */
+  uplink: string;
+
+  /**
+   * The Switch's name.
+   *
+   * @generated from field: string switch_name = 2;
+   */
+  switchName: string;
+
+  /**
+   * The switch's port, one of Switch.ports, e.g. "swp3".
+   *
+   * @generated from field: string port = 3;
+   */
+  port: string;
+};
+
+/**
+ * Describes the message hostnet.v1.SwitchPort.
+ * Use `create(SwitchPortSchema)` to create a new message.
+ */
+export const SwitchPortSchema: GenMessage<SwitchPort> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_resources, 5);
+
+/**
+ * A top-of-rack switch. The controller compiles its BGP configuration from
+ * the hosts on its ports: a port with a host is a routed port with an
+ * unnumbered eBGP session pinned to the host's ASN that accepts exactly the
+ * host's own addresses; a port without one stays in the provisioning pool
+ * (no BGP).
+ *
+ * @generated from message hostnet.v1.Switch
+ */
+export type Switch = Message<"hostnet.v1.Switch"> & {
+  /**
+   * Stable name, same charset as Tenant.id, e.g. "tor1-rack12".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The switch's ASN; 1-4294967295.
+   *
+   * @generated from field: uint32 asn = 2;
+   */
+  asn: number;
+
+  /**
+   * BGP router id, an IPv4 address ("10.255.0.1").
+   *
+   * @generated from field: string router_id = 3;
+   */
+  routerId: string;
+
+  /**
+   * Server-facing ports (interface names), e.g. "swp1".."swp48".
+   *
+   * @generated from field: repeated string ports = 4;
+   */
+  ports: string[];
+
+  /**
+   * Ports toward the fabric (spines, border): unnumbered eBGP, whatever the
+   * fabric sends is accepted.
+   *
+   * @generated from field: repeated string fabric_ports = 5;
+   */
+  fabricPorts: string[];
+
+  /**
+   * The provisioning VLAN of free server ports, 1-4094.
+   *
+   * @generated from field: uint32 pool_vlan = 6;
+   */
+  poolVlan: number;
+
+  /**
+   * Prefixes a host may send per address family before its session is shut
+   * (and restarted a minute later); 0 means the default, 8.
+   *
+   * @generated from field: uint32 max_prefixes = 7;
+   */
+  maxPrefixes: number;
+
+  /**
+   * The store revision that last changed this resource; the controller sets
+   * it in every answer. On Update it is the caller's precondition: the update
+   * is refused with ABORTED when the resource changed after this revision.
+   * In an Apply, 0 means "as written, whatever is stored now".
+   *
+   * @generated from field: uint64 revision = 8;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hostnet.v1.Switch.
+ * Use `create(SwitchSchema)` to create a new message.
+ */
+export const SwitchSchema: GenMessage<Switch> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_resources, 6);
 
 /**
  * An entry of the object table: a named list of prefixes owned by a tenant.
@@ -354,7 +478,7 @@ export type NetworkObject = Message<"hostnet.v1.NetworkObject"> & {
  * Use `create(NetworkObjectSchema)` to create a new message.
  */
 export const NetworkObjectSchema: GenMessage<NetworkObject> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 5);
+  messageDesc(file_hostnet_v1_resources, 7);
 
 /**
  * An inclusive destination port range. A single port has last == first or
@@ -383,7 +507,7 @@ export type PortRange = Message<"hostnet.v1.PortRange"> & {
  * Use `create(PortRangeSchema)` to create a new message.
  */
 export const PortRangeSchema: GenMessage<PortRange> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 6);
+  messageDesc(file_hostnet_v1_resources, 8);
 
 /**
  * Where a packet comes from.
@@ -436,7 +560,7 @@ export type RuleSource = Message<"hostnet.v1.RuleSource"> & {
  * Use `create(RuleSourceSchema)` to create a new message.
  */
 export const RuleSourceSchema: GenMessage<RuleSource> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 7);
+  messageDesc(file_hostnet_v1_resources, 9);
 
 /**
  * A list of host ids.
@@ -457,7 +581,7 @@ export type HostList = Message<"hostnet.v1.HostList"> & {
  * Use `create(HostListSchema)` to create a new message.
  */
 export const HostListSchema: GenMessage<HostList> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 8);
+  messageDesc(file_hostnet_v1_resources, 10);
 
 /**
  * Which hosts of the subnet a rule protects.
@@ -494,7 +618,7 @@ export type RuleDestination = Message<"hostnet.v1.RuleDestination"> & {
  * Use `create(RuleDestinationSchema)` to create a new message.
  */
 export const RuleDestinationSchema: GenMessage<RuleDestination> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 9);
+  messageDesc(file_hostnet_v1_resources, 11);
 
 /**
  * One ordered ACL rule. The first matching rule decides; packets no rule
@@ -558,7 +682,7 @@ export type AclRule = Message<"hostnet.v1.AclRule"> & {
  * Use `create(AclRuleSchema)` to create a new message.
  */
 export const AclRuleSchema: GenMessage<AclRule> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 10);
+  messageDesc(file_hostnet_v1_resources, 12);
 
 /**
  * The ordered ACL of one subnet (inbound to the subnet's hosts).
@@ -596,7 +720,7 @@ export type Acl = Message<"hostnet.v1.Acl"> & {
  * Use `create(AclSchema)` to create a new message.
  */
 export const AclSchema: GenMessage<Acl> = /*@__PURE__*/
-  messageDesc(file_hostnet_v1_resources, 11);
+  messageDesc(file_hostnet_v1_resources, 13);
 
 /**
  * How the host uses its two uplinks.
