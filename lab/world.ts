@@ -20,7 +20,7 @@ import { Metadata, credentials } from '@grpc/grpc-js';
 import { EtcdCluster } from './etcd.js';
 import { type ServiceClient, createClient } from '../proto/grpc/index.js';
 import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
-import { BgpListen, Multipath } from '../proto/gen/hostnet/v1/resources_pb.js';
+import { BgpListen, type Host, Multipath, type NetworkCatalog } from '../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../controller/src/http.js';
 import { initCa } from '../controller/src/identity/ca.js';
 import {
@@ -144,6 +144,8 @@ export class World {
   readonly hosts = new Map<string, LabHost>();
   readonly tors: Netns[] = [];
   readonly torFrr: Frr[] = [];
+  /** The ToRs' agents (hostnet-agent tor), by switch name. */
+  readonly torAgents = new Map<string, LabProcess>();
   client!: Netns;
   /** The management network the agents reach the controller on. */
   mgmt!: ManagementNetwork;
@@ -349,50 +351,93 @@ export class World {
 
   private async buildFabric(): Promise<void> {
     const { client: admin, metadata } = this.admin();
-    const [{ hosts }, { subnets }, { networkCatalogs }] = await Promise.all([
-      admin.listHosts({}, { metadata }), admin.listSubnets({}, { metadata }), admin.listNetworkCatalogs({}, { metadata }),
+    const [{ hosts }, { subnets }, { networkCatalogs }, { switches }] = await Promise.all([
+      admin.listHosts({}, { metadata }), admin.listSubnets({}, { metadata }), admin.listNetworkCatalogs({}, { metadata }), admin.listSwitches({}, { metadata }),
     ]);
-    for (const name of ['tor1', 'tor2']) this.tors.push(await this.lab.netns(name));
+    if (switches.map((s) => s.name).join(',') !== 'tor1,tor2') throw new Error(`the lab has two switches, tor1 and tor2; the controller has ${switches.map((s) => s.name).join(', ') || 'none'}`);
+    for (const sw of switches) {
+      const ns = await this.lab.netns(sw.name);
+      // The ToR's agent reaches the controller over the management network, as a host's does.
+      await this.mgmt.attach(ns, 'mgmt0');
+      this.tors.push(ns);
+    }
     this.client = await this.lab.netns('client');
     await this.lab.link(this.client, 'eth0', this.tors[0] as Netns, CLIENT_PORT);
     await this.lab.link(this.client, 'eth1', this.tors[1] as Netns, CLIENT_PORT);
     await this.client.addAddress('lo', `${CLIENT_ADDRESS}/32`);
     await this.client.addAddress('lo', `${CLIENT_ADDRESS6}/128`);
-    let port = 1;
     for (const h of hosts) {
-      const ns = await this.lab.netns(h.id);
-      await this.mgmt.attach(ns, 'mgmt0');
-      const torPort = `swp${port++}`;
-      await this.lab.link(ns, 'eth0', this.tors[0] as Netns, torPort);
-      await this.lab.link(ns, 'eth1', this.tors[1] as Netns, torPort);
-      const dir = join(this.lab.dir, `agent-${h.id}`);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const address = h.addresses.find((a) => !a.includes(':'))?.split('/')[0];
-      const address6 = h.addresses.find((a) => a.includes(':'))?.split('/')[0];
-      if (!address || !address6) throw new Error(`host ${h.id} lacks an IPv4 or an IPv6 address`);
-      this.hosts.set(h.id, {
-        id: h.id, tenant: subnets.find((s) => s.id === h.subnetId)?.tenantId ?? '', subnet: h.subnetId, asn: h.asn,
-        addresses: [...h.addresses], address, address6, ns, torPort,
-        bgpPort: networkCatalogs.find((c) => c.name === h.catalog)?.bgpListen === BgpListen.PORT_20179 ? 20179 : 179,
-        activeStandby: networkCatalogs.find((c) => c.name === h.catalog)?.multipath === Multipath.ACTIVE_STANDBY, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
-        frr: undefined, agent: undefined,
-      });
+      await this.cable(h, subnets.find((x) => x.id === h.subnetId)?.tenantId ?? '', networkCatalogs.find((c) => c.name === h.catalog));
     }
   }
 
+  /** Creates a host's namespace and links it where the controller says it is cabled. */
+  private async cable(h: Host, tenant: string, catalog: NetworkCatalog | undefined): Promise<LabHost> {
+    // eth0 to a port of tor1, eth1 to the same port of tor2 (the lab's convention).
+    const cabled = (uplink: string, tor: string) => h.switchPorts.find((p) => p.uplink === uplink && p.switchName === tor)?.port;
+    const torPort = cabled('eth0', 'tor1');
+    if (!torPort || cabled('eth1', 'tor2') !== torPort) throw new Error(`host ${h.id}: the lab cables eth0 to tor1 and eth1 to tor2 on the same port; its switchPorts say otherwise`);
+    const ns = await this.lab.netns(h.id);
+    await this.mgmt.attach(ns, 'mgmt0');
+    await this.lab.link(ns, 'eth0', this.tors[0] as Netns, torPort);
+    await this.lab.link(ns, 'eth1', this.tors[1] as Netns, torPort);
+    const dir = join(this.lab.dir, `agent-${h.id}`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const address = h.addresses.find((a) => !a.includes(':'))?.split('/')[0];
+    const address6 = h.addresses.find((a) => a.includes(':'))?.split('/')[0];
+    if (!address || !address6) throw new Error(`host ${h.id} lacks an IPv4 or an IPv6 address`);
+    const host: LabHost = {
+      id: h.id, tenant, subnet: h.subnetId, asn: h.asn, addresses: [...h.addresses], address, address6, ns, torPort,
+      bgpPort: catalog?.bgpListen === BgpListen.PORT_20179 ? 20179 : 179,
+      activeStandby: catalog?.multipath === Multipath.ACTIVE_STANDBY, configPath: join(dir, 'agent.yaml'), stateDir: join(dir, 'state'),
+      frr: undefined, agent: undefined,
+    };
+    this.hosts.set(h.id, host);
+    return host;
+  }
+
+  /**
+   * Deploys a server at runtime as provisioning does: the host created
+   * through the admin API, cabled to `port` of both ToRs (whose agents turn
+   * the port into a routed port with its filter), then its agent and FRR
+   * started. Resolves once its agent runs; reachability is the caller's to
+   * wait for.
+   */
+  async deployHost(o: { id: string; subnetId: string; catalog: string; asn: number; port: string }): Promise<LabHost> {
+    const { client: admin, metadata } = this.admin();
+    const { host } = await admin.createHost({
+      host: { id: o.id, subnetId: o.subnetId, catalog: o.catalog, asn: o.asn, switchPorts: [{ uplink: 'eth0', switchName: 'tor1', port: o.port }, { uplink: 'eth1', switchName: 'tor2', port: o.port }] },
+    }, { metadata });
+    if (!host) throw new Error(`host ${o.id} not created`);
+    const [{ subnet }, { networkCatalog }] = await Promise.all([admin.getSubnet({ id: o.subnetId }, { metadata }), admin.getNetworkCatalog({ name: o.catalog }, { metadata })]);
+    await this.cable(host, subnet?.tenantId ?? '', networkCatalog);
+    await this.startAgent(o.id);
+    await this.startHostFrr(o.id);
+    const h = this.host(o.id);
+    this.startListenersOf(h);
+    return h;
+  }
+
+  /**
+   * Releases a server to the pool: the host deleted through the admin API
+   * and its agent stopped. Its FRR is left running and advertising (a server
+   * on its way back to the pool, or one whose tenant kept it): only the
+   * switches' release keeps its address out of the fabric.
+   */
+  async releaseHost(id: string): Promise<void> {
+    const { client: admin, metadata } = this.admin();
+    await admin.deleteHost({ id }, { metadata });
+    await this.stopAgent(id);
+  }
+
+  /**
+   * The ToRs' FRR starts bare; each ToR's agent (`hostnet-agent tor`,
+   * enrolled like a host's) applies what the controller compiled for its
+   * switch: nothing on a ToR is written by the lab. The client is outside
+   * the product (the fabric beyond the ToRs) and is configured here.
+   */
   private async startFrr(): Promise<void> {
-    // Each host port accepts exactly the host's /32 and /128 (route-hijack protection on the switch side).
-    const allow: Record<string, string[]> = { [CLIENT_PORT]: ['0.0.0.0/0 le 32', '::/0 le 128'] };
-    for (const h of this.hosts.values()) allow[h.torPort] = [...h.addresses];
-    const ports = [...[...this.hosts.values()].map((h) => h.torPort), CLIENT_PORT];
-    // Hosts whose bgpd listens on 20179 (BIRD owns 179 there): the ToRs connect to that port.
-    const on20179 = [...this.hosts.values()].filter((h) => h.bgpPort === 20179).map((h) => h.torPort);
-    const starts = this.tors.map((ns, i) => Frr.start(ns, {
-      config: torConfig({
-        hostname: ns.short, asn: TOR_ASNS[i] as number, routerId: `10.255.0.${i + 1}`, ports, allowFromPort: allow,
-        ...(on20179.length > 0 ? { peerPort: 20179, peerPortOn: on20179 } : {}),
-      }),
-    }));
+    const starts = this.tors.map((ns) => Frr.start(ns, { config: `frr defaults datacenter\nhostname ${ns.short}\n` }));
     starts.push(Frr.start(this.client, {
       config: torConfig({
         hostname: 'client', asn: 65200, routerId: CLIENT_ADDRESS, ports: ['eth0', 'eth1'], networks: [`${CLIENT_ADDRESS}/32`, `${CLIENT_ADDRESS6}/128`], multipathRelax: true,
@@ -400,6 +445,46 @@ export class World {
     }));
     const [tor1, tor2] = await Promise.all(starts);
     this.torFrr.push(tor1 as Frr, tor2 as Frr);
+    for (const ns of this.tors) await this.startTorAgent(ns.short);
+    await this.waitSwitchesApplied();
+  }
+
+  /** Starts a ToR's agent in its namespace (`hostnet-agent tor`): a first start enrolls with a new token. */
+  async startTorAgent(name: string): Promise<LabProcess> {
+    const i = this.tors.findIndex((ns) => ns.short === name);
+    const ns = this.tors[i];
+    const frr = this.torFrr[i];
+    if (!ns || !frr) throw new Error(`no lab ToR ${name}`);
+    const dir = join(this.lab.dir, `agent-${name}`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const stateDir = join(dir, 'state');
+    const tokenFile = join(dir, 'enrollment-token');
+    if (!(await stat(join(stateDir, 'tls', 'agent.pem')).catch(() => undefined))) await writeFile(tokenFile, await this.enrollmentToken(name), { mode: 0o600 });
+    const configPath = join(dir, 'agent.yaml');
+    await writeFile(configPath, this.agentConfig(name, {
+      stateDir, caFile: this.caFile, enrollmentTokenFile: tokenFile,
+      frr: { confDir: frr.dir, runDir: frr.dir, vtySocket: frr.dir, daemons: join(frr.dir, 'daemons'), commandLog: join(frr.dir, 'commands.log') },
+    }));
+    const agent = ns.spawn('tor-agent', [...program('agent'), 'tor', '--config', configPath]);
+    this.torAgents.set(name, agent);
+    return agent;
+  }
+
+  /** Stops a ToR's agent (FRR keeps what it applied). */
+  async stopTorAgent(name: string): Promise<void> {
+    await this.torAgents.get(name)?.stop();
+    this.torAgents.delete(name);
+  }
+
+  /** Waits until every switch's agent has applied the controller's current configuration of it (on any replica). */
+  async waitSwitchesApplied(timeoutMs = 30_000): Promise<void> {
+    type SwitchView = { name: string; version: string; appliedVersion: string };
+    await waitFor('the ToR agents applying their switches\' configuration', async () => {
+      const views = await Promise.all(this.replicas.map((_, i) => this.api<SwitchView[]>('/api/v1/switches', i).catch(() => [] as SwitchView[])));
+      const behind = this.tors.map((ns) => ns.short).filter((name) => !views.some((v) => v.some((s) => s.name === name && s.appliedVersion === s.version)));
+      if (behind.length === 0) return true;
+      throw new Error(`not applied on ${behind.join(', ')}`);
+    }, { timeoutMs, intervalMs: 100 });
   }
 
   /**
@@ -479,11 +564,14 @@ export class World {
   }
 
   private async startListeners(): Promise<void> {
-    for (const h of this.hosts.values()) {
-      for (const port of LISTEN_PORTS[h.subnet] ?? []) {
-        // '::' takes IPv4 (mapped) and IPv6.
-        this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, PROBE_HELPER, 'listen', 'tcp', '::', String(port)]));
-      }
+    for (const h of this.hosts.values()) this.startListenersOf(h);
+  }
+
+  /** The demo listeners of the host's subnet, in its namespace. */
+  private startListenersOf(h: LabHost): void {
+    for (const port of LISTEN_PORTS[h.subnet] ?? []) {
+      // '::' takes IPv4 (mapped) and IPv6.
+      this.listeners.push(h.ns.spawn(`listen-${port}`, [process.execPath, PROBE_HELPER, 'listen', 'tcp', '::', String(port)]));
     }
   }
 

@@ -10,6 +10,7 @@ import { run } from '../../common/run.js';
 import { VERSION } from '../../common/version.js';
 import { loadAgentConfig } from './config.js';
 import { Agent } from './daemon/agent.js';
+import { TorAgent } from './daemon/tor.js';
 import { systemdNotifier } from './daemon/notify.js';
 import { type StatusView, formatStatus } from './daemon/status-view.js';
 import { Firewall } from './firewall/firewall.js';
@@ -188,6 +189,25 @@ async function runDaemon(configPath: string): Promise<number> {
   return 0;
 }
 
+/** Runs the ToR mode until SIGTERM/SIGINT; FRR keeps its configuration on the way out. */
+async function runTor(configPath: string): Promise<number> {
+  const config = await loadAgentConfig(configPath);
+  const log = createLogger({ name: 'hostnet-agent', level: config.logLevel });
+  const tor = new TorAgent({
+    config, version: VERSION, log, frr: new FrrApplier(run, config.frr),
+    identity: () => AgentIdentity.open({ files: config.controller, hostId: config.hostId, addresses: config.controller.addresses, log }),
+  });
+  await tor.start();
+  log.info({ switch: config.hostId, controllers: config.controller.addresses }, 'ToR agent running');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info('stopping; FRR stays as it is');
+  await tor.stop();
+  return 0;
+}
+
 const DEFAULT_CONFIG = '/etc/hostnet/agent.yaml';
 
 /** Reads the running daemon's /status and prints it. */
@@ -228,6 +248,13 @@ const cli: Cli = {
       usage: '--config FILE',
       options: { config: { type: 'string' } },
       run: (values) => runDaemon(requireString(values, 'config')),
+    },
+    {
+      name: 'tor',
+      summary: 'run the ToR mode on an FRR-based switch: apply the controller\'s configuration of this switch (hostId: the switch\'s name), repair drift',
+      usage: '--config FILE',
+      options: { config: { type: 'string' } },
+      run: (values) => runTor(requireString(values, 'config')),
     },
     {
       name: 'status',

@@ -34,7 +34,12 @@ export function prepareHost(store: Reader, h: Host, caller: Caller, existing: Ho
   [...host.addresses, ...host.publicAddresses].forEach((a, i) => {
     const owner = store.hostOfAddress(a);
     const n = host.addresses.length;
-    if (owner !== undefined && owner !== host.id) throw invalidArgument(i < n ? `host.addresses[${i}]` : `host.public_addresses[${i - n}]`, `${a} is in use by host ${owner}`);
+    if (owner !== undefined && owner !== host.id) {
+      const released = owner.startsWith('released/') ? owner.slice('released/'.length) : undefined;
+      throw invalidArgument(i < n ? `host.addresses[${i}]` : `host.public_addresses[${i - n}]`, released
+        ? `${a} is still host ${released}'s: it was released, and its switches have not all applied the release yet`
+        : `${a} is in use by host ${owner}`);
+    }
   });
   const taken = new Set([...host.addresses, ...host.publicAddresses]);
   const keepOrAllocate = (list: string[], kept: readonly string[], pool: string, what: string): void => {

@@ -284,7 +284,8 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
 
 /**
  * The switches (operators only): `/api/v1/switches` lists them with the
- * version of their compiled configuration; `/api/v1/switches/NAME/frr.conf`
+ * version of their compiled configuration and what their ToR agent (when
+ * connected to this replica) applied or refused; `/api/v1/switches/NAME/frr.conf`
  * is that configuration, for switches other tooling configures (its ETag is
  * the version).
  */
@@ -293,9 +294,15 @@ function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, r
   const store = deps.store;
   if (!store) throw new BadRequest(503, 'this controller serves no switches');
   if (path === '/api/v1/switches') {
+    // Each switch's rollout as this replica sees it (the ToR agents connected here).
+    const rollout = new Map(deps.agents.switches.states().map((r) => [r.name, r]));
     json(res, 200, store.list('switch').map(({ value: sw }) => {
       const c = compileSwitch(store, sw);
-      return { name: sw.name, asn: sw.asn, routerId: sw.routerId, version: c.version, routedPorts: c.intent.routed.length, poolPorts: c.intent.pool.length };
+      const r = rollout.get(sw.name);
+      return {
+        name: sw.name, asn: sw.asn, routerId: sw.routerId, version: c.version, routedPorts: c.intent.routed.length, poolPorts: c.intent.pool.length,
+        connected: r?.connected ?? false, appliedVersion: r?.appliedVersion ?? '', refused: r?.nackedVersion ? { version: r.nackedVersion, error: r.nackError } : null,
+      };
     }));
     return;
   }

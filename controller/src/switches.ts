@@ -3,8 +3,9 @@
 // port with an unnumbered eBGP session pinned to the host's ASN that accepts
 // exactly the host's own addresses on that uplink's network (no `le`, no
 // subnet-wide ranges), an AS path of the host's ASN only (prepended by
-// itself when it is the standby path), and a small maximum-prefix that shuts
-// a flooding session (restarted a minute later); every other server port is
+// itself when it is the standby path), and a small maximum-prefix counting
+// every prefix received, filtered or not, that shuts a flooding session
+// (restarted a minute later); every other server port is
 // a pool port (the provisioning VLAN, no BGP). Tenants have root on their
 // hosts and can make their FRR advertise anything: only this filter keeps
 // their routes out of the fabric. Rendered as a whole frr.conf in the order
@@ -14,8 +15,13 @@ import { createHash } from 'node:crypto';
 import { BgpListen, type Host, type NetworkCatalog, type Switch } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { Reader } from './store/store.js';
 
-/** Prefixes per address family a host may send when the switch does not say. */
-export const DEFAULT_MAX_PREFIXES = 8;
+/**
+ * Prefixes per address family a host may send when the switch does not say:
+ * a host sends one or two of its own; FRR 8.4's count before the filter ran
+ * above what was sent in the lab (8 prefixes sent tripped a maximum of 8), so
+ * the default leaves room.
+ */
+export const DEFAULT_MAX_PREFIXES = 16;
 
 /** One routed port: the host on it and what it may advertise there. */
 export interface RoutedPort {
@@ -40,6 +46,7 @@ export interface SwitchIntent {
   readonly pool: readonly string[];
   readonly fabric: readonly string[];
   readonly poolVlan: number;
+  /** Per address family, counted before the filter. */
   readonly maxPrefixes: number;
 }
 
@@ -116,8 +123,13 @@ export function renderSwitchFrr(s: SwitchIntent): string {
     for (const r of s.routed) {
       if (v6) lines.push(`  neighbor ${r.port} activate`);
       const has = (v6 ? r.v6 : r.v4).length > 0;
+      // What the host sends is kept before the filter (soft-reconfiguration) so that maximum-prefix counts it
+      // all (force): a flood of prefixes the filter drops still shuts the session. FRR 8.4 counts when it
+      // accepts a route from the host (the host's own, sent again at every session start or refresh): until
+      // then a flood of dropped prefixes only is kept in the switch's memory (docs/routing.md).
+      lines.push(`  neighbor ${r.port} soft-reconfiguration inbound`);
       lines.push(`  neighbor ${r.port} route-map ${has ? RM_IN(r.port, v6) : RM_NONE} in`);
-      lines.push(`  neighbor ${r.port} maximum-prefix ${s.maxPrefixes} restart 1`);
+      lines.push(`  neighbor ${r.port} maximum-prefix ${s.maxPrefixes} restart 1 force`);
     }
     if (v6) for (const p of s.fabric) lines.push(`  neighbor ${p} activate`);
     lines.push(' exit-address-family');

@@ -175,6 +175,13 @@ export function hostAddresses(field: string, list: readonly string[]): Prefix[] 
 export function validateHost(h: Host, store: Reader, caller: Caller, rules: HostRules = {}): Host {
   if (caller.role !== 'operator') throw permissionDenied('only operators (and provisioning) manage hosts', `host/${h.id}`);
   id('host.id', h.id, HOST_ID, HOST_ID_HINT);
+  if (store.get('switch', h.id)) throw invalidArgument('host.id', `${h.id} is a switch's name`);
+  if (store.get('released', h.id)) {
+    throw new HostnetError(Status.FAILED_PRECONDITION, {
+      reason: 'RELEASING', field: 'host.id', resource: `host/${h.id}`,
+      message: `host.id: host ${h.id} is being released: its switches have not all applied the release yet; retry when they have`,
+    });
+  }
   const subnet = store.get('subnet', h.subnetId);
   if (!subnet) throw notFound(`subnet/${h.subnetId}`, 'host.subnet_id');
   const catalog = store.get('catalog', h.catalog);
@@ -246,9 +253,11 @@ export function hostOnPort(store: Reader, switchName: string, port: string): str
   return store.list('host').find((x) => x.value.switchPorts.some((p) => p.switchName === switchName && p.port === port))?.key;
 }
 
-export function validateSwitch(sw: Switch, caller: Caller): Switch {
+export function validateSwitch(sw: Switch, store: Reader, caller: Caller): Switch {
   if (caller.role !== 'operator') throw permissionDenied('only operators manage switches', `switch/${sw.name}`);
   id('switch.name', sw.name);
+  // A switch's agent is known by its name as a host's by its id: one certificate namespace.
+  if (store.get('host', sw.name)) throw invalidArgument('switch.name', `${sw.name} is a host's id`);
   if (!Number.isInteger(sw.asn) || sw.asn < ASN_MIN || sw.asn > ASN_MAX) throw invalidArgument('switch.asn', `${sw.asn} is not an ASN (${ASN_MIN}-${ASN_MAX})`);
   let rid;
   try {

@@ -6,8 +6,6 @@
 // crashing) never touches the firewall, the loopbacks or FRR.
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import type { ChannelCredentials } from '@grpc/grpc-js';
-import type { AgentCertificate } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 import type { Logger } from '../../../common/log.js';
 import type { Firewall } from '../firewall/firewall.js';
 import type { BgpSession } from '../routing/bgp-state.js';
@@ -15,6 +13,7 @@ import type { ValidIntent } from '../routing/intent.js';
 import type { Routing } from '../routing/routing.js';
 import type { AgentConfig } from '../config.js';
 import { SyncClient, type SyncState } from '../sync/client.js';
+import { type Identity, IdentityKeeper } from '../sync/keeper.js';
 import { cleanupState, loadState, saveState } from '../sync/state-file.js';
 import { HostApplier } from './applier.js';
 import { type AgentEvent, HealthTracker, type Observations, evaluate, sessionStatuses } from './health.js';
@@ -40,18 +39,7 @@ export interface AgentDeps {
   readonly identity: () => Promise<Identity>;
 }
 
-/** What the agent needs of its identity (AgentIdentity). */
-export interface Identity {
-  credentials(): ChannelCredentials;
-  readonly serial: string;
-  readonly notAfter: Date;
-  /** When a renewal is due (ms since the epoch). */
-  renewAt(): number;
-  renew(call: (csrPem: string) => Promise<AgentCertificate | undefined>): Promise<void>;
-}
-
-/** Between attempts to get a certificate, and between failed renewals (at most). */
-const IDENTITY_RETRY_MS = 30_000;
+export type { Identity } from '../sync/keeper.js';
 
 /** Short pause before an event-triggered check round, so a burst of events makes one report. */
 const SOON_MS = 50;
@@ -78,9 +66,7 @@ export class Agent {
   /** Between heartbeats: the config's until the controller says (every ReportHealth answer does). */
   private heartbeatMs: number;
   private readonly startedAt = new Date();
-  private identity: Identity | undefined;
-  private identityTimer: NodeJS.Timeout | undefined;
-  private renewals = 0;
+  private readonly keeper: IdentityKeeper;
 
   constructor(private readonly d: AgentDeps) {
     this.heartbeatMs = d.config.heartbeatMs;
@@ -94,10 +80,7 @@ export class Agent {
       hostId: d.config.hostId,
       agentVersion: d.version,
       addresses: d.config.controller.addresses,
-      credentials: () => {
-        if (!this.identity) throw new Error('no identity yet');
-        return this.identity.credentials();
-      },
+      credentials: () => this.keeper.credentials(),
       applier: this.applier,
       log: d.log,
       save: (s) => saveState(d.config.stateDir, s),
@@ -117,6 +100,7 @@ export class Agent {
         }
       },
     });
+    this.keeper = new IdentityKeeper({ obtain: d.identity, sync: this.sync, event: (e) => this.event(e) });
   }
 
   /** Feeds a repair or warning event from the firewall or routing; reported at once. */
@@ -156,7 +140,7 @@ export class Agent {
     });
     this.server = await serveLocal(config.metricsListen, this.metrics, () => this.status());
     // The cached state is in force already; the stream waits for a certificate (enrollment at first start).
-    void this.connectWithIdentity();
+    void this.keeper.start();
     this.schedule(0);
     const wd = this.d.notify.watchdogMs();
     if (wd > 0) {
@@ -318,8 +302,8 @@ export class Agent {
         state: this.syncState.state, detail: this.syncState.detail, since: this.syncState.since.toISOString(),
         updatesApplied: this.sync.acked, updatesRefused: this.sync.nacked, refused: this.refused ?? null,
         lastReport: this.lastReport ? new Date(this.lastReport).toISOString() : null, lastReportError: this.lastReportError ?? null,
-        certificate: this.identity ? {
-          serial: this.identity.serial, notAfter: this.identity.notAfter.toISOString(), renewAt: new Date(this.identity.renewAt()).toISOString(), renewals: this.renewals,
+        certificate: this.keeper.identity ? {
+          serial: this.keeper.identity.serial, notAfter: this.keeper.identity.notAfter.toISOString(), renewAt: new Date(this.keeper.identity.renewAt()).toISOString(), renewals: this.keeper.renewals,
         } : null,
       },
       checks: h.checks.map((c) => ({ ...c, since: c.since.toISOString() })),
@@ -328,50 +312,13 @@ export class Agent {
     };
   }
 
-  /** Gets this host's certificate (retrying, each failure an event), then starts the stream and the renewals. */
-  private async connectWithIdentity(): Promise<void> {
-    while (!this.stopped) {
-      try {
-        this.identity = await this.d.identity();
-        break;
-      } catch (err) {
-        this.event({ kind: 'identity-failed', detail: `no client certificate: ${(err as Error).message}`, time: new Date() });
-        await new Promise<void>((resolve) => { this.identityTimer = setTimeout(resolve, IDENTITY_RETRY_MS); });
-      }
-    }
-    if (this.stopped) return;
-    this.sync.start();
-    this.scheduleRenewal();
-  }
-
-  private scheduleRenewal(delayMs?: number): void {
-    const id = this.identity;
-    if (!id || this.stopped) return;
-    const delay = delayMs ?? Math.max(0, id.renewAt() - Date.now());
-    this.identityTimer = setTimeout(() => void this.renewNow(id), Math.min(delay, 2 ** 31 - 1));
-  }
-
-  /** Renews over the stream, then moves the stream to the new certificate; a failure is retried well before the old one expires. */
-  private async renewNow(id: Identity): Promise<void> {
-    try {
-      await id.renew((csr) => this.sync.renew(csr));
-      this.renewals++;
-      this.sync.resync();
-      this.scheduleRenewal();
-    } catch (err) {
-      const left = id.notAfter.getTime() - Date.now();
-      this.event({ kind: 'certificate-renewal-failed', detail: `${(err as Error).message}; the certificate expires in ${Math.round(left / 1000)} s`, time: new Date() });
-      this.scheduleRenewal(Math.max(1000, Math.min(IDENTITY_RETRY_MS, left / 10)));
-    }
-  }
-
   /** Stops syncing, checking and serving. Rules, loopbacks and FRR stay exactly as they are. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.d.notify.stopping();
     this.sync.stop();
-    if (this.identityTimer) clearTimeout(this.identityTimer);
+    this.keeper.stop();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     await this.ticking;

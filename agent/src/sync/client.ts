@@ -21,7 +21,7 @@ import { Reconnects } from './backoff.js';
 /** Applies what the controller sends; the composition root wires Firewall and Routing in. */
 export interface Applier {
   /** The versions in force (for Hello). */
-  versions(): { firewall: string; routing: string };
+  versions(): { firewall: string; routing: string; switch?: string };
   /** Applies a full snapshot; throws to refuse it (the error becomes the Nack). */
   applySnapshot(s: Snapshot): Promise<void>;
   /** Applies a delta; throws to refuse it. */
@@ -99,7 +99,7 @@ export class SyncClient {
     this.current = mine;
     const v = this.o.applier.versions();
     call.write(create(SyncRequestSchema, { message: { case: 'hello', value: {
-      hostId: this.o.hostId, agentVersion: this.o.agentVersion, firewallVersion: v.firewall, routingVersion: v.routing,
+      hostId: this.o.hostId, agentVersion: this.o.agentVersion, firewallVersion: v.firewall, routingVersion: v.routing, switchVersion: v.switch ?? '',
     } } }));
     let queue = Promise.resolve();
     // The controller answers an accepted Hello with response headers (an up-to-date agent gets no update).

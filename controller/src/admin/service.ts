@@ -101,7 +101,7 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
     host: spec({ kind: 'host', field: 'host', oneof: 'host', keyOf: (v) => v.id, operatorDelete: true, validate: (tx, v, c, existing) => prepareHost(tx, v, c, existing, rules) }),
     object: spec({ kind: 'object', field: 'network_object', oneof: 'networkObject', keyOf: (v) => v.id, operatorDelete: false, validate: (tx, v, c) => validateObject(v, tx, c) }),
     acl: spec({ kind: 'acl', field: 'acl', oneof: 'acl', keyOf: (v) => v.subnetId, operatorDelete: false, validate: (tx, v, c) => validateAcl(v, tx, c) }),
-    switch: spec({ kind: 'switch', field: 'switch', oneof: 'switch', keyOf: (v) => v.name, operatorDelete: true, validate: (_tx, v, c) => validateSwitch(v, c) }),
+    switch: spec({ kind: 'switch', field: 'switch', oneof: 'switch', keyOf: (v) => v.name, operatorDelete: true, validate: (tx, v, c) => validateSwitch(v, tx, c) }),
   } satisfies { [K in Kind]: KindSpec<K> };
 
   /**
@@ -186,11 +186,14 @@ export function adminService(deps: AdminDeps): ServiceImpl<Methods> {
         if (s.operatorDelete && c.role !== 'operator') throw permissionDenied(`only operators delete ${s.kind}s`, `${s.kind}/${key}`);
         if (s.kind !== 'acl') refuseIfReferenced(tx, s.kind, key);
         tx.delete(s.kind, key);
-        // A deleted host's certificates are revoked with it (every replica ends their streams), and its token goes.
-        if (s.kind === 'host') {
+        // A deleted host's (or switch's) certificates are revoked with it (every replica ends their streams), and its token goes.
+        if (s.kind === 'host' || s.kind === 'switch') {
           tx.delete('credential', key);
           tx.delete('enrollment', key);
         }
+        // Released to the pool: its addresses stay held until every switch it was cabled to has applied the release
+        // (session gone, filter gone, port back in the pool), so no other server takes an address an old session still carries.
+        if (s.kind === 'host' && (found.value as Host).switchPorts.length > 0) tx.put('released', key, found.value as Host);
       });
       return { revision: BigInt(r.revision) };
     };

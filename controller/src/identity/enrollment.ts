@@ -39,7 +39,8 @@ export async function createEnrollment(store: Store, o: IdentityOptions, hostId:
   const token = `hne1_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date((o.now?.() ?? new Date()).getTime() + ttlMs);
   await store.transact((tx) => {
-    if (!tx.get('host', hostId)) throw notFound(`host/${hostId}`, 'host_id');
+    // A host's agent, or a switch's (ToR mode): the same kind of certificate, naming it.
+    if (!tx.get('host', hostId) && !tx.get('switch', hostId)) throw notFound(`host/${hostId}`, 'host_id');
     tx.put('enrollment', hostId, create(EnrollmentSchema, { hostId, tokenSha256: sha256(token), expiresUnixMs: BigInt(expiresAt.getTime()), createdBy }));
   });
   return { token, expiresAt };
@@ -95,7 +96,7 @@ export async function enroll(store: Store, o: IdentityOptions, req: { hostId: st
     if (Number(pending.expiresUnixMs) <= now.getTime()) {
       throw unauthenticated(`the enrollment token of host/${req.hostId} expired at ${new Date(Number(pending.expiresUnixMs)).toISOString()}; create a new one with: hostnetctl enroll ${req.hostId}`);
     }
-    if (!tx.get('host', req.hostId)) throw notFound(`host/${req.hostId}`, 'host_id');
+    if (!tx.get('host', req.hostId) && !tx.get('switch', req.hostId)) throw notFound(`host/${req.hostId}`, 'host_id');
     const issued = o.ca.issueAgent(req.hostId, csr.publicKey, o.certificateLifetimeMs, now);
     tx.delete('enrollment', req.hostId);
     // Keeping none of the host's earlier certificates revokes them.
@@ -118,10 +119,10 @@ export async function renew(store: Store, o: IdentityOptions, peer: { hostId: st
   return answer(o, result);
 }
 
-/** Throws PERMISSION_DENIED unless `peer`'s certificate is one its host's credential lists (and the host exists). */
+/** Throws PERMISSION_DENIED unless `peer`'s certificate is one its host's (or switch's) credential lists (and the host or switch exists). */
 export function checkAccepted(store: Reader, peer: { hostId: string; serial: string }): void {
   const listed = store.get('credential', peer.hostId)?.value.certificates.some((c) => c.serial === peer.serial);
-  if (!listed || !store.get('host', peer.hostId)) {
+  if (!listed || (!store.get('host', peer.hostId) && !store.get('switch', peer.hostId))) {
     throw new HostnetError(Status.PERMISSION_DENIED, {
       reason: 'CERTIFICATE_REVOKED', resource: `host/${peer.hostId}`,
       message: `the certificate ${peer.serial} of host/${peer.hostId} is revoked (the host was deleted or enrolled again); enroll the server again`,

@@ -10,6 +10,12 @@ import { parsePrefix } from '../../../common/prefix.js';
 import type { Change, Kind, Reader, ResourceOf, Stored, Tx } from './store.js';
 import { KIND_NAMES } from './store.js';
 
+/**
+ * Who holds an address in the index: a host by its id, a released host
+ * (waiting for its switches) as "released/ID".
+ */
+export const holder = (kind: 'host' | 'released', key: string): string => (kind === 'host' ? key : `released/${key}`);
+
 const byKey = (a: Stored<Kind>, b: Stored<Kind>): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** The first index of `xs` (sorted by key) whose key is >= key. */
@@ -70,7 +76,7 @@ export class Snapshot implements Reader {
     this.addresses.clear();
     for (const s of items) {
       this.byKind.get(s.kind)?.set(s.key, s);
-      if (s.kind === 'host') for (const a of addressesOf(s.value as Host)) this.addresses.add(a, s.key);
+      if (s.kind === 'host' || s.kind === 'released') for (const a of addressesOf(s.value as Host)) this.addresses.add(a, holder(s.kind, s.key));
     }
     this.rev = revision;
   }
@@ -81,7 +87,7 @@ export class Snapshot implements Reader {
       const m = this.byKind.get(s.kind);
       const before = m?.get(s.key);
       m?.set(s.key, s);
-      if (s.kind === 'host') this.addresses.replace(s.key, addressesOf(before?.value as Host | undefined), addressesOf(s.value as Host));
+      if (s.kind === 'host' || s.kind === 'released') this.addresses.replace(holder(s.kind, s.key), addressesOf(before?.value as Host | undefined), addressesOf(s.value as Host));
       const xs = this.sorted.get(s.kind);
       if (xs) {
         const i = at(xs, s.key);
@@ -93,7 +99,7 @@ export class Snapshot implements Reader {
       const m = this.byKind.get(d.kind);
       const before = m?.get(d.key);
       if (!before || !m?.delete(d.key)) continue;
-      if (d.kind === 'host') this.addresses.replace(d.key, addressesOf(before.value as Host), []);
+      if (d.kind === 'host' || d.kind === 'released') this.addresses.replace(holder(d.kind, d.key), addressesOf(before.value as Host), []);
       const xs = this.sorted.get(d.kind);
       if (xs) {
         const i = at(xs, d.key);
@@ -151,11 +157,11 @@ export class Overlay implements Tx {
   hostOfAddress(address: string): string | undefined {
     this.listed.add('host');
     for (const w of this.writes.values()) {
-      if (w.kind === 'host' && w.value && addressesOf(w.value as Host).includes(address)) return w.key;
+      if ((w.kind === 'host' || w.kind === 'released') && w.value && addressesOf(w.value as Host).includes(address)) return holder(w.kind, w.key);
     }
     const owner = this.base.hostOfAddress(address);
     // Rewritten or deleted here, and (above) not holding it any more.
-    return owner !== undefined && this.writes.has(`host/${owner}`) ? undefined : owner;
+    return owner !== undefined && this.writes.has(owner.startsWith('released/') ? owner : `host/${owner}`) ? undefined : owner;
   }
 
   lowestFreeAddress(pool: string, skip: ReadonlySet<string> = new Set()): string | undefined {
@@ -163,10 +169,11 @@ export class Overlay implements Tx {
     const held = new Set(skip);
     const freed: string[] = [];
     for (const w of this.writes.values()) {
-      if (w.kind !== 'host') continue;
+      if (w.kind !== 'host' && w.kind !== 'released') continue;
       const now = addressesOf(w.value as Host | undefined);
       for (const a of now) held.add(a);
-      for (const a of addressesOf(this.base.get('host', w.key)?.value)) if (!now.includes(a)) freed.push(a);
+      // What a release ends is free only from the next transaction on (and only when no host's write here holds it).
+      if (w.kind === 'host') for (const a of addressesOf(this.base.get('host', w.key)?.value)) if (!now.includes(a)) freed.push(a);
     }
     // The lowest of: the base's lowest free (skipping what this transaction took), and what this transaction freed.
     const candidates = [this.base.lowestFreeAddress(pool, held), ...freed.filter((a) => !held.has(a) && this.freeIn(pool, a))];

@@ -23,11 +23,16 @@ export const KINDS = {
   enrollment: EnrollmentSchema,
   /** The certificates accepted for a host's agent, by host id. */
   credential: HostCredentialSchema,
+  /**
+   * Hosts deleted (released to the pool) whose switches have not all applied
+   * the release yet, as they were: their addresses stay held until then.
+   */
+  released: HostSchema,
 } as const;
 
 export type Kind = keyof typeof KINDS;
-/** The kinds of the intent (what the admin API creates, reads and deletes); the others hold agents' identities. */
-export type ResourceKind = Exclude<Kind, 'enrollment' | 'credential'>;
+/** The kinds of the intent (what the admin API creates, reads and deletes); the others hold agents' identities and releases in progress. */
+export type ResourceKind = Exclude<Kind, 'enrollment' | 'credential' | 'released'>;
 export type ResourceOf<K extends Kind> = MessageShape<(typeof KINDS)[K]>;
 export const KIND_NAMES = Object.keys(KINDS) as Kind[];
 

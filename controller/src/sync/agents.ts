@@ -26,6 +26,7 @@ import { affectedHosts } from './affected.js';
 import type { Peer } from '../identity/peer.js';
 import type { AgentCertificate } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 import { firewallDelta } from './delta.js';
+import { SwitchSessions, reader } from './switch-sessions.js';
 
 type Methods = typeof AgentService extends { method: infer M } ? M : never;
 
@@ -143,8 +144,11 @@ export class Agents {
   /** Resolves when the first pass has compiled every host. */
   compiled: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The ToR agents' streams (a Hello naming a switch). */
+  readonly switches: SwitchSessions;
 
   private constructor(private readonly deps: AgentsDeps) {
+    this.switches = new SwitchSessions(deps.store, deps.log, deps.debounceMs);
     this.flushTimer = setInterval(() => {
       this.markStale();
       void this.flush();
@@ -286,7 +290,8 @@ export class Agents {
 
   /** A committed batch: the hosts it touches are compiled after the debounce (batches in between coalesce). */
   private onBatch(b: ChangeBatch): void {
-    if (b.relist || b.changes.some((c) => c.kind === 'credential' || c.kind === 'host')) this.endRevoked();
+    if (b.relist || b.changes.some((c) => c.kind === 'credential' || c.kind === 'host' || c.kind === 'switch')) this.endRevoked();
+    this.switches.changed(b);
     if (b.relist || this.pending === 'all') this.pending = 'all';
     else for (const [h, routing] of affectedHosts(this.deps.store, b.changes)) this.pending.set(h, routing || (this.pending.get(h) ?? false));
     if (this.timer) return;
@@ -491,6 +496,11 @@ export class Agents {
             reason: 'STORE_UNAVAILABLE', message: 'this controller replica is not following the store; connect to another replica',
           });
         }
+        // A ToR agent: its switch's name in the Hello (and in its certificate).
+        if (!this.deps.store.get('host', hostId) && this.deps.store.get('switch', hostId)) {
+          stream.sendMetadata(new Metadata());
+          return this.switches.serve(hostId, hello.value.switchVersion, stream, it);
+        }
         if (!this.deps.store.get('host', hostId)) throw unknownHost(hostId, 'hello.host_id');
         const old = this.sessions.get(hostId);
         if (old) {
@@ -502,12 +512,8 @@ export class Agents {
         // Ending the stream from our side rejects the read in progress (and every later one). Not a race
         // against one long-lived promise: each race would leave a reaction on it until the stream ends,
         // one more per message received (that grew the controller's memory with every change).
-        let endedWith: HostnetError | undefined;
-        let stopRead: ((err: HostnetError) => void) | undefined;
-        const end = (err: HostnetError): void => {
-          endedWith ??= err;
-          stopRead?.(endedWith);
-        };
+        const read = reader(it);
+        const end = read.end;
         const session: Session = {
           hostId,
           write: (m) => { stream.write(m); },
@@ -534,15 +540,7 @@ export class Agents {
         }
         this.pump(session);
         try {
-          const next = () => new Promise<IteratorResult<SyncRequest>>((resolve, reject) => {
-            if (endedWith) {
-              reject(endedWith);
-              return;
-            }
-            stopRead = reject;
-            it.next().then(resolve, reject);
-          });
-          for (let n = await next(); !n.done; n = await next()) {
+          for (let n = await read.next(); !n.done; n = await read.next()) {
             const m = n.value.message;
             if (m.case === 'ack') this.onAck(session, m.value.version);
             else if (m.case === 'nack') this.onNack(session, m.value.version, m.value.error);
@@ -620,6 +618,7 @@ export class Agents {
   endStreams(): void {
     const err = new HostnetError(Status.UNAVAILABLE, { reason: 'SHUTTING_DOWN', message: 'the controller is shutting down; reconnect' });
     for (const s of this.sessions.values()) s.end(err);
+    this.switches.endAll(err);
   }
 
   /** Stops timers and the change feed, and writes the last rollout batch. */
@@ -628,6 +627,7 @@ export class Agents {
     await this.compiled;
     this.unwatch?.();
     if (this.timer) clearTimeout(this.timer);
+    this.switches.close();
     clearInterval(this.flushTimer);
     await this.flush();
   }

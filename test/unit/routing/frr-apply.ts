@@ -17,7 +17,7 @@ async function setup(script: (argv: readonly string[], stdinFile: string) => Run
   const calls: string[] = [];
   const fake = async (argv: readonly string[], _o?: RunOptions): Promise<RunResult> => {
     const file = argv[argv.length - 1] ?? '';
-    calls.push(`${argv[2] ?? ''} ${(await readFile(file, 'utf8')).trim()}`);
+    calls.push(argv[0] === 'vtysh' ? file : `${argv[2] ?? ''} ${(await readFile(file, 'utf8')).trim()}`);
     return script(argv, file);
   };
   return { dir, calls, applier: new FrrApplier(fake, { confDir: dir, runDir: dir, vtySocket: dir }) };
@@ -44,8 +44,28 @@ void t.test('a failed reload restores the previous configuration and reports', a
   const err = await applier.apply('NEW\n', 'OLD\n').then(() => null, (e: unknown) => e);
   t.ok(err instanceof FrrApplyError);
   t.match((err as Error).message, /FRR did not take the configuration: ERROR: "router bgp 1" we failed to apply/);
-  t.same(calls, ['--test NEW', '--reload NEW', '--reload OLD'], 'tested, tried, then the previous one re-applied');
+  t.same(calls, ['--test NEW', '--reload NEW', '--test NEW', '--reload NEW', '--test NEW', '--reload OLD'], 'tested, tried twice, then the previous one re-applied');
   t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'OLD\n', 'frr.conf still the previous one');
+});
+
+void t.test('a reload that exits 1 but leaves FRR running the text (a neighbor\'s lines gone with it) is applied; one that needs a second pass gets it', async (t) => {
+  let tests = 0;
+  const { dir, calls, applier } = await setup((a) => {
+    if (a[2] === '--test') return { code: 0, stdout: tests++ === 0 ? DIFF : NONE, stderr: '' };
+    if (a[0] === 'vtysh') return { code: 0, stdout: '', stderr: '' };
+    return { code: 1, stdout: '', stderr: '"router bgp 65001 -- no" we failed to remove this command\n% Specify remote-as or peer-group commands first\n' };
+  });
+  t.same(await applier.apply('NEW\n', 'OLD\n'), { add: ['ip prefix-list X seq 5 permit 10.0.0.0/8'], remove: [] });
+  t.same(calls.filter((c) => !c.startsWith('clear')), ['--test NEW', '--reload NEW', '--test NEW'], 'one pass: FRR runs the text');
+  t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'NEW\n');
+  let passes = 0;
+  const second = await setup((a) => {
+    if (a[2] === '--test') return { code: 0, stdout: passes < 2 ? DIFF : NONE, stderr: '' };
+    passes++;
+    return { code: 0, stdout: '', stderr: '' };
+  });
+  await second.applier.apply('NEW\n', 'OLD\n');
+  t.same(second.calls.filter((c) => !c.startsWith('clear')), ['--test NEW', '--reload NEW', '--test NEW', '--reload NEW', '--test NEW'], 'lines left by the first pass: a second one');
 });
 
 void t.test('FRR not running yet: the file is written for its start, nothing is run', async (t) => {

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hostnet/v1/compiled.proto.
  */
 export const file_hostnet_v1_compiled: GenFile = /*@__PURE__*/
-  fileDesc("Chlob3N0bmV0L3YxL2NvbXBpbGVkLnByb3RvEgpob3N0bmV0LnYxIi4KDlJlc29sdmVkT2JqZWN0EgoKAmlkGAEgASgJEhAKCHByZWZpeGVzGAIgAygJIh4KClByZWZpeExpc3QSEAoIcHJlZml4ZXMYASADKAkiZgoMUG9saWN5U291cmNlEg0KA2FueRgBIAEoCEgAEhMKCW9iamVjdF9pZBgCIAEoCUgAEioKCHByZWZpeGVzGAMgASgLMhYuaG9zdG5ldC52MS5QcmVmaXhMaXN0SABCBgoEa2luZCLbAQoKUG9saWN5UnVsZRIKCgJpZBgBIAEoCRIiCgZhY3Rpb24YAiABKA4yEi5ob3N0bmV0LnYxLkFjdGlvbhIoCgZzb3VyY2UYAyABKAsyGC5ob3N0bmV0LnYxLlBvbGljeVNvdXJjZRIUCgxkZXN0aW5hdGlvbnMYBCADKAkSJgoIcHJvdG9jb2wYBSABKA4yFC5ob3N0bmV0LnYxLlByb3RvY29sEiQKBXBvcnRzGAYgAygLMhUuaG9zdG5ldC52MS5Qb3J0UmFuZ2USDwoHY29tbWVudBgHIAEoCSJXCghGYWlsc2FmZRIQCghiZ3BfcG9ydBgBIAEoDRIPCgd1cGxpbmtzGAIgAygJEgsKA2JmZBgDIAEoCBIbChNtYW5hZ2VtZW50X3ByZWZpeGVzGAQgAygJIsYBCg5GaXJld2FsbFBvbGljeRIPCgd2ZXJzaW9uGAEgASgJEg8KB2hvc3RfaWQYAiABKAkSFgoOaG9zdF9hZGRyZXNzZXMYAyADKAkSKwoHb2JqZWN0cxgEIAMoCzIaLmhvc3RuZXQudjEuUmVzb2x2ZWRPYmplY3QSJQoFcnVsZXMYBSADKAsyFi5ob3N0bmV0LnYxLlBvbGljeVJ1bGUSJgoIZmFpbHNhZmUYBiABKAsyFC5ob3N0bmV0LnYxLkZhaWxzYWZlIpkBCg5Sb3V0aW5nTmV0d29yaxIMCgRuYW1lGAEgASgJEhAKCGxvb3BiYWNrGAIgASgJEhEKCWFkZHJlc3NlcxgDIAMoCRIPCgd1cGxpbmtzGAQgAygJEhkKEWFjY2VwdGVkX3ByZWZpeGVzGAUgAygJEhEKCXJvdXRlX3RhZxgGIAEoDRIVCg1hZGRyZXNzX3Bvb2xzGAcgAygJIvkBCg1Sb3V0aW5nSW50ZW50Eg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgNhc24YAyABKA0SEQoJcm91dGVyX2lkGAQgASgJEiwKCG5ldHdvcmtzGAUgAygLMhouaG9zdG5ldC52MS5Sb3V0aW5nTmV0d29yaxIpCgpiZ3BfbGlzdGVuGAYgASgOMhUuaG9zdG5ldC52MS5CZ3BMaXN0ZW4SKAoJbXVsdGlwYXRoGAcgASgOMhUuaG9zdG5ldC52MS5NdWx0aXBhdGgSCwoDYmZkGAggASgIEhYKDnByaW1hcnlfdXBsaW5rGAkgASgJYgZwcm90bzM", [file_hostnet_v1_resources]);
+  fileDesc("Chlob3N0bmV0L3YxL2NvbXBpbGVkLnByb3RvEgpob3N0bmV0LnYxIi4KDlJlc29sdmVkT2JqZWN0EgoKAmlkGAEgASgJEhAKCHByZWZpeGVzGAIgAygJIh4KClByZWZpeExpc3QSEAoIcHJlZml4ZXMYASADKAkiZgoMUG9saWN5U291cmNlEg0KA2FueRgBIAEoCEgAEhMKCW9iamVjdF9pZBgCIAEoCUgAEioKCHByZWZpeGVzGAMgASgLMhYuaG9zdG5ldC52MS5QcmVmaXhMaXN0SABCBgoEa2luZCLbAQoKUG9saWN5UnVsZRIKCgJpZBgBIAEoCRIiCgZhY3Rpb24YAiABKA4yEi5ob3N0bmV0LnYxLkFjdGlvbhIoCgZzb3VyY2UYAyABKAsyGC5ob3N0bmV0LnYxLlBvbGljeVNvdXJjZRIUCgxkZXN0aW5hdGlvbnMYBCADKAkSJgoIcHJvdG9jb2wYBSABKA4yFC5ob3N0bmV0LnYxLlByb3RvY29sEiQKBXBvcnRzGAYgAygLMhUuaG9zdG5ldC52MS5Qb3J0UmFuZ2USDwoHY29tbWVudBgHIAEoCSJXCghGYWlsc2FmZRIQCghiZ3BfcG9ydBgBIAEoDRIPCgd1cGxpbmtzGAIgAygJEgsKA2JmZBgDIAEoCBIbChNtYW5hZ2VtZW50X3ByZWZpeGVzGAQgAygJIsYBCg5GaXJld2FsbFBvbGljeRIPCgd2ZXJzaW9uGAEgASgJEg8KB2hvc3RfaWQYAiABKAkSFgoOaG9zdF9hZGRyZXNzZXMYAyADKAkSKwoHb2JqZWN0cxgEIAMoCzIaLmhvc3RuZXQudjEuUmVzb2x2ZWRPYmplY3QSJQoFcnVsZXMYBSADKAsyFi5ob3N0bmV0LnYxLlBvbGljeVJ1bGUSJgoIZmFpbHNhZmUYBiABKAsyFC5ob3N0bmV0LnYxLkZhaWxzYWZlIpkBCg5Sb3V0aW5nTmV0d29yaxIMCgRuYW1lGAEgASgJEhAKCGxvb3BiYWNrGAIgASgJEhEKCWFkZHJlc3NlcxgDIAMoCRIPCgd1cGxpbmtzGAQgAygJEhkKEWFjY2VwdGVkX3ByZWZpeGVzGAUgAygJEhEKCXJvdXRlX3RhZxgGIAEoDRIVCg1hZGRyZXNzX3Bvb2xzGAcgAygJIvkBCg1Sb3V0aW5nSW50ZW50Eg8KB3ZlcnNpb24YASABKAkSDwoHaG9zdF9pZBgCIAEoCRILCgNhc24YAyABKA0SEQoJcm91dGVyX2lkGAQgASgJEiwKCG5ldHdvcmtzGAUgAygLMhouaG9zdG5ldC52MS5Sb3V0aW5nTmV0d29yaxIpCgpiZ3BfbGlzdGVuGAYgASgOMhUuaG9zdG5ldC52MS5CZ3BMaXN0ZW4SKAoJbXVsdGlwYXRoGAcgASgOMhUuaG9zdG5ldC52MS5NdWx0aXBhdGgSCwoDYmZkGAggASgIEhYKDnByaW1hcnlfdXBsaW5rGAkgASgJIkYKDFN3aXRjaENvbmZpZxIPCgd2ZXJzaW9uGAEgASgJEhMKC3N3aXRjaF9uYW1lGAIgASgJEhAKCGZycl9jb25mGAMgASgJYgZwcm90bzM", [file_hostnet_v1_resources]);
 
 /**
  * A resolved object: the prefixes of one NetworkObject, merged and
@@ -419,4 +419,41 @@ export type RoutingIntent = Message<"hostnet.v1.RoutingIntent"> & {
  */
 export const RoutingIntentSchema: GenMessage<RoutingIntent> = /*@__PURE__*/
   messageDesc(file_hostnet_v1_compiled, 7);
+
+/**
+ * What the ToR mode of the agent applies on an FRR-based switch: the whole
+ * frr.conf the controller compiled for it (routed ports with their filters,
+ * pool ports, fabric ports), applied hitlessly with frr-reload.
+ *
+ * @generated from message hostnet.v1.SwitchConfig
+ */
+export type SwitchConfig = Message<"hostnet.v1.SwitchConfig"> & {
+  /**
+   * Content hash of frr_conf.
+   *
+   * @generated from field: string version = 1;
+   */
+  version: string;
+
+  /**
+   * The switch it was compiled for.
+   *
+   * @generated from field: string switch_name = 2;
+   */
+  switchName: string;
+
+  /**
+   * The whole frr.conf, in the form FRR prints back.
+   *
+   * @generated from field: string frr_conf = 3;
+   */
+  frrConf: string;
+};
+
+/**
+ * Describes the message hostnet.v1.SwitchConfig.
+ * Use `create(SwitchConfigSchema)` to create a new message.
+ */
+export const SwitchConfigSchema: GenMessage<SwitchConfig> = /*@__PURE__*/
+  messageDesc(file_hostnet_v1_compiled, 8);
 

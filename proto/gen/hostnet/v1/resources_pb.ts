@@ -401,8 +401,9 @@ export type Switch = Message<"hostnet.v1.Switch"> & {
   poolVlan: number;
 
   /**
-   * Prefixes a host may send per address family before its session is shut
-   * (and restarted a minute later); 0 means the default, 8.
+   * Prefixes a host may send per address family, counted before the filter,
+   * before its session is shut (and restarted a minute later); 0 means the
+   * default, 16.
    *
    * @generated from field: uint32 max_prefixes = 7;
    */
