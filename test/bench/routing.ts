@@ -35,7 +35,7 @@ export async function routingBench(rounds = 3): Promise<RoutingBench> {
     // The agent: bare FRR running, intent in hand -> /32 in both FIBs.
     const lab = await Lab.create({ kind: 'b' });
     try {
-      const f = await buildFabric(lab, { hostPrefixes: [HOST] });
+      const f = await buildFabric(lab, { hostPrefixes: [HOST], hostAsn: 65101 });
       const agent = RoutingClient.start(f.host, f.hostFrr.dir);
       const started = performance.now();
       const r = await agent.apply(loadIntent('ecmp'));
@@ -54,7 +54,7 @@ export async function routingBench(rounds = 3): Promise<RoutingBench> {
     // FRR alone: the same configuration given to FRR at start, loopback ready.
     const lab2 = await Lab.create({ kind: 'b' });
     try {
-      const f = await buildFabric(lab2, { hostPrefixes: [HOST], hostPort: 0 });
+      const f = await buildFabric(lab2, { hostPrefixes: [HOST], hostAsn: 65101, hostPort: 0 });
       await f.hostFrr.stop();
       await f.host.exec(['ip', 'link', 'add', 'vni0', 'type', 'bridge']);
       await f.host.up('vni0');

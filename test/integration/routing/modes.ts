@@ -14,7 +14,7 @@ import { RoutingIntentSchema } from '../../../proto/gen/hostnet/v1/compiled_pb.j
 void t.test('port 20179 peers while another process holds 179', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const f = await buildFabric(lab, { hostPrefixes: ['10.1.0.11/32'], hostPort: 20179, torPeerPort: 20179 });
+  const f = await buildFabric(lab, { hostPrefixes: ['10.1.0.11/32'], hostAsn: 65102, hostPort: 20179, torPeerPort: 20179 });
   const squatter = await listen(f.host, 'tcp', '::', 179);
   t.teardown(() => squatter.stop());
   const agent = RoutingClient.start(f.host, f.hostFrr.dir);
@@ -31,7 +31,7 @@ void t.test('port 20179 peers while another process holds 179', async (t) => {
 void t.test('active-standby: traffic uses the primary, then the standby', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const f = await buildFabric(lab, { hostPrefixes: ['10.1.0.11/32'] });
+  const f = await buildFabric(lab, { hostPrefixes: ['10.1.0.11/32'], hostAsn: 65102 });
   const agent = RoutingClient.start(f.host, f.hostFrr.dir);
   t.teardown(() => agent.stop());
   const intent = loadIntent('active-standby');
@@ -63,7 +63,7 @@ void t.test('active-standby: traffic uses the primary, then the standby', async 
 void t.test('a public network: vni1 advertised only upstream of the public uplink, with its own source address', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const f = await buildFabric(lab, { hostPrefixes: ['10.1.0.12/32'] });
+  const f = await buildFabric(lab, { hostPrefixes: ['10.1.0.12/32'], hostAsn: 65103 });
   const pub = await lab.netns('pub');
   await lab.link(f.host, 'eth2', pub, 'swp1');
   await pub.addAddress('lo', '203.0.113.1/32');

@@ -20,7 +20,7 @@ const loadIntent = (name: string): RoutingIntent =>
 void t.test('routing on the host with real FRR', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const f = await buildFabric(lab, { hostPrefixes: [`${HOST}/32`] });
+  const f = await buildFabric(lab, { hostPrefixes: [`${HOST}/32`], hostAsn: 65101 });
   const agent = RoutingClient.start(f.host, f.hostFrr.dir);
   t.teardown(() => agent.stop());
 
@@ -109,7 +109,7 @@ async function tor1Route(tor: Parameters<typeof waitForRoute>[0]): Promise<unkno
 void t.test('bad intents are refused with the field named; nothing changes', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const f = await buildFabric(lab, { hostPrefixes: [`${HOST}/32`] });
+  const f = await buildFabric(lab, { hostPrefixes: [`${HOST}/32`], hostAsn: 65101 });
   const agent = RoutingClient.start(f.host, f.hostFrr.dir);
   t.teardown(() => agent.stop());
   t.match(await agent.apply(loadIntent('ecmp')), { ok: true });
