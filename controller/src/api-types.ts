@@ -56,3 +56,19 @@ export interface FleetSummary {
     reasons: { reason: string; hosts: number; message: string; sample: string[] }[];
   };
 }
+
+/** One entry of GET /api/v1/switches (operators only). */
+export interface SwitchView {
+  readonly name: string;
+  readonly asn: number;
+  readonly routerId: string;
+  /** The version of the configuration compiled for it now. */
+  readonly version: string;
+  readonly routedPorts: number;
+  readonly poolPorts: number;
+  /** Its ToR agent streams to this replica. */
+  readonly connected: boolean;
+  /** What that agent last acknowledged ('' when none here). */
+  readonly appliedVersion: string;
+  readonly refused: { readonly version: string; readonly error: string } | null;
+}

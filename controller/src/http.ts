@@ -17,7 +17,7 @@ import type { Tokens } from './admin/tokens.js';
 import { type Caller, sees } from './validate.js';
 import type { Reader } from './store/store.js';
 import { compileSwitch } from './switches.js';
-import type { HostStatus, HostView } from './api-types.js';
+import type { HostStatus, HostView, SwitchView } from './api-types.js';
 import { type HostFacts, QueryError, fleetSummary, parseHostQuery, rolloutStateOf, selectHosts } from './fleet-view.js';
 
 export type { HostStatus, HostView } from './api-types.js';
@@ -296,7 +296,7 @@ function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, r
   if (path === '/api/v1/switches') {
     // Each switch's rollout as this replica sees it (the ToR agents connected here).
     const rollout = new Map(deps.agents.switches.states().map((r) => [r.name, r]));
-    json(res, 200, store.list('switch').map(({ value: sw }) => {
+    json(res, 200, store.list('switch').map(({ value: sw }): SwitchView => {
       const c = compileSwitch(store, sw);
       const r = rollout.get(sw.name);
       return {

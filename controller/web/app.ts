@@ -5,7 +5,7 @@
 // the API and updates in place: the filters being typed, the scroll position
 // and the page stay as they are. Everything the agents report is tenant
 // data (tenants have root on their hosts): it is only ever set as text.
-import type { FleetSummary, HostStatus, HostView, RolloutState } from '../src/api-types.js';
+import type { FleetSummary, HostStatus, HostView, RolloutState, SwitchView } from '../src/api-types.js';
 
 const POLL_MS = 2000;
 const PAGE_SIZE = 100;
@@ -187,6 +187,20 @@ function summaryView(s: FleetSummary): HTMLElement {
   return el('div', {}, tiles, rollout);
 }
 
+/** The switches (operators): their agent, and whether each runs its current configuration. */
+function switchesView(list: readonly SwitchView[]): HTMLElement {
+  const state = (w: SwitchView): Child => {
+    if (w.refused && w.refused.version === w.version) return el('span', { class: 'rs rs-refused', title: w.refused.error }, `refused: ${w.refused.error}`);
+    if (w.appliedVersion === w.version) return el('span', { class: 'rs rs-applied' }, 'applied');
+    return el('span', { class: 'rs rs-pending', title: `applied ${w.appliedVersion || 'nothing'}, desired ${w.version}` }, 'pending');
+  };
+  return el('section', { class: 'switches', id: 'switches' }, el('h2', {}, 'Switches'),
+    table(['switch', 'ASN', 'hosts', 'pool ports', 'agent', 'configuration'], list.map((w) => [
+      w.name, String(w.asn), String(w.routedPorts), String(w.poolPorts),
+      w.connected ? 'connected' : el('span', { class: 'tag', title: 'no ToR agent streams to this replica' }, 'not connected here'), state(w),
+    ]), 'No switches.'));
+}
+
 /** Why a host is not ok, in one line: its first check that is not ok. */
 function why(h: HostView): { text: string; since: string | null } {
   if (h.status === 'unknown') return { text: 'never reported', since: null };
@@ -223,6 +237,7 @@ function fleetView(hash: string): View {
   };
   const goNow = (next: ListState): void => void go(next).catch(failed);
   const summary = el('section', { id: 'summary' });
+  const switches = el('div', { id: 'switches-slot' });
   const field = (name: keyof ListState, control: HTMLInputElement | HTMLSelectElement): HTMLElement => {
     control.name = name;
     control.value = String(state[name]);
@@ -260,7 +275,7 @@ function fleetView(hash: string): View {
   const turn = (by: number): void => goNow({ ...state, page: state.page + by });
   prev.addEventListener('click', () => turn(-1));
   next.addEventListener('click', () => turn(1));
-  const root = el('div', { class: 'fleet' }, summary,
+  const root = el('div', { class: 'fleet' }, summary, switches,
     el('section', { class: 'list' }, el('h2', {}, 'Hosts'), filters,
       el('table', { class: 'hosts' }, el('thead', {}, head), tbody), el('div', { class: 'pager' }, prev, ' ', count, ' ', next)));
 
@@ -295,6 +310,8 @@ function fleetView(hash: string): View {
     async refresh() {
       const [{ body: s }] = await Promise.all([api<FleetSummary>('/api/v1/summary'), refreshList()]);
       summary.replaceChildren(summaryView(s));
+      // Switches are operators' business (a tenant's token gets 403 there).
+      switches.replaceChildren(...(s.viewer.role === 'operator' ? [switchesView((await api<SwitchView[]>('/api/v1/switches')).body)] : []));
       byId('viewer').textContent = s.viewer.role === 'operator' ? 'operator: the whole fleet' : `tenant admin: ${s.viewer.tenant}`;
     },
     update(h: string) {

@@ -86,6 +86,11 @@ void t.test('the dashboard page in a real browser', async (t) => {
     t.equal(summary.status.ok, world.hosts.size, `every host is ok (${summary.status.ok})`);
     t.same(rows.map((r) => r.id).sort(), [...world.hosts.keys()].sort(), 'every host is listed');
     t.equal(viewer, 'operator: the whole fleet');
+    await page.waitForSelector('#switches tbody tr');
+    const switches = await page.$$eval('#switches tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const api = await world.api<{ name: string; routedPorts: number }[]>('/api/v1/switches');
+    t.same(switches, api.map((w) => [w.name, w.name === 'tor1' ? '65001' : '65002', String(w.routedPorts), String(8 - w.routedPorts), 'connected', 'applied']),
+      'both switches: their hosts and free ports, the ToR agent connected, the current configuration applied');
   });
 
   await t.test('uplinks cut: the host turns red without a reload, and back; the filter and the scroll position stay', async (t) => {
@@ -193,6 +198,7 @@ void t.test('the dashboard page in a real browser', async (t) => {
     t.same(rows.map((r) => r.id).sort(), own, `only tenant-b's hosts: ${own.join(', ')}`);
     t.equal(tiles.ok, own.length, 'and only they are counted');
     t.equal(viewer, 'tenant admin: tenant-b');
+    t.equal(await tenant.$('#switches'), null, 'no switches for a tenant');
     await tenant.goto(`${url}#/hosts/h1`);
     await tenant.waitForSelector('.host .error');
     t.match(await tenant.$eval('.host .error', (e) => e.textContent), /Host h1 is not known/, 'another tenant\'s host is not shown');
