@@ -1,12 +1,16 @@
 // `npm run lab` (scripts/lab): brings the lab up, prints where to look, and
 // returns; `npm run lab -- down` removes all of it; `npm run lab -- status`
-// prints the same overview with every host's health. Idempotent: a lab that
-// is up is left as it is.
+// prints the same overview with every host's health; `npm run lab -- deploy
+// h5` / `release h5` deploys a server at runtime (created with its switch
+// ports, cabled, its agent and FRR started) or releases it to the pool.
+// Idempotent: a lab that is up is left as it is.
 //
 // The namespaces and processes belong to a supervisor (`serve`), started
-// detached, that builds the World and tears it down on SIGTERM. Its pid,
-// log and the topology live in /run/hostnet-lab.
+// detached, that builds the World and tears it down on SIGTERM; deploy and
+// release are asked of it over a unix socket. Its pid, log, socket and the
+// topology live in /run/hostnet-lab.
 import { spawn } from 'node:child_process';
+import { createConnection, createServer } from 'node:net';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +32,7 @@ const TOPOLOGY = join(RUN_DIR, 'topology.json');
 const PID_FILE = join(RUN_DIR, 'supervisor.pid');
 const LOG_FILE = join(RUN_DIR, 'supervisor.log');
 const BIN_DIR = join(RUN_DIR, 'bin');
+const SOCKET = join(RUN_DIR, 'supervisor.sock');
 
 const out = (line = ''): void => { process.stdout.write(`${line}\n`); };
 
@@ -160,6 +165,8 @@ function printOverview(t: Topology): void {
   if (h2) out(`  ip netns exec ${h2.namespace} nft flush ruleset; sleep 1; curl -s -H "authorization: Bearer $HOSTNET_TOKEN" ${t.controller.http}/api/v1/hosts/h2   # repaired; see "events"`);
   if (h1) out(`  ip netns exec ${h1.namespace} hostnet-agent status --config ${h1.agentConfig}`);
   if (replicas.length > 1) out(`  pkill -9 -f ${t.dir}/controller/controller.yaml; sleep 2; curl -s -H "authorization: Bearer $HOSTNET_TOKEN" ${replicas[1]?.http ?? ''}/api/v1/hosts   # ${replicas[0]?.name ?? ''} gone: its agents are on ${replicas[1]?.name ?? ''}`);
+  out('  npm run lab -- deploy h5         # a new server on a free port of both ToRs, reachable in seconds');
+  out('  npm run lab -- release h5        # back to the pool: its /32 leaves both ToRs, then its address is free');
   out('  npm run lab -- status            # this overview and every host\'s health');
   out('  npm run lab -- down              # remove everything');
   out();
@@ -190,6 +197,53 @@ async function writeBin(t: Topology): Promise<void> {
   }
 }
 
+/** What `deploy` and `release` ask of the supervisor (one JSON line each way). */
+interface Request { readonly op: 'deploy' | 'release'; readonly id: string; readonly port?: string; readonly subnet?: string; readonly asn?: number }
+
+/** Deploys or releases a host in the supervisor's world; the topology and wrappers follow. */
+async function handle(world: World, r: Request): Promise<string> {
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(r.id)) throw new Error(`"${r.id}" is not a lab host name`);
+  if (r.op === 'release') {
+    await world.releaseHost(r.id);
+    world.hosts.delete(r.id);
+  } else {
+    const used = new Set([...world.hosts.values()].map((h) => h.torPort));
+    const port = r.port ?? ['swp1', 'swp2', 'swp3', 'swp4', 'swp5', 'swp6', 'swp7', 'swp8'].find((p) => !used.has(p));
+    if (!port) throw new Error('every server port of the lab\'s ToRs is taken');
+    const h = await world.deployHost({ id: r.id, subnetId: r.subnet ?? 'a-web', catalog: 'standard', asn: r.asn ?? 65100 + world.hosts.size + 1, port });
+    await waitFor(`${r.id} reachable from the client`, async () => ((await world.client.routes(`${h.address}/32`)).length > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+  }
+  await writeTopology(world);
+  const h = world.hosts.get(r.id);
+  return r.op === 'release'
+    ? `${r.id} released: deleted, its agent stopped; its ports are back in the pool once both ToRs applied it, and its addresses free after that`
+    : `${r.id} deployed on port ${h?.torPort ?? '?'} of both ToRs: ${h?.addresses.join(', ') ?? ''}, reachable from the client`;
+}
+
+async function writeTopology(world: World): Promise<void> {
+  const topo = world.topology();
+  await writeBin(topo);
+  await writeFile(`${TOPOLOGY}.tmp`, `${JSON.stringify(topo, null, 2)}\n`);
+  await rename(`${TOPOLOGY}.tmp`, TOPOLOGY);
+}
+
+/** Sends a request to the running lab's supervisor and prints its answer. */
+async function ask(r: Request): Promise<number> {
+  if (!(await supervisorPid())) {
+    out('The lab is not running; start it with `npm run lab`.');
+    return 1;
+  }
+  const answer = await new Promise<{ ok: boolean; message: string }>((resolve, reject) => {
+    const c = createConnection(SOCKET, () => c.end(`${JSON.stringify(r)}\n`));
+    let data = '';
+    c.on('data', (d) => { data += d.toString(); });
+    c.on('end', () => { try { resolve(JSON.parse(data) as { ok: boolean; message: string }); } catch { reject(new Error(`no answer from the lab supervisor (${data.slice(0, 200)})`)); } });
+    c.on('error', reject);
+  });
+  (answer.ok ? process.stdout : process.stderr).write(`${answer.ok ? '' : 'lab: '}${answer.message}\n`);
+  return answer.ok ? 0 : 1;
+}
+
 /** The supervisor: builds the world, writes the topology, tears down on SIGTERM. */
 async function serve(store: Store): Promise<number> {
   const lab = await Lab.create({ kind: KIND, id: 'main', baseDir: RUN_DIR });
@@ -203,12 +257,26 @@ async function serve(store: Store): Promise<number> {
       grpcPort: GRPC_PORT, httpPort: HTTP_PORT, heartbeat: '5s', checkInterval: '2s', store, replicaPorts: [REPLICA2],
       log: (l) => out(`${new Date().toISOString()} ${l}`),
     });
-    const topo = world.topology();
-    await writeBin(topo);
-    await writeFile(`${TOPOLOGY}.tmp`, `${JSON.stringify(topo, null, 2)}\n`);
-    await rename(`${TOPOLOGY}.tmp`, TOPOLOGY);
+    const w = world;
+    // One request at a time, each on its own connection: a JSON line in, a JSON line out.
+    let busy: Promise<unknown> = Promise.resolve();
+    const server = createServer((c) => {
+      let data = '';
+      c.on('data', (d) => { data += d.toString(); });
+      c.on('end', () => {
+        busy = busy.then(async () => {
+          const message = await handle(w, JSON.parse(data) as Request).then((m) => ({ ok: true, message: m }), (err: Error) => ({ ok: false, message: err.message }));
+          out(`${new Date().toISOString()} ${data.trim()}: ${message.message}`);
+          c.end(`${JSON.stringify(message)}\n`);
+        });
+      });
+    });
+    await rm(SOCKET, { force: true });
+    await new Promise<void>((resolve) => server.listen(SOCKET, resolve));
+    await writeTopology(world);
     out(`${new Date().toISOString()} the lab is up`);
     await stop;
+    server.close();
   } catch (err) {
     out(`${new Date().toISOString()} the lab failed to start: ${(err as Error).stack ?? String(err)}`);
   }
@@ -221,27 +289,44 @@ async function serve(store: Store): Promise<number> {
 
 type Store = 'sqlite' | 'etcd';
 
-/** `[up|down|status] [--store sqlite|etcd]`; the store also from HOSTNET_LAB_STORE. */
-function parse(argv: readonly string[]): { command: string; store: Store } | string {
+interface Args { readonly command: string; readonly store: Store; readonly host?: string; readonly options: Record<string, string> }
+
+/**
+ * `[up|down|status] [--store sqlite|etcd]`, `deploy HOST [--port swpN] [--subnet ID] [--asn N]`,
+ * `release HOST`; the store also from HOSTNET_LAB_STORE.
+ */
+function parse(argv: readonly string[]): Args | string {
   let command: string | undefined;
+  let host: string | undefined;
   let store = process.env.HOSTNET_LAB_STORE ?? 'sqlite';
+  const options: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
-    if (a === '--store') store = argv[++i] ?? '';
-    else if (a.startsWith('--store=')) store = a.slice('--store='.length);
-    else if (!command && !a.startsWith('-')) command = a;
+    const m = /^--(store|port|subnet|asn)(?:=(.*))?$/.exec(a);
+    if (m?.[1]) {
+      const v = m[2] ?? argv[++i] ?? '';
+      if (m[1] === 'store') store = v;
+      else options[m[1]] = v;
+    } else if (!command && !a.startsWith('-')) command = a;
+    else if (!host && !a.startsWith('-') && (command === 'deploy' || command === 'release')) host = a;
     else return `unknown argument "${a}"`;
   }
   if (store !== 'sqlite' && store !== 'etcd') return `--store takes sqlite or etcd, not "${store}"`;
-  return { command: command ?? 'up', store };
+  if ((command === 'deploy' || command === 'release') && !host) return `${command} needs a host name, e.g. ${command} h5`;
+  if (options.asn !== undefined && !/^\d+$/.test(options.asn)) return `--asn takes a number, not "${options.asn}"`;
+  return { command: command ?? 'up', store, ...(host ? { host } : {}), options };
 }
 
 const args = parse(process.argv.slice(2));
-const commands: Record<string, (store: Store) => Promise<number>> = { up, down: () => down(), status, serve };
+const commands: Record<string, (a: Args) => Promise<number>> = {
+  up: (a) => up(a.store), down: () => down(), status: () => status(), serve: (a) => serve(a.store),
+  deploy: (a) => ask({ op: 'deploy', id: a.host ?? '', ...(a.options.port ? { port: a.options.port } : {}), ...(a.options.subnet ? { subnet: a.options.subnet } : {}), ...(a.options.asn ? { asn: Number(a.options.asn) } : {}) }),
+  release: (a) => ask({ op: 'release', id: a.host ?? '' }),
+};
 const fn = typeof args === 'string' ? undefined : commands[args.command];
 if (typeof args === 'string' || !fn) {
-  process.stderr.write(`usage: npm run lab [-- up|down|status] [--store sqlite|etcd]   (${typeof args === 'string' ? args : `unknown command "${args.command}"`})\n`);
+  process.stderr.write(`usage: npm run lab [-- up|down|status|deploy HOST [--port swpN] [--subnet ID] [--asn N]|release HOST] [--store sqlite|etcd]   (${typeof args === 'string' ? args : `unknown command "${args.command}"`})\n`);
   process.exitCode = 2;
 } else {
-  process.exitCode = await fn(args.store);
+  process.exitCode = await fn(args);
 }

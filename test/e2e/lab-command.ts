@@ -53,12 +53,23 @@ void t.test('npm run lab: up, up again, use, down', async (t) => {
   const bin = join(dir, 'bin');
   t.match(up.stdout, new RegExp(`HOSTNET_CA=${topo.controller.ca} `), 'prints the CA for hostnetctl');
   const ctl = await run([join(bin, 'hostnetctl'), 'get', 'hosts', '--server', topo.controller.grpc, '--ca', topo.controller.ca, '--token', topo.controller.adminToken]);
-  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+10\.1\.0\.1\/32,2001:db8:a::1\/128$/m, 'the printed hostnetctl works with the printed token and CA');
+  t.match(ctl.stdout, /^h1\s+a-web\s+standard\s+65101\s+tor1\/swp1,tor2\/swp1\s+10\.1\.0\.1\/32,2001:db8:a::1\/128$/m, 'the printed hostnetctl works with the printed token and CA');
   t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '443'])).stdout, /"connected"/, 'lab-probe client h1 443 connects');
   t.match((await run([join(bin, 'lab-probe'), 'client', 'h1', '8080'])).stdout, /"timeout"/, 'lab-probe client h1 8080 times out');
   const status = await run([join(bin, 'hostnet-agent'), 'status', '--config', topo.hosts[0]?.agentConfig ?? ''], { netns: 'hnmmain-h1', allowFail: true });
   t.match(status.stdout, /^host h1: OK/, 'hostnet-agent status inside the host namespace');
   t.match((await lab('status')).stdout, /h3\s+ok/, 'lab status lists every host\'s health');
+
+  t.equal((await lab('deploy')).code, 2, 'deploy without a host name: usage');
+  const deployed = await lab('deploy', 'h5');
+  t.equal(deployed.code, 0, `deploy exits 0 ${deployed.stderr}`);
+  t.match(deployed.stdout, /^h5 deployed on port swp4 of both ToRs: 10\.1\.0\.3\/32, 2001:db8:a::3\/128, reachable from the client$/m, 'deploy puts a server on the first free port');
+  t.match((await run([join(bin, 'lab-probe'), 'client', 'h5', '443'])).stdout, /"connected"/, 'lab-probe knows h5, and the client reaches it');
+  const released = await lab('release', 'h5');
+  t.equal(released.code, 0, `release exits 0 ${released.stderr}`);
+  t.match(released.stdout, /^h5 released/m);
+  t.notMatch((await run([join(bin, 'hostnetctl'), 'get', 'hosts', '--server', topo.controller.grpc, '--ca', topo.controller.ca, '--token', topo.controller.adminToken])).stdout, /^h5 /m, 'h5 is gone from the controller');
+  t.match((await lab('release', 'h9')).stderr, /host\/h9 not found/, 'releasing an unknown host says so');
 
   const down = await lab('down');
   t.match(down.stdout, /The lab is down/);
