@@ -16,7 +16,7 @@ import { rolloutView } from './rollout-view.js';
 import type { Tokens } from './admin/tokens.js';
 import { type Caller, sees } from './validate.js';
 import type { Reader } from './store/store.js';
-import { compileSwitch } from './switches.js';
+import { compileSwitch, hostsBySwitch } from './switches.js';
 import type { HostStatus, HostView, SwitchView } from './api-types.js';
 import { type HostFacts, QueryError, fleetSummary, parseHostQuery, rolloutStateOf, selectHosts } from './fleet-view.js';
 
@@ -296,8 +296,9 @@ function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, r
   if (path === '/api/v1/switches') {
     // Each switch's rollout as this replica sees it (the ToR agents connected here).
     const rollout = new Map(deps.agents.switches.states().map((r) => [r.name, r]));
+    const index = hostsBySwitch(store);
     json(res, 200, store.list('switch').map(({ value: sw }): SwitchView => {
-      const c = compileSwitch(store, sw);
+      const c = compileSwitch(store, sw, index);
       const r = rollout.get(sw.name);
       return {
         name: sw.name, asn: sw.asn, routerId: sw.routerId, version: c.version, routedPorts: c.intent.routed.length, poolPorts: c.intent.pool.length,

@@ -64,10 +64,23 @@ function addressesOn(host: Host, catalog: NetworkCatalog | undefined, uplink: st
   return net.name === 'public' ? [...host.publicAddresses] : [...host.addresses];
 }
 
-/** The intent of one switch from the store's hosts. Pure apart from reads. */
-export function switchIntent(store: Reader, sw: Switch): SwitchIntent {
-  const byPort = new Map<string, RoutedPort>();
+/** The hosts cabled to each switch, by switch name: one pass over the hosts for every switch compiled after it. */
+export function hostsBySwitch(store: Reader): Map<string, Host[]> {
+  const index = new Map<string, Host[]>();
   for (const { value: h } of store.list('host')) {
+    for (const name of new Set(h.switchPorts.map((p) => p.switchName))) {
+      const list = index.get(name);
+      if (list) list.push(h);
+      else index.set(name, [h]);
+    }
+  }
+  return index;
+}
+
+/** The intent of one switch from the store's hosts (`index`: hostsBySwitch of the same store). Pure apart from reads. */
+export function switchIntent(store: Reader, sw: Switch, index = hostsBySwitch(store)): SwitchIntent {
+  const byPort = new Map<string, RoutedPort>();
+  for (const h of index.get(sw.name) ?? []) {
     for (const sp of h.switchPorts) {
       if (sp.switchName !== sw.name || !sw.ports.includes(sp.port)) continue;
       const catalog = store.get('catalog', h.catalog)?.value;
@@ -154,9 +167,9 @@ export function renderSwitchFrr(s: SwitchIntent): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** A switch's intent, its frr.conf and the content version. */
-export function compileSwitch(store: Reader, sw: Switch): CompiledSwitch {
-  const intent = switchIntent(store, sw);
+/** A switch's intent, its frr.conf and the content version (`index`: hostsBySwitch, when compiling several). */
+export function compileSwitch(store: Reader, sw: Switch, index?: Map<string, Host[]>): CompiledSwitch {
+  const intent = switchIntent(store, sw, index);
   const frrConf = renderSwitchFrr(intent);
   return { intent, frrConf, version: createHash('sha256').update(frrConf).digest('hex').slice(0, 16) };
 }

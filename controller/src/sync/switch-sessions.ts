@@ -16,7 +16,8 @@ import type { Outgoing } from '../../../proto/grpc/server.js';
 import { type SyncRequest, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import type { ErrorDetail } from '../../../proto/gen/hostnet/v1/errors_pb.js';
 import type { ChangeBatch, Store } from '../store/store.js';
-import { compileSwitch } from '../switches.js';
+import { compileSwitch, hostsBySwitch } from '../switches.js';
+import type { Host } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 
 /** A switch's rollout as this replica sees it. */
 export interface SwitchRollout {
@@ -113,7 +114,8 @@ export class SwitchSessions {
     if (this.timer || this.sessions.size === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      for (const s of this.sessions.values()) this.pump(s);
+      const index = hostsBySwitch(this.store);
+      for (const s of this.sessions.values()) this.pump(s, index);
     }, this.debounceMs);
   }
 
@@ -127,13 +129,13 @@ export class SwitchSessions {
   }
 
   /** Sends the switch its configuration when it lacks it and nothing is in flight. */
-  private pump(s: SwitchSession): void {
+  private pump(s: SwitchSession, index?: Map<string, Host[]>): void {
     const sw = this.store.get('switch', s.name);
     if (!sw) {
       s.end(new HostnetError(Status.NOT_FOUND, { reason: 'NOT_FOUND', resource: `switch/${s.name}`, message: `switch/${s.name} is not known to this controller` }));
       return;
     }
-    const c = compileSwitch(this.store, sw.value);
+    const c = compileSwitch(this.store, sw.value, index);
     this.track(s.name).desired = c.version;
     if (s.inFlight || s.applied === c.version || s.refused === c.version) return;
     s.inFlight = c.version;
@@ -163,10 +165,11 @@ export class SwitchSessions {
 
   /** Every switch's rollout on this replica, by name. */
   states(): SwitchRollout[] {
+    const index = hostsBySwitch(this.store);
     return this.store.list('switch').map(({ key, value }) => {
       const r = this.rollouts.get(key);
       return {
-        name: key, desiredVersion: compileSwitch(this.store, value).version, appliedVersion: r?.applied ?? '', nackedVersion: r?.nacked ?? '', nackError: r?.error ?? '',
+        name: key, desiredVersion: compileSwitch(this.store, value, index).version, appliedVersion: r?.applied ?? '', nackedVersion: r?.nacked ?? '', nackError: r?.error ?? '',
         connected: this.sessions.has(key),
       };
     });
