@@ -66,9 +66,11 @@ export interface SwitchView {
   readonly version: string;
   readonly routedPorts: number;
   readonly poolPorts: number;
-  /** Its ToR agent streams to this replica. */
+  /** Its ToR agent streams to a replica (this one or another). */
   readonly connected: boolean;
-  /** What that agent last acknowledged ('' when none here). */
+  /** Which replica, when connected. */
+  readonly replica: string | null;
+  /** What that agent last acknowledged ('' when nothing yet). */
   readonly appliedVersion: string;
   readonly refused: { readonly version: string; readonly error: string } | null;
 }

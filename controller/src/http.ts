@@ -284,8 +284,9 @@ function route(deps: HttpDeps, registry: Registry, page: Page, req: IncomingMess
 
 /**
  * The switches (operators only): `/api/v1/switches` lists them with the
- * version of their compiled configuration and what their ToR agent (when
- * connected to this replica) applied or refused; `/api/v1/switches/NAME/frr.conf`
+ * version of their compiled configuration and what their ToR agent
+ * applied or refused (written to the status store by the replica it streams
+ * to); `/api/v1/switches/NAME/frr.conf`
  * is that configuration, for switches other tooling configures (its ETag is
  * the version).
  */
@@ -302,7 +303,7 @@ function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, r
       const r = rollout.get(sw.name);
       return {
         name: sw.name, asn: sw.asn, routerId: sw.routerId, version: c.version, routedPorts: c.intent.routed.length, poolPorts: c.intent.pool.length,
-        connected: r?.connected ?? false, appliedVersion: r?.appliedVersion ?? '', refused: r?.nackedVersion ? { version: r.nackedVersion, error: r.nackError } : null,
+        connected: r?.connected ?? false, replica: r?.replica ?? null, appliedVersion: r?.appliedVersion ?? '', refused: r?.nackedVersion ? { version: r.nackedVersion, error: r.nackError } : null,
       };
     }));
     return;

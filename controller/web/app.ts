@@ -197,7 +197,7 @@ function switchesView(list: readonly SwitchView[]): HTMLElement {
   return el('section', { class: 'switches', id: 'switches' }, el('h2', {}, 'Switches'),
     table(['switch', 'ASN', 'hosts', 'pool ports', 'agent', 'configuration'], list.map((w) => [
       w.name, String(w.asn), String(w.routedPorts), String(w.poolPorts),
-      w.connected ? 'connected' : el('span', { class: 'tag', title: 'no ToR agent streams to this replica' }, 'not connected here'), state(w),
+      w.connected ? el('span', { title: `streams to ${w.replica ?? '?'}` }, 'connected') : el('span', { class: 'tag', title: 'its ToR agent streams to no replica' }, 'not connected'), state(w),
     ]), 'No switches.'));
 }
 

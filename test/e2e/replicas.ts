@@ -24,6 +24,16 @@ void t.test('the lab on etcd with two controller replicas', async (t) => {
   const ids = [...world.hosts.keys()].sort();
   const placement = (vs: HostView[]) => vs.map((h) => `${h.id}@${h.controller ?? '-'}`).join(' ');
 
+  await t.test('every replica shows both switches: their ToR agent connected (to one replica) and their configuration applied', async (t) => {
+    type SwitchView = { name: string; version: string; appliedVersion: string; connected: boolean; replica: string | null };
+    const seen = await waitFor('both replicas showing the switches applied', async () => {
+      const [a, b] = await Promise.all([0, 1].map((i) => world.api<SwitchView[]>('/api/v1/switches', i)));
+      const ok = (v: SwitchView[] | undefined) => v?.length === 2 && v.every((w) => w.connected && w.replica && w.appliedVersion === w.version);
+      return ok(a) && ok(b) ? [a, b] : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200 });
+    t.same(seen[0], seen[1], `the same on ctl-1 and ctl-2 (${(seen[0] ?? []).map((w) => `${w.name}@${w.replica ?? '-'}`).join(' ')})`);
+  });
+
   await t.test('a replica killed: its agents move to the other, no probe flips, its dashboard shows every host and none stale', async (t) => {
     const before = await views(1);
     t.same(before.map((h) => [h.id, h.connected]), ids.map((id) => [id, true]), `both replicas' dashboards see every host connected (${placement(before)})`);

@@ -148,7 +148,22 @@ export class Agents {
   readonly switches: SwitchSessions;
 
   private constructor(private readonly deps: AgentsDeps) {
-    this.switches = new SwitchSessions(deps.store, deps.log, deps.debounceMs);
+    this.switches = new SwitchSessions(deps.store, deps.log, deps.debounceMs, {
+      replica: this.replica,
+      rollout: (name, r) => {
+        const row = this.track(name);
+        row.appliedVersion = r.applied;
+        row.nackedVersion = r.nacked;
+        row.nackError = r.nacked ? create(ErrorDetailSchema, { reason: 'SWITCH_CONFIG_REFUSED', message: r.error }) : undefined;
+        row.updatedAt = new Date();
+        this.dirty.rollout.add(name);
+      },
+      connection: (name) => this.dirty.connection.add(name),
+      remote: (name) => {
+        const row = this.rollouts.get(name);
+        return { replica: this.remote.get(name)?.replica, ...(row ? { applied: row.appliedVersion, nacked: row.nackedVersion, error: row.nackError?.message ?? '' } : {}) };
+      },
+    });
     this.flushTimer = setInterval(() => {
       this.markStale();
       void this.flush();
@@ -273,8 +288,9 @@ export class Agents {
       records.push({ kind: 'health', hostId: id, value: h ? encodeHealth(h) : undefined });
     }
     for (const id of connection) {
-      const s = this.sessions.get(id);
-      records.push({ kind: 'connection', hostId: id, value: s ? encodeConnection({ replica: this.replica, since: s.since }) : undefined });
+      // A host's stream, or a switch's (ToR agent).
+      const since = this.sessions.get(id)?.since ?? this.switches.since(id);
+      records.push({ kind: 'connection', hostId: id, value: since ? encodeConnection({ replica: this.replica, since }) : undefined });
     }
     const batch = { rollout: [...rollout], health: [...health], connection: [...connection] };
     rollout.clear();

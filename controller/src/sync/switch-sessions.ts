@@ -4,7 +4,8 @@
 // of the store changes that text (a host deployed on one of its ports,
 // released, re-addressed; the switch itself edited), one update in flight
 // at a time, answered with Ack or Nack like a host's. The switches' rollout
-// (desired, applied, refused) is this replica's, in memory. A released host's
+// (applied, refused) and connection go to the status store with the hosts'
+// (through `shared`), so every replica shows them. A released host's
 // addresses are held (store kind "released") until every switch it was
 // cabled to has acknowledged a configuration compiled after the release; the
 // replica that sees the last of those Acks ends the release.
@@ -19,7 +20,7 @@ import type { ChangeBatch, Store } from '../store/store.js';
 import { compileSwitch, hostsBySwitch } from '../switches.js';
 import type { Host } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 
-/** A switch's rollout as this replica sees it. */
+/** A switch's rollout, from this replica's stream or the one another replica wrote. */
 export interface SwitchRollout {
   readonly name: string;
   readonly desiredVersion: string;
@@ -27,6 +28,19 @@ export interface SwitchRollout {
   readonly nackedVersion: string;
   readonly nackError: string;
   readonly connected: boolean;
+  /** The replica its ToR agent streams to, when connected. */
+  readonly replica: string | undefined;
+}
+
+/** How switch rollout and connections are shared with the other replicas (the agents' side's status batches). */
+export interface SharedStatus {
+  readonly replica: string;
+  /** A switch's rollout changed here. */
+  rollout(name: string, r: { readonly applied: string; readonly nacked: string; readonly error: string }): void;
+  /** A switch's stream opened or closed here. */
+  connection(name: string): void;
+  /** What another replica wrote of a switch. */
+  remote(name: string): { replica?: string | undefined; applied?: string; nacked?: string; error?: string };
 }
 
 interface SwitchSession {
@@ -36,6 +50,7 @@ interface SwitchSession {
   inFlight: string | undefined;
   /** The store revision the update in flight was compiled at. */
   inFlightAt: number;
+  readonly since: Date;
   refused: string;
   end(err: HostnetError): void;
 }
@@ -71,16 +86,23 @@ export class SwitchSessions {
   private timer: NodeJS.Timeout | undefined;
   private settling: Promise<void> | undefined;
 
-  constructor(private readonly store: Store, private readonly log: Logger, private readonly debounceMs = 50) {}
+  constructor(private readonly store: Store, private readonly log: Logger, private readonly debounceMs = 50, private readonly shared?: SharedStatus) {}
+
+  /** Since when a switch's stream is open here, if it is. */
+  since(name: string): Date | undefined {
+    return this.sessions.get(name)?.since;
+  }
 
   /** Serves one ToR agent's stream until it ends. */
   async serve(name: string, switchVersion: string, stream: { write(m: Outgoing<typeof SyncResponseSchema>): unknown }, it: AsyncIterator<SyncRequest>): Promise<void> {
     const read = reader(it);
-    const session: SwitchSession = { name, write: (m) => { stream.write(m); }, applied: switchVersion, inFlight: undefined, inFlightAt: 0, refused: '', end: read.end };
+    const session: SwitchSession = { name, write: (m) => { stream.write(m); }, applied: switchVersion, inFlight: undefined, inFlightAt: 0, since: new Date(), refused: '', end: read.end };
     this.sessions.get(name)?.end(new HostnetError(Status.ABORTED, { reason: 'REPLACED', message: 'a newer Sync stream of this switch replaced this one' }));
     this.sessions.set(name, session);
+    this.shared?.connection(name);
     const r = this.track(name);
     r.applied = switchVersion;
+    this.shared?.rollout(name, r);
     const sw = this.store.get('switch', name);
     // Up to date already: what it has reflects every release so far.
     if (sw && compileSwitch(this.store, sw.value).version === switchVersion) this.acknowledged(name, this.store.revision());
@@ -99,11 +121,15 @@ export class SwitchSessions {
             Object.assign(r, { nacked: m.value.version, error: describe(m.value.error) });
             this.log.warn({ switch: name, version: m.value.version, error: r.error }, 'ToR agent refused its configuration');
           }
+          this.shared?.rollout(name, r);
           this.pump(session);
         }
       }
     } finally {
-      if (this.sessions.get(name) === session) this.sessions.delete(name);
+      if (this.sessions.get(name) === session) {
+        this.sessions.delete(name);
+        this.shared?.connection(name);
+      }
     }
   }
 
@@ -167,10 +193,13 @@ export class SwitchSessions {
   states(): SwitchRollout[] {
     const index = hostsBySwitch(this.store);
     return this.store.list('switch').map(({ key, value }) => {
-      const r = this.rollouts.get(key);
+      const here = this.sessions.has(key);
+      const remote = here ? undefined : this.shared?.remote(key);
+      // Its stream here, or the other replica's record (also the last known one of a switch connected nowhere now).
+      const r = here || !remote?.applied ? this.rollouts.get(key) : { applied: remote.applied, nacked: remote.nacked ?? '', error: remote.error ?? '' };
       return {
         name: key, desiredVersion: compileSwitch(this.store, value, index).version, appliedVersion: r?.applied ?? '', nackedVersion: r?.nacked ?? '', nackError: r?.error ?? '',
-        connected: this.sessions.has(key),
+        connected: here || Boolean(remote?.replica), replica: here ? this.shared?.replica : remote?.replica,
       };
     });
   }
