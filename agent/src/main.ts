@@ -194,7 +194,7 @@ async function runTor(configPath: string): Promise<number> {
   const config = await loadAgentConfig(configPath);
   const log = createLogger({ name: 'hostnet-agent', level: config.logLevel });
   const tor = new TorAgent({
-    config, version: VERSION, log, frr: new FrrApplier(run, config.frr),
+    config, version: VERSION, log, frr: new FrrApplier(run, config.frr), bgp: new BgpReader(run, config.frr.vtySocket),
     identity: () => AgentIdentity.open({ files: config.controller, hostId: config.hostId, addresses: config.controller.addresses, log }),
   });
   await tor.start();

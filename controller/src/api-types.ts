@@ -73,4 +73,11 @@ export interface SwitchView {
   /** What that agent last acknowledged ('' when nothing yet). */
   readonly appliedVersion: string;
   readonly refused: { readonly version: string; readonly error: string } | null;
+  /** From its ToR agent's reports: ok, degraded (a neighbor's session down), failed, stale, unknown (never reported). */
+  readonly status: HostStatus;
+  readonly lastSeen: string | null;
+  /** The checks of the last report: switch-config, bgp:PORT per neighbor. */
+  readonly checks: readonly { readonly name: string; readonly status: string; readonly reason: string }[];
+  /** Each neighbor's BGP session (host ports and fabric ports), from the last report. */
+  readonly sessions: readonly { readonly port: string; readonly state: string; readonly remoteAs: number; readonly prefixesReceived: number }[];
 }

@@ -298,12 +298,21 @@ function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, r
     // Each switch's rollout as this replica sees it (the ToR agents connected here).
     const rollout = new Map(deps.agents.switches.states().map((r) => [r.name, r]));
     const index = hostsBySwitch(store);
+    const now = (deps.now?.() ?? new Date()).getTime();
     json(res, 200, store.list('switch').map(({ value: sw }): SwitchView => {
       const c = compileSwitch(store, sw, index);
       const r = rollout.get(sw.name);
+      const h = deps.agents.health.get(sw.name);
+      // As a host's: silent for three heartbeats is stale (judged by the replica its agent reports to, when another).
+      const local = r?.replica === deps.replica || (r?.connected && !deps.replica);
+      const stale = h && (local || !r?.connected ? now - h.received.getTime() > 3 * 1000 * (h.report.heartbeatSeconds || deps.heartbeatSeconds) : h.stale);
       return {
         name: sw.name, asn: sw.asn, routerId: sw.routerId, version: c.version, routedPorts: c.intent.routed.length, poolPorts: c.intent.pool.length,
         connected: r?.connected ?? false, replica: r?.replica ?? null, appliedVersion: r?.appliedVersion ?? '', refused: r?.nackedVersion ? { version: r.nackedVersion, error: r.nackError } : null,
+        status: !h ? 'unknown' : stale ? 'stale' : STATUS[h.report.status] ?? 'unknown',
+        lastSeen: h ? h.received.toISOString() : null,
+        checks: (h?.report.checks ?? []).map((c) => ({ name: c.name, status: STATUS[c.status] ?? 'unknown', reason: c.reason })),
+        sessions: (h?.report.sessions ?? []).map((x) => ({ port: x.uplink, state: x.state, remoteAs: x.remoteAs, prefixesReceived: x.prefixesReceived })),
       };
     }));
     return;

@@ -194,9 +194,15 @@ function switchesView(list: readonly SwitchView[]): HTMLElement {
     if (w.appliedVersion === w.version) return el('span', { class: 'rs rs-applied' }, 'applied');
     return el('span', { class: 'rs rs-pending', title: `applied ${w.appliedVersion || 'nothing'}, desired ${w.version}` }, 'pending');
   };
+  const why = (w: SwitchView): string => {
+    if (w.status === 'stale') return 'no report for three heartbeats';
+    if (w.status === 'unknown') return 'never reported';
+    const bad = w.checks.find((c) => c.status === 'failed') ?? w.checks.find((c) => c.status !== 'ok');
+    return bad ? `${bad.name}: ${bad.reason}` : '';
+  };
   return el('section', { class: 'switches', id: 'switches' }, el('h2', {}, 'Switches'),
-    table(['switch', 'ASN', 'hosts', 'pool ports', 'agent', 'configuration'], list.map((w) => [
-      w.name, String(w.asn), String(w.routedPorts), String(w.poolPorts),
+    table(['switch', 'status', 'why', 'ASN', 'hosts', 'pool ports', 'agent', 'configuration'], list.map((w) => [
+      w.name, badge(w.status), why(w), String(w.asn), String(w.routedPorts), String(w.poolPorts),
       w.connected ? el('span', { title: `streams to ${w.replica ?? '?'}` }, 'connected') : el('span', { class: 'tag', title: 'its ToR agent streams to no replica' }, 'not connected'), state(w),
     ]), 'No switches.'));
 }

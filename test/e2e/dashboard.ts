@@ -86,11 +86,15 @@ void t.test('the dashboard page in a real browser', async (t) => {
     t.equal(summary.status.ok, world.hosts.size, `every host is ok (${summary.status.ok})`);
     t.same(rows.map((r) => r.id).sort(), [...world.hosts.keys()].sort(), 'every host is listed');
     t.equal(viewer, 'operator: the whole fleet');
-    await page.waitForSelector('#switches tbody tr');
-    const switches = await page.$$eval('#switches tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
-    const api = await world.api<{ name: string; routedPorts: number }[]>('/api/v1/switches');
-    t.same(switches, api.map((w) => [w.name, w.name === 'tor1' ? '65001' : '65002', String(w.routedPorts), String(8 - w.routedPorts), 'connected', 'applied']),
-      'both switches: their hosts and free ports, the ToR agent connected, the current configuration applied');
+    const api = await world.api<{ name: string; routedPorts: number; status: string; sessions: { port: string; state: string }[] }[]>('/api/v1/switches');
+    t.same(api.map((w) => [w.name, w.status, w.sessions.map((x) => `${x.port}:${x.state}`).join(' ')]), ['tor1', 'tor2'].map((n) => [n, 'ok', 'swp1:Established swp2:Established swp3:Established swp9:Established']),
+      'the ToR agents report every neighbor\'s session established');
+    const switches = await waitFor('the switches on the page', async () => {
+      const rows = await page.$$eval('#switches tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      return rows.length === 2 ? rows : undefined;
+    }, { timeoutMs: 5000, intervalMs: 100 });
+    t.same(switches, api.map((w) => [w.name, 'ok', '', w.name === 'tor1' ? '65001' : '65002', String(w.routedPorts), String(8 - w.routedPorts), 'connected', 'applied']),
+      'both switches: ok, their hosts and free ports, the ToR agent connected, the current configuration applied');
   });
 
   await t.test('uplinks cut: the host turns red without a reload, and back; the filter and the scroll position stay', async (t) => {

@@ -257,7 +257,7 @@ export class Agents {
   /** Hosts connected here that stopped reporting for three heartbeats: stale, and said so to the other replicas. */
   private markStale(): void {
     const now = Date.now();
-    for (const id of this.sessions.keys()) {
+    for (const id of [...this.sessions.keys(), ...this.switches.names()]) {
       const h = this.health.get(id);
       if (!h || h.stale) continue;
       if (now - h.received.getTime() > 3 * 1000 * (h.report.heartbeatSeconds || (this.deps.heartbeatSeconds ?? 30))) {
@@ -586,7 +586,8 @@ export class Agents {
         const report = req.report;
         if (!report) throw invalidArgument('report', 'is required');
         this.authenticate(ctx, report.hostId, 'report.host_id');
-        if (!this.deps.store.get('host', report.hostId)) throw unknownHost(report.hostId, 'report.host_id');
+        // A host's agent, or a switch's (ToR mode): the same report.
+        if (!this.deps.store.get('host', report.hostId) && !this.deps.store.get('switch', report.hostId)) throw unknownHost(report.hostId, 'report.host_id');
         const had = this.health.get(report.hostId);
         this.health.set(report.hostId, { report, received: new Date(), stale: false });
         // Written when its content changed (not its timestamp) or it was stale: the other replicas see the

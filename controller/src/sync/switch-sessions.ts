@@ -88,6 +88,11 @@ export class SwitchSessions {
 
   constructor(private readonly store: Store, private readonly log: Logger, private readonly debounceMs = 50, private readonly shared?: SharedStatus) {}
 
+  /** The switches whose stream is open here. */
+  names(): string[] {
+    return [...this.sessions.keys()];
+  }
+
   /** Since when a switch's stream is open here, if it is. */
   since(name: string): Date | undefined {
     return this.sessions.get(name)?.since;
