@@ -167,5 +167,13 @@ void t.test('the ToRs, configured by the controller through their agents', async
       t.equal(tripped.get(peer)?.connectionsDropped, s.connectionsDropped, `${peer}: not dropped`);
     }
     t.equal(await probe(world.client, 'tcp', h1.address, 443, { timeoutMs: 2000 }), 'connected', 'the other hosts are reachable');
+    type Health = { name: string; status: string; checks: { name: string; status: string; reason: string }[] };
+    const seen = await waitFor('the ToR agents reporting h3\'s port down', async () => {
+      const views = await world.api<Health[]>('/api/v1/switches');
+      return views.every((v) => v.status === 'degraded') ? views : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 200 });
+    for (const v of seen) {
+      t.same(v.checks.filter((c) => c.status !== 'ok').map((c) => c.name), [`bgp:${h3.torPort}`], `${v.name} is degraded by ${h3.torPort} alone (${v.checks.find((c) => c.status !== 'ok')?.reason ?? ''})`);
+    }
   });
 });
