@@ -3,11 +3,12 @@
 // wrong token, each against a freshly seeded store; a refused call stores
 // nothing.
 import t from 'tap';
+import { create } from '@bufbuild/protobuf';
 import { Metadata, Server, ServerCredentials, credentials, status as Status } from '@grpc/grpc-js';
 import { silentLogger } from '../../../common/log.js';
 import { HostnetError, addService, createClient, type ServiceClient } from '../../../proto/grpc/index.js';
 import { AdminService } from '../../../proto/gen/hostnet/v1/admin_pb.js';
-import { Action, BgpListen, Multipath, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
+import { Action, BgpListen, Multipath, Protocol, SwitchSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { adminService } from '../../../controller/src/admin/service.js';
 import { Tokens } from '../../../controller/src/admin/tokens.js';
 import { AgentsCa } from '../../../controller/src/identity/ca.js';
@@ -25,6 +26,7 @@ const log = silentLogger();
 async function serve(): Promise<{ client: Client; close(): void; state(): string }> {
   const store = openSqliteStore(':memory:');
   await seed(store);
+  await store.transact((tx) => { tx.put('switch', 'tor1', create(SwitchSchema, TOR1)); });
   const tokens = Tokens.of([
     { token: TOKENS.operator, caller: { role: 'operator' } },
     { token: TOKENS.a, caller: { role: 'tenant-admin', tenant: 'tenant-a' } },
@@ -50,6 +52,8 @@ const rule = {
   destination: { kind: { case: 'subnet' as const, value: true } },
 };
 const catalog = { name: 'extra', networks: [{ name: 'private', loopback: 'vni0', uplinks: ['eth0'], acceptedPrefixes: ['10.0.0.0/8'], routeTag: 100 }], bgpListen: BgpListen.PORT_179, multipath: Multipath.ECMP };
+
+const TOR1 = { name: 'tor1', asn: 65001, routerId: '10.255.0.1', ports: ['swp1', 'swp2'], poolVlan: 100 };
 
 // Expected status per caller: operator, tenant A, tenant B (no token and a wrong token: UNAUTHENTICATED).
 type Row = [string, (c: Client, m: Metadata) => Promise<unknown>, [Status, Status, Status]];
@@ -90,6 +94,13 @@ const rows: Row[] = [
   ['apply', (c, m) => c.apply({ resources: [{ kind: { case: 'networkObject', value: { id: 'a-new', tenantId: 'tenant-a', prefixes: ['10.20.0.0/16'] } } }] }, { metadata: m }), [OK, OK, DENIED]],
   ['getRollout', (c, m) => c.getRollout({}, { metadata: m }), [OK, OK, OK]],
   ['createEnrollment', (c, m) => c.createEnrollment({ hostId: 'host-a1' }, { metadata: m }), [OK, DENIED, DENIED]],
+  // Switches are operators' only: a tenant cannot change them, and does not see them (as if absent).
+  ['createSwitch', (c, m) => c.createSwitch({ switch: { ...TOR1, name: 'tor2', routerId: '10.255.0.2' } }, { metadata: m }), [OK, DENIED, DENIED]],
+  ['getSwitch', (c, m) => c.getSwitch({ name: 'tor1' }, { metadata: m }), [OK, NOTFOUND, NOTFOUND]],
+  ['listSwitches', (c, m) => c.listSwitches({}, { metadata: m }), [OK, OK, OK]],
+  ['updateSwitch', (c, m) => c.updateSwitch({ switch: { ...TOR1, poolVlan: 101, revision: 2n } }, { metadata: m }), [OK, NOTFOUND, NOTFOUND]],
+  ['deleteSwitch', (c, m) => c.deleteSwitch({ name: 'tor1' }, { metadata: m }), [OK, NOTFOUND, NOTFOUND]],
+  ['getSwitchConfig', (c, m) => c.getSwitchConfig({ name: 'tor1' }, { metadata: m }), [OK, NOTFOUND, NOTFOUND]],
 ];
 
 void t.test('every AdminService method, every caller', async (t) => {
