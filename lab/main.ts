@@ -211,7 +211,12 @@ async function handle(world: World, r: Request): Promise<string> {
     const port = r.port ?? ['swp1', 'swp2', 'swp3', 'swp4', 'swp5', 'swp6', 'swp7', 'swp8'].find((p) => !used.has(p));
     if (!port) throw new Error('every server port of the lab\'s ToRs is taken');
     const h = await world.deployHost({ id: r.id, subnetId: r.subnet ?? 'a-web', catalog: 'standard', asn: r.asn ?? 65100 + world.hosts.size + 1, port });
-    await waitFor(`${r.id} reachable from the client`, async () => ((await world.client.routes(`${h.address}/32`)).length > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+    // Its agent reports ok (firewall applied, both sessions up) and the client has its route over both ToRs.
+    await waitFor(`${r.id} ok and reachable from the client over both ToRs`, async () => {
+      const view = await world.api<HostView>(`/api/v1/hosts/${r.id}`).catch(() => undefined);
+      const [route] = (await world.client.routes(`${h.address}/32`)) as { nexthops?: unknown[] }[];
+      return view?.status === 'ok' && (route?.nexthops?.length ?? 0) === 2 ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
   }
   await writeTopology(world);
   const h = world.hosts.get(r.id);
@@ -260,7 +265,8 @@ async function serve(store: Store): Promise<number> {
     const w = world;
     // One request at a time, each on its own connection: a JSON line in, a JSON line out.
     let busy: Promise<unknown> = Promise.resolve();
-    const server = createServer((c) => {
+    // Half-open: the request ends the client's side, the answer still goes back on ours.
+    const server = createServer({ allowHalfOpen: true }, (c) => {
       let data = '';
       c.on('data', (d) => { data += d.toString(); });
       c.on('end', () => {

@@ -247,6 +247,7 @@ export class World {
     for (const h of own) await w.startAgent(h.id);
     await Promise.all(own.map((h) => w.startHostFrr(h.id)));
     await w.startListeners();
+    await w.waitSwitchesApplied();
     if ((o.external ?? []).length > 0) return w;
     w.say('waiting for every host to report ok');
     await w.waitAllOk(90_000);
@@ -445,8 +446,8 @@ export class World {
     }));
     const [tor1, tor2] = await Promise.all(starts);
     this.torFrr.push(tor1 as Frr, tor2 as Frr);
+    // Their agents apply while the hosts' start (World.build waits for both).
     for (const ns of this.tors) await this.startTorAgent(ns.short);
-    await this.waitSwitchesApplied();
   }
 
   /** Starts a ToR's agent in its namespace (`hostnet-agent tor`): a first start enrolls with a new token. */
