@@ -208,7 +208,9 @@ async function handle(world: World, r: Request): Promise<string> {
     world.hosts.delete(r.id);
   } else {
     const used = new Set([...world.hosts.values()].map((h) => h.torPort));
-    const port = r.port ?? ['swp1', 'swp2', 'swp3', 'swp4', 'swp5', 'swp6', 'swp7', 'swp8'].find((p) => !used.has(p));
+    const { client, metadata } = world.admin();
+    const ports = (await client.getSwitch({ name: 'tor1' }, { metadata })).switch?.ports ?? [];
+    const port = r.port ?? ports.find((p) => !used.has(p));
     if (!port) throw new Error('every server port of the lab\'s ToRs is taken');
     const h = await world.deployHost({ id: r.id, subnetId: r.subnet ?? 'a-web', catalog: 'standard', asn: r.asn ?? 65100 + world.hosts.size + 1, port });
     // Its agent reports ok (firewall applied, both sessions up) and the client has its route over both ToRs.

@@ -296,11 +296,12 @@ function switchRoute(deps: HttpDeps, caller: Caller | undefined, path: string, r
   if (!store) throw new BadRequest(503, 'this controller serves no switches');
   if (path === '/api/v1/switches') {
     // Each switch's rollout as this replica sees it (the ToR agents connected here).
-    const rollout = new Map(deps.agents.switches.states().map((r) => [r.name, r]));
     const index = hostsBySwitch(store);
+    const compiled = new Map(store.list('switch').map(({ key, value }) => [key, compileSwitch(store, value, index)]));
+    const rollout = new Map(deps.agents.switches.states(new Map([...compiled].map(([k, c]) => [k, c.version]))).map((r) => [r.name, r]));
     const now = (deps.now?.() ?? new Date()).getTime();
     json(res, 200, store.list('switch').map(({ value: sw }): SwitchView => {
-      const c = compileSwitch(store, sw, index);
+      const c = compiled.get(sw.name) ?? compileSwitch(store, sw, index);
       const r = rollout.get(sw.name);
       const h = deps.agents.health.get(sw.name);
       // As a host's: silent for three heartbeats is stale (judged by the replica its agent reports to, when another).

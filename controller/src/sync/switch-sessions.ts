@@ -194,16 +194,16 @@ export class SwitchSessions {
     this.log.info({ hosts: done.map((r) => r.key) }, 'released: every switch applied it; the addresses are free');
   }
 
-  /** Every switch's rollout on this replica, by name. */
-  states(): SwitchRollout[] {
-    const index = hostsBySwitch(this.store);
+  /** Every switch's rollout, by name (`desired`: the versions, when the caller compiled them already). */
+  states(desired?: ReadonlyMap<string, string>): SwitchRollout[] {
+    const index = desired ? undefined : hostsBySwitch(this.store);
     return this.store.list('switch').map(({ key, value }) => {
       const here = this.sessions.has(key);
       const remote = here ? undefined : this.shared?.remote(key);
       // Its stream here, or the other replica's record (also the last known one of a switch connected nowhere now).
       const r = here || !remote?.applied ? this.rollouts.get(key) : { applied: remote.applied, nacked: remote.nacked ?? '', error: remote.error ?? '' };
       return {
-        name: key, desiredVersion: compileSwitch(this.store, value, index).version, appliedVersion: r?.applied ?? '', nackedVersion: r?.nacked ?? '', nackError: r?.error ?? '',
+        name: key, desiredVersion: desired?.get(key) ?? compileSwitch(this.store, value, index).version, appliedVersion: r?.applied ?? '', nackedVersion: r?.nacked ?? '', nackError: r?.error ?? '',
         connected: here || Boolean(remote?.replica), replica: here ? this.shared?.replica : remote?.replica,
       };
     });
