@@ -83,7 +83,9 @@ void t.test('the dashboard page in a real browser', async (t) => {
       disconnected: summary.disconnected, 'refused update': summary.rollout.refused,
       'rollout:applied': summary.rollout.applied, 'rollout:pending': summary.rollout.pending, 'rollout:refused': summary.rollout.refused,
     }, 'every tile and rollout count is the API\'s');
-    t.equal(summary.status.ok, world.hosts.size, `every host is ok (${summary.status.ok})`);
+    const notOk = (await world.api<HostView[]>('/api/v1/hosts')).filter((h) => h.status !== 'ok')
+      .map((h) => `${h.id} ${h.status}: ${h.checks.filter((c) => c.status !== 'ok').map((c) => `${c.name}: ${c.reason}`).join('; ')}`);
+    t.equal(summary.status.ok, world.hosts.size, `every host is ok (${summary.status.ok}${notOk.length > 0 ? `; ${notOk.join(' | ')}` : ''})`);
     t.same(rows.map((r) => r.id).sort(), [...world.hosts.keys()].sort(), 'every host is listed');
     t.equal(viewer, 'operator: the whole fleet');
     const api = await world.api<{ name: string; routedPorts: number; status: string; sessions: { port: string; state: string }[] }[]>('/api/v1/switches');
@@ -123,7 +125,8 @@ void t.test('the dashboard page in a real browser', async (t) => {
     t.equal(await page.evaluate(() => window.scrollY), scrolled, 'the scroll position stayed through every redraw');
     await page.setViewport({ width: 1280, height: 900 });
     t.equal(await page.$eval('input[name=q]', (e) => (e).value), 'a-web', 'the search typed stays');
-    t.same((await read(page)).rows.map((r) => r.id), ['h1', 'h2'], 'and still filters the list');
+    const filtered = (await read(page)).rows;
+    t.same(filtered.map((r) => r.id), ['h1', 'h2'], `and still filters the list (${filtered.map((r) => `${r.id} ${r.status} ${r.why}`).join(' | ')})`);
     t.match(page.url(), /#\/\?q=a-web$/, 'the filter is in the fragment: a reload or a link keeps it');
   });
 

@@ -50,6 +50,8 @@ export interface RoutingDeps {
   readonly commandLog?: string;
   /** net.ipv6.conf.IF.disable_ipv6 (default: read from /proc/sys). */
   readonly ipv6Disabled?: (ifname: string) => Promise<boolean | undefined>;
+  /** How long a route problem must last to be reported (default 500 ms). */
+  readonly routesSettleMs?: number;
 }
 
 /** What the health checks need to know about routing beyond BGP's own view. */
@@ -77,8 +79,12 @@ export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
 
 /** How long watchfrr gets to start a killed bgpd again before the agent does. */
 const BGPD_RESTART_WAIT_MS = 5000;
+/** How soon watchfrr's restart command runs after a daemon died, when watchfrr restarts it at once. */
+const WATCHFRR_REACTS_MS = 700;
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
+/** How long a route problem must last to be reported (zebra installs a route within milliseconds). */
+const ROUTES_SETTLE_MS = 500;
 /** How long zebra gets to act on a re-bind before the routes are looked at again (one still without its source is fixed in the kernel). */
 const SOURCE_SETTLE_MS = 500;
 /** FRR (re)started this recently when first seen: its configuration is compared at once. */
@@ -195,14 +201,18 @@ export class Routing {
     if (!processes || !p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
     const old = p.bgpd.pid;
     processes.kill(old);
-    // watchfrr restarts a dead daemon at once the first time, but waits a minute or more after a recent restart:
-    // when bgpd is not back soon, it is started here the way watchfrr would.
-    const deadline = Date.now() + BGPD_RESTART_WAIT_MS;
+    // watchfrr restarts a dead daemon at once (its restart command runs within milliseconds), unless it restarted
+    // it less than a minute ago (the interval doubles with each restart): then it postpones, and bgpd is started
+    // here the way watchfrr would. Starting it while watchfrr's restart command runs would have that command
+    // stop ours (its restart is stop, then start): so watchfrr's command, once seen, is waited for.
+    const started = Date.now();
     let back = false;
-    while (!back && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
+    let watchfrrOnIt = false;
+    while (!back && Date.now() - started < (watchfrrOnIt ? BGPD_RESTART_WAIT_MS : WATCHFRR_REACTS_MS)) {
+      await new Promise((r) => setTimeout(r, 100));
       const now = await processes.state().catch(() => undefined);
       back = Boolean(now?.bgpd.running && now.bgpd.pid !== old);
+      watchfrrOnIt ||= await processes.restarting('bgpd').catch(() => false);
     }
     // Losing a race with watchfrr's own start is harmless: the second bgpd finds the pid file locked and exits.
     const failed = back ? undefined : await processes.start('bgpd').then(() => undefined, (err: Error) => err.message);
@@ -307,6 +317,21 @@ export class Routing {
     return { problems, checked };
   }
 
+  /**
+   * Route problems that are still there a moment later. zebra's table and the kernel's are read
+   * one after the other: a route that zebra selected while the kernel had not installed it yet
+   * (or that the kernel had dropped while zebra still listed it) is a change in flight, not a
+   * problem; reported, it would turn a host degraded whenever a neighbour's route comes or goes.
+   */
+  private async settledRouteProblems(): Promise<{ problems: RouteProblem[]; checked: number }> {
+    const first = await this.routeProblems();
+    if (first.problems.length === 0) return first;
+    await new Promise((resolve) => setTimeout(resolve, this.deps.routesSettleMs ?? ROUTES_SETTLE_MS));
+    const second = await this.routeProblems();
+    const seen = new Set(first.problems.map((p) => `${p.kind} ${p.prefix}`));
+    return { problems: second.problems.filter((p) => seen.has(`${p.kind} ${p.prefix}`)), checked: second.checked };
+  }
+
   /** What the health checks need beyond BGP's own view: daemons, uplinks, routes, bgpd's listen port. */
   async diagnose(): Promise<RoutingDiagnosis> {
     const intent = this.applied?.intent;
@@ -321,7 +346,7 @@ export class Routing {
     }
     this.noticeStart(processes);
     const daemonsUp = processes === undefined || (processes.zebra.running && processes.bgpd.running);
-    const routes = intent && daemonsUp && this.deps.fib ? await this.routeProblems().catch(() => undefined) : undefined;
+    const routes = intent && daemonsUp && this.deps.fib ? await this.settledRouteProblems().catch(() => undefined) : undefined;
     const port = processes?.bgpd.running ? listenPortOf(processes.bgpd.args) : undefined;
     const listenMismatch = intent && port !== undefined && this.deps.daemonsFile && port !== intent.listenPort
       ? `bgpd listens on port ${port}, the intent says ${intent.listenPort || 'none'}: FRR needs a restart to take its new start options${processes?.supervised ? '' : ' (nothing supervises FRR here: restart it)'}`

@@ -4,6 +4,7 @@ import t from 'tap';
 import { Routing } from '../../../agent/src/routing/routing.js';
 import type { FrrConfigurer, ReloadDiff } from '../../../agent/src/routing/frr-apply.js';
 import type { AddrInfo, LinkInfo, RtLinks } from '../../../agent/src/routing/rtnl.js';
+import type { FibReader } from '../../../agent/src/routing/fib.js';
 import { loadIntent } from '../../fixtures/goldens.js';
 
 function fakes() {
@@ -94,4 +95,33 @@ void t.test('drift: found, re-applied, counted; loopback changes repaired on not
   await new Promise((r) => setTimeout(r, 50));
   t.equal(routing.loopbackRepairs, 1, 'a notification with nothing to repair is not counted');
   routing.close();
+});
+
+void t.test('a route in flight between zebra and the kernel is not a problem; one that stays missing is', async (t) => {
+  const f = fakes();
+  // Each read of the FIB: what zebra selected and what the kernel has. The first read of each pair
+  // catches h9's route selected by zebra but not yet in the kernel.
+  let reads = 0;
+  let installing = true;
+  const fib: FibReader = {
+    async routes(family) {
+      if (family === 6) return { zebra: [], kernel: [] };
+      reads++;
+      const zebra = [{ prefix: '10.1.0.9/32', selected: true, installed: !installing, failed: false, tag: 0 }];
+      const kernel = installing ? [] : [{ prefix: '10.1.0.9/32', src: '10.1.0.10', nexthops: [] }];
+      if (installing) installing = false;
+      return { zebra, kernel };
+    },
+    async setSource() { /* not used */ },
+  };
+  const routing = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'bridge', fib, routesSettleMs: 1 });
+  await routing.apply(loadIntent('ecmp'));
+  const settled = await routing.diagnose();
+  t.same(settled.routes, [], 'installed by the second look: nothing reported');
+  t.equal(reads, 2, 'looked twice');
+  installing = true;
+  const stuck: FibReader = { ...fib, async routes(family) { const r = await fib.routes(family); installing = true; return r; } };
+  const broken = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'bridge', fib: stuck, routesSettleMs: 1 });
+  await broken.apply(loadIntent('ecmp'));
+  t.same((await broken.diagnose()).routes, ['10.1.0.9/32 is not in the kernel'], 'still missing the second time: reported');
 });
