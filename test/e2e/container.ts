@@ -252,6 +252,8 @@ void t.test('the agent container image in a lab host', async (t) => {
     // The ToRs keep the host's routes (graceful restart), but the host's own zebra drops the routes
     // it learned from them when the new bgpd connects, until it learns them again: about a second.
     t.comment(`worst outage client -> h1:443 over two bgpd restarts for a new port: ${meter.worst()} ms`);
+    // Who started bgpd each time (watchfrr, or the agent when watchfrr held back) decides how long it was gone.
+    for (const e of (await world.api<HostView>('/api/v1/hosts/h1')).events.filter((x) => x.kind === 'bgpd-restarted')) t.comment(`${e.time ?? ''}: ${e.detail}`);
     t.ok(meter.worst() < 5000, `traffic kept flowing or came back within a few seconds (${meter.worst()} ms)`);
   });
 

@@ -3,7 +3,7 @@
 // (/etc/frr/daemons), of which the agent owns bgpd's: the listen port is a
 // command-line option, not configuration, so the intent reaches bgpd only
 // through this file and a restart.
-import { open, readFile, rename, stat } from 'node:fs/promises';
+import { open, readFile, readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../../../common/run.js';
 import type { ValidIntent } from './intent.js';
@@ -33,6 +33,8 @@ export interface FrrProcesses {
   kill(pid: number): void;
   /** Starts a daemon the way FRR's init scripts do (its options from the daemons file, then its configuration). */
   start(name: string): Promise<void>;
+  /** watchfrr is starting `name` again now: one of its children (its restart command) names the daemon. */
+  restarting(name: string): Promise<boolean>;
 }
 
 async function daemon(runDir: string, name: string): Promise<DaemonState> {
@@ -103,7 +105,26 @@ export function frrProcesses(runDir: string, run: Runner, startScript = '/usr/li
     kill(pid) {
       process.kill(pid, 'SIGKILL');
     },
+    async restarting(name) {
+      const watchfrr = await daemon(runDir, 'watchfrr');
+      if (!watchfrr.running || watchfrr.pid === undefined) return false;
+      return (await childCommands(watchfrr.pid)).some((args) => args.includes(name));
+    },
   };
+}
+
+/** The command lines of a process's children (from /proc/PID/stat's parent field). */
+async function childCommands(parent: number, procRoot = '/proc'): Promise<string[][]> {
+  const pids = (await readdir(procRoot).catch(() => [] as string[])).filter((d) => /^\d+$/.test(d));
+  const out: string[][] = [];
+  await Promise.all(pids.map(async (pid) => {
+    const stat = await readFile(`${procRoot}/${pid}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid !== parent) return;
+    out.push((await readFile(`${procRoot}/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean));
+  }));
+  return out;
 }
 
 /** The port a bgpd command line listens on (`-p N`, `--bgp_port N`; 179 when not given). Pure. */
