@@ -96,6 +96,8 @@ async function controller(dir: string, name: string, store: string): Promise<Con
       const started = performance.now();
       // BENCH_HEAP=DIR: a heap snapshot of each replica after the changes (node --heapsnapshot-signal), for finding what grows.
       const heap = process.env.BENCH_HEAP ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env.BENCH_HEAP}`] : [];
+      // BENCH_PROFILE=DIR: a CPU profile of each replica's run (written when it exits cleanly: before the restart, and at the end).
+      if (process.env.BENCH_PROFILE) heap.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
       // Its log (info: the startup phases) to a file of its own.
       const out = openSync(join(dir, `${name}.log`), 'a');
       c.child = spawn(process.execPath, [...controllerNodeFlags(), ...heap, CONTROLLER, 'run', '--config', config], { stdio: ['ignore', out, 'inherit'] });
@@ -272,8 +274,8 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     }
 
     // Both replicas down, one back: every agent reconnects to it.
-    if (process.env.BENCH_HEAP) {
-      // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) sampled.
+    if (process.env.BENCH_HEAP || process.env.BENCH_PROFILE) {
+      // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) or --cpu-prof sampled.
       await Promise.all(replicas.map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
     }
     for (const r of replicas) r.child.kill('SIGKILL');
@@ -300,6 +302,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     for (const p of procs) {
       p.child.send({ cmd: 'stop' });
       p.child.kill('SIGKILL');
+    }
+    if (process.env.BENCH_PROFILE) {
+      await Promise.all(replicas.filter((r) => r.child.exitCode === null).map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
     }
     for (const r of replicas) r.child.kill('SIGKILL');
     await cluster.stop();
