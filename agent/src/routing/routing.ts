@@ -79,7 +79,7 @@ export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
 
 /** How long watchfrr gets to start a killed bgpd again before the agent does. */
 const BGPD_RESTART_WAIT_MS = 5000;
-/** How soon watchfrr's restart command runs after a daemon died, when watchfrr restarts it at once. */
+/** How long the agent looks for a restart command of watchfrr's already under way before starting bgpd itself. */
 const WATCHFRR_REACTS_MS = 700;
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
@@ -190,8 +190,8 @@ export class Routing {
   /**
    * A bgpd that listens on another port than the intent's is killed (no
    * NOTIFICATION: the ToRs keep its routes under graceful restart) and
-   * watchfrr starts it again with the new start options (the agent does when
-   * watchfrr holds back); where nothing supervises FRR, the health check says
+   * started again with the new start options (by the agent, or by watchfrr when
+   * its restart was already under way); where nothing supervises FRR, the health check says
    * a restart is needed. Never throws.
    */
   private async restartBgpd(valid: ValidIntent): Promise<void> {
@@ -201,10 +201,10 @@ export class Routing {
     if (!processes || !p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
     const old = p.bgpd.pid;
     processes.kill(old);
-    // watchfrr restarts a dead daemon at once (its restart command runs within milliseconds), unless it restarted
-    // it less than a minute ago (the interval doubles with each restart): then it postpones, and bgpd is started
-    // here the way watchfrr would. Starting it while watchfrr's restart command runs would have that command
-    // stop ours (its restart is stop, then start): so watchfrr's command, once seen, is waited for.
+    // watchfrr restarts a dead daemon at its next status poll (every 5 s), or a minute or more later when it
+    // restarted it recently (the interval doubles with each restart); it leaves alone a daemon that is back by
+    // then. So bgpd is started here the way watchfrr would, unless watchfrr's restart command is already
+    // running: that command would stop ours (its restart is stop, then start), so once seen it is waited for.
     const started = Date.now();
     let back = false;
     let watchfrrOnIt = false;
@@ -217,7 +217,7 @@ export class Routing {
     // Losing a race with watchfrr's own start is harmless: the second bgpd finds the pid file locked and exits.
     const failed = back ? undefined : await processes.start('bgpd').then(() => undefined, (err: Error) => err.message);
     this.emit('bgpd-restarted', `bgpd restarted to listen on port ${valid.listenPort || 'none'} instead of ${listenPortOf(p.bgpd.args)} `
-      + `(${back ? 'by watchfrr' : 'by the agent: watchfrr holds back restarts after a recent one'}, with the new start options)${failed ? `; ${failed}` : ''}`);
+      + `(${back ? 'by watchfrr' : 'by the agent, before watchfrr\'s next poll'}, with the new start options)${failed ? `; ${failed}` : ''}`);
   }
 
   /**
