@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, run } from '../lab/index.js';
-import type { Topology } from '../../lab/world.js';
+import { type Topology, programsFromDist } from '../../lab/world.js';
 
-const MAIN = fileURLToPath(new URL('../../lab/main.ts', import.meta.url));
+// What `npm run lab` runs (dist/lab/main.js) when the tests run our programs compiled; else the sources.
+const MAIN = programsFromDist ? [fileURLToPath(new URL('../../dist/lab/main.js', import.meta.url))]
+  : ['--import=tsx', fileURLToPath(new URL('../../lab/main.ts', import.meta.url))];
 
 void t.test('npm run lab: up, up again, use, down', async (t) => {
   const dir = join(tmpdir(), `hostnet-lab-cmd-${process.pid}`);
@@ -22,7 +24,7 @@ void t.test('npm run lab: up, up again, use, down', async (t) => {
     HOSTNET_LAB_GRPC_PORT: String(await freePort()), HOSTNET_LAB_HTTP_PORT: String(await freePort()),
   };
   const lab = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import=tsx', MAIN, ...args], { env, timeout: 300_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...MAIN, ...args], { env, timeout: 300_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -87,7 +89,7 @@ void t.test('npm run lab -- --store etcd: two replicas on a 3-member etcd, and d
     HOSTNET_LAB_GRPC_PORT2: String(await freePort()), HOSTNET_LAB_HTTP_PORT2: String(await freePort()),
   };
   const lab = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import=tsx', MAIN, ...args], { env, timeout: 300_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...MAIN, ...args], { env, timeout: 300_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });

@@ -5,8 +5,9 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CTL, OPERATOR_TOKEN as OPERATOR, TENANT_A_TOKEN as TENANT_A, startController } from '../../fixtures/controller-process.js';
+import { OPERATOR_TOKEN as OPERATOR, TENANT_A_TOKEN as TENANT_A, startController } from '../../fixtures/controller-process.js';
 import { freePort } from '../../lab/index.js';
+import { program } from '../../../lab/world.js';
 
 const WORLD = `kind: Tenant
 id: tenant-a
@@ -166,7 +167,7 @@ void t.test('hostnetctl: several --server addresses, the first that answers serv
   const viaSecond = await c.ctl(OPERATOR, 'get', 'tenants', '--server', dead);
   t.equal(viaSecond.code, 0, `a replica that cannot be reached hands over to the next: ${viaSecond.stderr.trim()}`);
   const onlyDead = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import=tsx', CTL, 'get', 'tenants', '--server', `${dead},${dead}`, '--token', OPERATOR], (err, _stdout, stderr) => {
+    execFile(process.execPath, [...program('hostnetctl').slice(1), 'get', 'tenants', '--server', `${dead},${dead}`, '--token', OPERATOR], (err, _stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr });
     });
   });
