@@ -32,7 +32,7 @@ interface Sim {
   /** Prefixes as they first arrived (epoch ms). */
   readonly arrived: Map<string, number>;
   call: ReturnType<Client['sync']> | undefined;
-  /** Its TLS identity, and its connection to each controller. */
+  /** Its TLS identity, and its open channel (one at a time). */
   creds: ChannelCredentials | undefined;
   readonly clients: Map<string, Client>;
 }
@@ -41,12 +41,15 @@ const sims: Sim[] = [];
 let addresses: string[] = [];
 let stopped = false;
 
+/**
+ * A new channel for each attempt, closed when its stream ends, as the agent's SyncClient does. A
+ * channel kept per address (as here before 2026-12-03) reconnects on grpc-js's own subchannel
+ * backoff (1 s, x1.6, up to 120 s) after its controller went away, not on the agent's: the restart
+ * figure measured that (58 s for 3,000 agents, 120 s for 10,000).
+ */
 function channel(s: Sim, address: string): Client {
-  let c = s.clients.get(address);
-  if (!c) {
-    c = createClient(AgentService, address, s.creds as ChannelCredentials, { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 << 20 });
-    s.clients.set(address, c);
-  }
+  const c = createClient(AgentService, address, s.creds as ChannelCredentials, { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 << 20 });
+  s.clients.set(address, c);
   return c;
 }
 
@@ -59,7 +62,9 @@ async function enroll(s: Sim, token: string, via: ReturnType<typeof createClient
 
 function connect(s: Sim): void {
   if (stopped) return;
-  const call = channel(s, addresses[s.address % addresses.length] as string).sync();
+  const address = addresses[s.address % addresses.length] as string;
+  const client = channel(s, address);
+  const call = client.sync();
   s.call = call;
   const accepted = (): void => {
     if (s.streaming) return;
@@ -88,6 +93,8 @@ function connect(s: Sim): void {
     if (s.call !== call) return;
     if (s.streaming && Date.now() - s.since > 10_000) s.reconnects.stable();
     s.call = undefined;
+    client.close();
+    s.clients.delete(address);
     s.streaming = false;
     s.address++;
     setTimeout(() => connect(s), s.reconnects.next());
