@@ -77,7 +77,7 @@ export async function kernelForwarding(): Promise<Forwarding> {
 export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
   intent.networks.map((n) => ({ name: n.loopback, addresses: [...n.v4, ...n.v6] }));
 
-/** How long watchfrr gets to start a killed bgpd again before the agent does. */
+/** How long a restart command of watchfrr's, once seen, gets to bring bgpd back before the agent starts it. */
 const BGPD_RESTART_WAIT_MS = 5000;
 /** How long the agent looks for a restart command of watchfrr's already under way before starting bgpd itself. */
 const WATCHFRR_REACTS_MS = 700;
