@@ -11,7 +11,8 @@ import { World } from '../../lab/world.js';
 void t.test('repairs and diagnoses in the lab', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), log: (l) => t.comment(l) });
+  // The periodic FRR drift check every 10 minutes: a hand edit put back within seconds was seen in FRR's command log.
+  const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), frrDriftCheck: '10m', log: (l) => t.comment(l) });
   t.teardown(() => world.close());
   const h2 = world.host('h2');
   const view = () => world.api<HostView>('/api/v1/hosts/h2');
@@ -86,7 +87,9 @@ void t.test('repairs and diagnoses in the lab', async (t) => {
     const e = await event('frr-drift-repaired', at);
     t.equal(e.detail, `FRR's configuration was changed by hand; removed by hand and put back: "network ${h2.address}/32" (in router bgp ${h2.asn} > address-family ipv4 unicast)`);
     const ms = Date.parse(e.time ?? '') - at;
-    t.ok(ms < 3000, `put back ${ms} ms after the tenant's reload ended (seen in FRR's command log, not by the periodic check, which runs every 10 s here)`);
+    // Within seconds (under 1 s when the machine is idle; 3.5 s once in CI under load): the periodic check runs
+    // every 10 minutes here, so only the command log can have seen it.
+    t.ok(ms < 8000, `put back ${ms} ms after the tenant's reload ended (seen in FRR's command log: the periodic check runs every 10 minutes here)`);
     t.ok(worst < 3000, 'traffic back within a few seconds');
   });
 
