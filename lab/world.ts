@@ -64,8 +64,6 @@ export interface WorldOptions {
   /** The heartbeat the controller gives its agents (a host is stale after three); short in the lab. */
   readonly heartbeat?: string;
   readonly checkInterval?: string;
-  /** The agents' periodic FRR drift check (default 10s); hand edits are seen in FRR's command log at once either way. */
-  readonly frrDriftCheck?: string;
   readonly log?: (line: string) => void;
   /**
    * Hosts whose FRR and agent run elsewhere (the container image booted into
@@ -554,7 +552,7 @@ export class World {
       // The controller's interval (agents.heartbeat) replaces this one with its first answer.
       'heartbeat: 30s',
       `checkInterval: ${this.o.checkInterval ?? '1s'}`,
-      `frrDriftCheck: ${this.o.frrDriftCheck ?? '10s'}`,
+      'frrDriftCheck: 10s',
       'metricsListen: "127.0.0.1:9464"',
       'log: { level: info }',
       '',

@@ -11,8 +11,7 @@ import { World } from '../../lab/world.js';
 void t.test('repairs and diagnoses in the lab', async (t) => {
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  // The periodic FRR drift check every 10 minutes: a hand edit put back within seconds was seen in FRR's command log.
-  const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), frrDriftCheck: '10m', log: (l) => t.comment(l) });
+  const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), log: (l) => t.comment(l) });
   t.teardown(() => world.close());
   const h2 = world.host('h2');
   const view = () => world.api<HostView>('/api/v1/hosts/h2');
@@ -87,9 +86,10 @@ void t.test('repairs and diagnoses in the lab', async (t) => {
     const e = await event('frr-drift-repaired', at);
     t.equal(e.detail, `FRR's configuration was changed by hand; removed by hand and put back: "network ${h2.address}/32" (in router bgp ${h2.asn} > address-family ipv4 unicast)`);
     const ms = Date.parse(e.time ?? '') - at;
-    // Within seconds (under 1 s when the machine is idle; 3.5 s once in CI under load): the periodic check runs
-    // every 10 minutes here, so only the command log can have seen it.
-    t.ok(ms < 8000, `put back ${ms} ms after the tenant's reload ended (seen in FRR's command log: the periodic check runs every 10 minutes here)`);
+    // 2.5-3.5 s here and in CI (the tenant's frr-reload and ours take most of it). The periodic check
+    // (every 10 s here; it also finds dead daemons, which the last subtest needs) could have come first at any
+    // moment, so the time alone does not prove the command log saw it: it says the repair comes in seconds.
+    t.ok(ms < 6000, `put back ${ms} ms after the tenant's reload ended (FRR's command log is followed; the periodic check runs every 10 s here)`);
     t.ok(worst < 3000, 'traffic back within a few seconds');
   });
 
