@@ -52,6 +52,8 @@ export interface RoutingDeps {
   readonly ipv6Disabled?: (ifname: string) => Promise<boolean | undefined>;
   /** How long a route problem must last to be reported (default 500 ms). */
   readonly routesSettleMs?: number;
+  /** The waits of a bgpd restart for a new listen port (unit tests shorten them). */
+  readonly bgpdRestart?: Partial<BgpdRestartTimings>;
 }
 
 /** What the health checks need to know about routing beyond BGP's own view. */
@@ -77,10 +79,28 @@ export async function kernelForwarding(): Promise<Forwarding> {
 export const loopbackSpecs = (intent: ValidIntent): LoopbackSpec[] =>
   intent.networks.map((n) => ({ name: n.loopback, addresses: [...n.v4, ...n.v6] }));
 
-/** How long a restart command of watchfrr's, once seen, gets to bring bgpd back before the agent starts it. */
-const BGPD_RESTART_WAIT_MS = 5000;
-/** How long the agent looks for a restart command of watchfrr's already under way before starting bgpd itself. */
-const WATCHFRR_REACTS_MS = 700;
+/** How the agent restarts bgpd for a new listen port (RoutingDeps.bgpdRestart). */
+export interface BgpdRestartTimings {
+  /** How long the agent looks for a restart command of watchfrr's already under way before starting bgpd itself. */
+  readonly watchfrrReactsMs: number;
+  /** How long a restart of watchfrr's, once seen (or a bgpd found down), gets to bring bgpd back. */
+  readonly waitMs: number;
+  /** How long bgpd gets to run after the agent started it. */
+  readonly startMs: number;
+  readonly pollMs: number;
+}
+const BGPD_RESTART: BgpdRestartTimings = { watchfrrReactsMs: 700, waitMs: 5000, startMs: 15_000, pollMs: 100 };
+
+/** Polls until bgpd runs with another pid than `old`, for up to `timeoutMs`. */
+async function bgpdBack(processes: FrrProcesses, old: number | undefined, timeoutMs: number, pollMs: number): Promise<FrrProcessState | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await processes.state().catch(() => undefined);
+    if (now?.bgpd.running && now.bgpd.pid !== old) return now;
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
 /** Re-binding the source route-maps at most this often. */
 const REINSTALL_MIN_MS = 3000;
 /** How long a route problem must last to be reported (zebra installs a route within milliseconds). */
@@ -172,8 +192,9 @@ export class Routing {
     const valid = await this.validate(intent);
     const text = await this.text(valid);
     const loopbacks = await this.loopbacks.ensure(loopbackSpecs(valid));
+    let optionsChanged = false;
     const frr = await this.own(async () => {
-      if (this.deps.daemonsFile) await writeBgpdOptions(this.deps.daemonsFile, bgpdOptions(valid));
+      if (this.deps.daemonsFile) optionsChanged = await writeBgpdOptions(this.deps.daemonsFile, bgpdOptions(valid));
       // The same text as last applied: FRR runs it already (hand edits are checkFrrDrift's business).
       if (text === this.applied?.text) return { add: [], remove: [] };
       const changed = await this.deps.frr.apply(text, this.applied?.text);
@@ -183,7 +204,7 @@ export class Routing {
     this.applied = { intent: valid, text };
     // After the configuration (frr.conf is the new one): a bgpd on another port is restarted in the background,
     // and reads it as it starts. The apply never waits for FRR's restart.
-    this.restartingBgpd ??= this.restartBgpd(valid).finally(() => { this.restartingBgpd = undefined; });
+    this.restartingBgpd ??= this.restartBgpd(valid, optionsChanged).finally(() => { this.restartingBgpd = undefined; });
     return { version: valid.version, frr, loopbacks, ms: performance.now() - started };
   }
 
@@ -192,32 +213,60 @@ export class Routing {
    * NOTIFICATION: the ToRs keep its routes under graceful restart) and
    * started again with the new start options (by the agent, or by watchfrr when
    * its restart was already under way); where nothing supervises FRR, the health check says
-   * a restart is needed. Never throws.
+   * a restart is needed. `optionsChanged`: the agent just wrote a new port into the daemons file.
+   * Says what happened in a bgpd-restarted event once bgpd is back, not when the start script ends. Never throws.
    */
-  private async restartBgpd(valid: ValidIntent): Promise<void> {
-    if (!this.deps.daemonsFile) return;
-    const p = await this.deps.processes?.state().catch(() => undefined);
+  private async restartBgpd(valid: ValidIntent, optionsChanged: boolean): Promise<void> {
     const processes = this.deps.processes;
-    if (!processes || !p?.bgpd.running || p.bgpd.pid === undefined || listenPortOf(p.bgpd.args) === valid.listenPort || !p.supervised) return;
-    const old = p.bgpd.pid;
-    processes.kill(old);
+    if (!this.deps.daemonsFile || !processes) return;
+    const t = { ...BGPD_RESTART, ...this.deps.bgpdRestart };
+    let p = await processes.state().catch(() => undefined);
+    if (!p?.supervised) return;
+    const want = valid.listenPort;
+    if (!p.bgpd.running) {
+      // bgpd is down as its options change (watchfrr restarting it, say): whoever starts it reads the new file.
+      // Once it is back it is looked at; if it never comes back, the health check says so (frr-daemon-down).
+      p = await bgpdBack(processes, undefined, t.waitMs, t.pollMs);
+      if (!p?.bgpd.running) return;
+      if (listenPortOf(p.bgpd.args) === want) {
+        if (optionsChanged) this.emit('bgpd-restarted', `bgpd came back (started by watchfrr, which was restarting it) with the new start options: it listens on port ${want || 'none'}`);
+        return;
+      }
+    }
+    const old = p.bgpd;
+    if (old.pid === undefined || listenPortOf(old.args) === want) return;
+    processes.kill(old.pid);
     // watchfrr restarts a dead daemon at its next status poll (every 5 s), or a minute or more later when it
     // restarted it recently (the interval doubles with each restart); it leaves alone a daemon that is back by
     // then. So bgpd is started here the way watchfrr would, unless watchfrr's restart command is already
     // running: that command would stop ours (its restart is stop, then start), so once seen it is waited for.
     const started = Date.now();
-    let back = false;
+    let back: FrrProcessState | undefined;
     let watchfrrOnIt = false;
-    while (!back && Date.now() - started < (watchfrrOnIt ? BGPD_RESTART_WAIT_MS : WATCHFRR_REACTS_MS)) {
-      await new Promise((r) => setTimeout(r, 100));
-      const now = await processes.state().catch(() => undefined);
-      back = Boolean(now?.bgpd.running && now.bgpd.pid !== old);
+    while (!back && Date.now() - started < (watchfrrOnIt ? t.waitMs : t.watchfrrReactsMs)) {
+      await new Promise((r) => setTimeout(r, t.pollMs));
+      back = await bgpdBack(processes, old.pid, 0, t.pollMs);
       watchfrrOnIt ||= await processes.restarting('bgpd').catch(() => false);
     }
-    // Losing a race with watchfrr's own start is harmless: the second bgpd finds the pid file locked and exits.
-    const failed = back ? undefined : await processes.start('bgpd').then(() => undefined, (err: Error) => err.message);
-    this.emit('bgpd-restarted', `bgpd restarted to listen on port ${valid.listenPort || 'none'} instead of ${listenPortOf(p.bgpd.args)} `
-      + `(${back ? 'by watchfrr' : 'by the agent, before watchfrr\'s next poll'}, with the new start options)${failed ? `; ${failed}` : ''}`);
+    let by = 'by watchfrr';
+    let trouble = '';
+    if (!back) {
+      by = 'by the agent, before watchfrr\'s next poll';
+      // Losing a race with watchfrr's own start is harmless: the second bgpd finds the pid file locked and exits.
+      // The script goes on loading bgpd's configuration once the daemon runs; bgpd being back is what is waited for.
+      const script: { done: boolean; failed?: string } = { done: false };
+      const ran = processes.start('bgpd').then(
+        () => { script.done = true; },
+        (err: Error) => { script.done = true; script.failed = err.message; },
+      );
+      back = await bgpdBack(processes, old.pid, t.startMs, t.pollMs);
+      if (script.failed !== undefined) trouble = `; the start script failed: ${script.failed}`;
+      else if (!script.done) void ran.then(() => { if (script.failed !== undefined) this.emit('bgpd-restarted', `bgpd's start script failed after bgpd was back: ${script.failed}`); });
+    }
+    const port = back ? listenPortOf(back.bgpd.args) : undefined;
+    if (!back) trouble += `; bgpd is not back after ${Math.round((Date.now() - started) / 1000)} s (the health check says so until it is)`;
+    else if (port !== want) trouble += `; it listens on port ${port ?? 'none'}, not the intent's (the health check says so, and the agent restarts it again)`;
+    this.emit('bgpd-restarted', `bgpd restarted to listen on port ${want || 'none'} instead of ${listenPortOf(old.args)} (${by}, with the new start options)${trouble}`);
   }
 
   /**
@@ -229,7 +278,7 @@ export class Routing {
     const applied = this.applied;
     if (!applied || this.restartingBgpd || Date.now() - this.lastStartOptions < 10_000) return;
     this.lastStartOptions = Date.now();
-    this.restartingBgpd = this.restartBgpd(applied.intent).finally(() => { this.restartingBgpd = undefined; });
+    this.restartingBgpd = this.restartBgpd(applied.intent, false).finally(() => { this.restartingBgpd = undefined; });
     await this.restartingBgpd;
   }
 

@@ -1,10 +1,15 @@
 // The routing service over fake seams: loopbacks before FRR, an unchanged
 // intent skips FRR, a refused intent touches nothing, drift repaired.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { Routing } from '../../../agent/src/routing/routing.js';
 import type { FrrConfigurer, ReloadDiff } from '../../../agent/src/routing/frr-apply.js';
 import type { AddrInfo, LinkInfo, RtLinks } from '../../../agent/src/routing/rtnl.js';
 import type { FibReader } from '../../../agent/src/routing/fib.js';
+import type { FrrProcesses } from '../../../agent/src/routing/frr-daemons.js';
+import { BgpListen } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { loadIntent } from '../../fixtures/goldens.js';
 
 function fakes() {
@@ -124,4 +129,92 @@ void t.test('a route in flight between zebra and the kernel is not a problem; on
   const broken = new Routing({ rt: f.rt, frr: f.frr, loopbackKind: 'bridge', fib: stuck, routesSettleMs: 1 });
   await broken.apply(loadIntent('ecmp'));
   t.same((await broken.diagnose()).routes, ['10.1.0.9/32 is not in the kernel'], 'still missing the second time: reported');
+});
+
+/**
+ * FRR's processes as the restart for a new listen port sees them: `bgpd` is
+ * the running one (undefined: down); `start` is what the start script does.
+ */
+function fakeProcesses(o: { start: (p: ReturnType<typeof fakeProcesses>) => Promise<void>; restarting?: () => boolean }) {
+  const daemon = (name: string, pid: number | undefined, args: string[]) => ({ name, pid, running: pid !== undefined, args: pid === undefined ? [] : args, startedAt: 0 });
+  const self = {
+    bgpd: { pid: 100 as number | undefined, port: 179 },
+    killed: [] as number[],
+    started: 0,
+    up(pid: number, port: number) { self.bgpd = { pid, port }; },
+    processes: {
+      async state() {
+        return {
+          zebra: daemon('zebra', 10, ['/usr/lib/frr/zebra']),
+          bgpd: daemon('bgpd', self.bgpd.pid, ['/usr/lib/frr/bgpd', '-A', '127.0.0.1', '-p', String(self.bgpd.port)]),
+          supervised: true,
+        };
+      },
+      kill(pid: number) { self.killed.push(pid); self.bgpd = { pid: undefined, port: self.bgpd.port }; },
+      async start() { self.started++; return o.start(self); },
+      async restarting() { return o.restarting?.() ?? false; },
+    } satisfies FrrProcesses,
+  };
+  return self;
+}
+
+async function caasRouting(processes: FrrProcesses) {
+  const f = fakes();
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-unit-daemons-'));
+  const daemonsFile = join(dir, 'daemons');
+  await writeFile(daemonsFile, 'bgpd=yes\nbgpd_options="-A 127.0.0.1 -p 179"\n');
+  const events: string[] = [];
+  const routing = new Routing({
+    rt: f.rt, frr: f.frr, loopbackKind: 'bridge', processes, daemonsFile, onEvent: (e) => events.push(`${e.kind}: ${e.detail}`),
+    bgpdRestart: { watchfrrReactsMs: 50, waitMs: 300, startMs: 300, pollMs: 10 },
+  });
+  const intent = loadIntent('ecmp');
+  intent.bgpListen = BgpListen.PORT_20179;
+  const eventually = async (n: number) => {
+    for (let i = 0; i < 200 && events.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    return events;
+  };
+  return { routing, intent, events, eventually, daemonsFile, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+void t.test('a new listen port: the agent restarts bgpd and says so once bgpd is back, not when the start script ends', async (t) => {
+  const p = fakeProcesses({ start: async (self) => { self.up(200, 20179); await new Promise(() => undefined); } });
+  const c = await caasRouting(p.processes);
+  t.teardown(c.cleanup);
+  await c.routing.apply(c.intent);
+  t.match(await readFile(c.daemonsFile, 'utf8'), /^bgpd_options="-A 127\.0\.0\.1 -p 20179"$/m, 'the new port in the daemons file');
+  t.match((await c.eventually(1))[0], /^bgpd-restarted: bgpd restarted to listen on port 20179 instead of 179 \(by the agent, before watchfrr's next poll, with the new start options\)$/,
+    'the event comes while the start script still runs (loading the configuration)');
+  t.same(p.killed, [100], 'the old bgpd killed');
+  t.equal(p.started, 1);
+});
+
+void t.test('a new listen port while watchfrr restarts bgpd anyway: its new bgpd reads the new port; nobody kills it', async (t) => {
+  const p = fakeProcesses({ start: async () => { t.fail('the agent does not start a second bgpd'); } });
+  p.bgpd = { pid: undefined, port: 179 };
+  setTimeout(() => p.up(300, 20179), 50);
+  const c = await caasRouting(p.processes);
+  t.teardown(c.cleanup);
+  await c.routing.apply(c.intent);
+  t.match((await c.eventually(1))[0], /^bgpd-restarted: bgpd came back \(started by watchfrr, which was restarting it\) with the new start options: it listens on port 20179$/);
+  t.same(p.killed, []);
+});
+
+void t.test('watchfrr restarting bgpd as the agent kills it: the agent waits for watchfrr\'s bgpd', async (t) => {
+  let watchfrr = false;
+  const p = fakeProcesses({ start: async () => { t.fail('the agent does not start a second bgpd'); }, restarting: () => watchfrr });
+  const c = await caasRouting(p.processes);
+  t.teardown(c.cleanup);
+  setTimeout(() => { watchfrr = true; }, 20);
+  setTimeout(() => p.up(400, 20179), 150);
+  await c.routing.apply(c.intent);
+  t.match((await c.eventually(1))[0], /\(by watchfrr, with the new start options\)$/, 'waited past its own 50 ms for watchfrr\'s restart once seen');
+});
+
+void t.test('bgpd does not come back: the event says so and why', async (t) => {
+  const p = fakeProcesses({ start: async () => { throw new Error('watchfrr.sh: Failed to start bgpd!'); } });
+  const c = await caasRouting(p.processes);
+  t.teardown(c.cleanup);
+  await c.routing.apply(c.intent);
+  t.match((await c.eventually(1))[0], /the start script failed: watchfrr\.sh: Failed to start bgpd!; bgpd is not back after \d+ s/);
 });
