@@ -10,6 +10,13 @@ import { type Lab, type LabProcess, type Netns, type RunResult, run, waitFor } f
 
 const REPO = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../' : '../', import.meta.url));
 
+/**
+ * The image with systemd-container beside the agent: the container e2e's
+ * "new Debian base" and the systemd e2e's server OS. One set of arguments, so
+ * whichever of the two runs second finds it built.
+ */
+export const SYSTEMD_CONTAINER_IMAGE = ['--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container'] as const;
+
 /** Runs packaging/build-image with `args`: the artifact's path, and what the script said (its stderr). */
 export async function buildImage(...args: string[]): Promise<{ path: string; log: string }> {
   const r = await run(['bash', join(REPO, 'packaging/build-image'), ...args], { timeoutMs: 900_000 });

@@ -20,7 +20,7 @@ import { type Frr, Lab, freePort, outageMeter, probe, probeLoop, run, waitFor, w
 import { BgpListen, Multipath } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
-import { Container, buildImage } from '../../lab/container.js';
+import { Container, SYSTEMD_CONTAINER_IMAGE, buildImage } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -34,7 +34,7 @@ void t.test('the agent container image in a lab host', async (t) => {
   // take ~1.3x one, not 2x, and nothing probed competes with them for the CPU.
   const [{ path: image, log }, { path: newBase }] = await Promise.all([
     buildImage(),
-    buildImage('--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container'),
+    buildImage(...SYSTEMD_CONTAINER_IMAGE),
   ]);
   t.comment(`image ${image} and the new-base image (${Math.round((Date.now() - built) / 1000)} s; ${log.includes('cached:') ? 'cached' : 'built'})`);
   t.match(image, /hostnet-agent-[\w.+-]+-[0-9a-f]{16}\.tar\.gz$/, 'a versioned artifact');

@@ -14,7 +14,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Frr, Lab, freePort, probe, probeLoop, run, waitEstablished, waitFor } from '../lab/index.js';
 import { World } from '../../lab/world.js';
-import { Container, buildImage } from '../../lab/container.js';
+import { Container, SYSTEMD_CONTAINER_IMAGE, buildImage } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -22,7 +22,7 @@ void t.test('install-agent with systemd: systemd-nspawn@hostnet for real', async
   // Both at once (two Debian bases when neither is cached yet: ~1.3x one build, not 2x); whichever of this test
   // and the container e2e runs first builds them, the other finds them cached (tap's file order varies).
   const [{ path: image }, { path: server }] = await Promise.all([
-    buildImage(), buildImage('--version', '0.0.0-server', '--extra-packages', 'systemd-container'),
+    buildImage(), buildImage(...SYSTEMD_CONTAINER_IMAGE),
   ]);
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());

@@ -133,29 +133,25 @@ void t.test('a route in flight between zebra and the kernel is not a problem; on
 
 /**
  * FRR's processes as the restart for a new listen port sees them: `bgpd` is
- * the running one (undefined: down); `start` is what the start script does.
+ * the running one (pid undefined: down); `start` is what the start script does.
  */
-function fakeProcesses(o: { start: (p: ReturnType<typeof fakeProcesses>) => Promise<void>; restarting?: () => boolean }) {
-  const daemon = (name: string, pid: number | undefined, args: string[]) => ({ name, pid, running: pid !== undefined, args: pid === undefined ? [] : args, startedAt: 0 });
-  const self = {
-    bgpd: { pid: 100 as number | undefined, port: 179 },
-    killed: [] as number[],
-    started: 0,
-    up(pid: number, port: number) { self.bgpd = { pid, port }; },
-    processes: {
-      async state() {
-        return {
-          zebra: daemon('zebra', 10, ['/usr/lib/frr/zebra']),
-          bgpd: daemon('bgpd', self.bgpd.pid, ['/usr/lib/frr/bgpd', '-A', '127.0.0.1', '-p', String(self.bgpd.port)]),
-          supervised: true,
-        };
-      },
-      kill(pid: number) { self.killed.push(pid); self.bgpd = { pid: undefined, port: self.bgpd.port }; },
-      async start() { self.started++; return o.start(self); },
-      async restarting() { return o.restarting?.() ?? false; },
-    } satisfies FrrProcesses,
-  };
-  return self;
+class FakeProcesses implements FrrProcesses {
+  bgpd: { pid: number | undefined; port: number } = { pid: 100, port: 179 };
+  readonly killed: number[] = [];
+  started = 0;
+  constructor(private readonly o: { start: (p: FakeProcesses) => Promise<void>; restarting?: () => boolean }) {}
+  up(pid: number, port: number): void { this.bgpd = { pid, port }; }
+  async state() {
+    const daemon = (name: string, pid: number | undefined, args: string[]) => ({ name, pid, running: pid !== undefined, args: pid === undefined ? [] : args, startedAt: 0 });
+    return {
+      zebra: daemon('zebra', 10, ['/usr/lib/frr/zebra']),
+      bgpd: daemon('bgpd', this.bgpd.pid, ['/usr/lib/frr/bgpd', '-A', '127.0.0.1', '-p', String(this.bgpd.port)]),
+      supervised: true,
+    };
+  }
+  kill(pid: number): void { this.killed.push(pid); this.bgpd = { pid: undefined, port: this.bgpd.port }; }
+  async start(): Promise<void> { this.started++; return this.o.start(this); }
+  async restarting(): Promise<boolean> { return this.o.restarting?.() ?? false; }
 }
 
 async function caasRouting(processes: FrrProcesses) {
@@ -178,8 +174,8 @@ async function caasRouting(processes: FrrProcesses) {
 }
 
 void t.test('a new listen port: the agent restarts bgpd and says so once bgpd is back, not when the start script ends', async (t) => {
-  const p = fakeProcesses({ start: async (self) => { self.up(200, 20179); await new Promise(() => undefined); } });
-  const c = await caasRouting(p.processes);
+  const p = new FakeProcesses({ start: async (f) => { f.up(200, 20179); await new Promise(() => undefined); } });
+  const c = await caasRouting(p);
   t.teardown(c.cleanup);
   await c.routing.apply(c.intent);
   t.match(await readFile(c.daemonsFile, 'utf8'), /^bgpd_options="-A 127\.0\.0\.1 -p 20179"$/m, 'the new port in the daemons file');
@@ -190,10 +186,10 @@ void t.test('a new listen port: the agent restarts bgpd and says so once bgpd is
 });
 
 void t.test('a new listen port while watchfrr restarts bgpd anyway: its new bgpd reads the new port; nobody kills it', async (t) => {
-  const p = fakeProcesses({ start: async () => { t.fail('the agent does not start a second bgpd'); } });
+  const p = new FakeProcesses({ start: async () => { t.fail('the agent does not start a second bgpd'); } });
   p.bgpd = { pid: undefined, port: 179 };
   setTimeout(() => p.up(300, 20179), 50);
-  const c = await caasRouting(p.processes);
+  const c = await caasRouting(p);
   t.teardown(c.cleanup);
   await c.routing.apply(c.intent);
   t.match((await c.eventually(1))[0], /^bgpd-restarted: bgpd came back \(started by watchfrr, which was restarting it\) with the new start options: it listens on port 20179$/);
@@ -202,8 +198,8 @@ void t.test('a new listen port while watchfrr restarts bgpd anyway: its new bgpd
 
 void t.test('watchfrr restarting bgpd as the agent kills it: the agent waits for watchfrr\'s bgpd', async (t) => {
   let watchfrr = false;
-  const p = fakeProcesses({ start: async () => { t.fail('the agent does not start a second bgpd'); }, restarting: () => watchfrr });
-  const c = await caasRouting(p.processes);
+  const p = new FakeProcesses({ start: async () => { t.fail('the agent does not start a second bgpd'); }, restarting: () => watchfrr });
+  const c = await caasRouting(p);
   t.teardown(c.cleanup);
   setTimeout(() => { watchfrr = true; }, 20);
   setTimeout(() => p.up(400, 20179), 150);
@@ -212,8 +208,8 @@ void t.test('watchfrr restarting bgpd as the agent kills it: the agent waits for
 });
 
 void t.test('bgpd does not come back: the event says so and why', async (t) => {
-  const p = fakeProcesses({ start: async () => { throw new Error('watchfrr.sh: Failed to start bgpd!'); } });
-  const c = await caasRouting(p.processes);
+  const p = new FakeProcesses({ start: async () => { throw new Error('watchfrr.sh: Failed to start bgpd!'); } });
+  const c = await caasRouting(p);
   t.teardown(c.cleanup);
   await c.routing.apply(c.intent);
   t.match((await c.eventually(1))[0], /the start script failed: watchfrr\.sh: Failed to start bgpd!; bgpd is not back after \d+ s/);
