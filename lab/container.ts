@@ -17,10 +17,24 @@ const REPO = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../' : 
  */
 export const SYSTEMD_CONTAINER_IMAGE = ['--version', '0.2.0-newbase.1', '--extra-packages', 'systemd-container'] as const;
 
+/** The upgrade both e2e tests install over the first image: the same base, another version. */
+export const UPGRADE_IMAGE = ['--version', '0.1.0-upgrade.1'] as const;
+
 /** Runs packaging/build-image with `args`: the artifact's path, and what the script said (its stderr). */
 export async function buildImage(...args: string[]): Promise<{ path: string; log: string }> {
   const r = await run(['bash', join(REPO, 'packaging/build-image'), ...args], { timeoutMs: 900_000 });
   return { path: r.stdout.trim().split('\n').pop() ?? '', log: r.stderr };
+}
+
+/**
+ * The first image, then its upgrade (built while the other image's base is
+ * still being made; after the first, so that the two do not make the same
+ * Debian base twice). The first image's path and log.
+ */
+export async function firstAndUpgrade(): Promise<{ path: string; log: string }> {
+  const first = await buildImage();
+  await buildImage(...UPGRADE_IMAGE);
+  return first;
 }
 
 export interface ContainerOptions {

@@ -14,20 +14,19 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Frr, Lab, freePort, probe, probeLoop, run, waitEstablished, waitFor } from '../lab/index.js';
 import { World } from '../../lab/world.js';
-import { Container, SYSTEMD_CONTAINER_IMAGE, buildImage } from '../../lab/container.js';
+import { Container, SYSTEMD_CONTAINER_IMAGE, UPGRADE_IMAGE, buildImage, firstAndUpgrade } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 void t.test('install-agent with systemd: systemd-nspawn@hostnet for real', async (t) => {
-  // Both at once (two Debian bases when neither is cached yet: ~1.3x one build, not 2x); whichever of this test
-  // and the container e2e runs first builds them, the other finds them cached (tap's file order varies).
-  const [{ path: image }, { path: server }] = await Promise.all([
-    buildImage(), buildImage(...SYSTEMD_CONTAINER_IMAGE),
-  ]);
+  // Both images at once (two Debian bases when neither is cached yet: ~1.3x one build, not 2x), and the lab world
+  // meanwhile; whichever of this test and the container e2e runs first builds them, the other finds them cached
+  // (tap's file order varies).
   const lab = await Lab.create();
   t.teardown(() => lab.teardown());
-  const world = await World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), external: ['h1'], log: (l) => t.comment(l) });
-  t.teardown(() => world.close());
+  const building = World.build(lab, { grpcPort: await freePort(), httpPort: await freePort(), external: ['h1'], log: (l) => t.comment(l) });
+  t.teardown(async () => (await building.catch(() => undefined))?.close());
+  const [[{ path: image }, { path: server }], world] = await Promise.all([Promise.all([firstAndUpgrade(), buildImage(...SYSTEMD_CONTAINER_IMAGE)]), building]);
   const h1 = world.host('h1');
   const mnt = join(lab.dir, 'mnt');
   await mkdir(mnt, { recursive: true });
@@ -70,7 +69,7 @@ void t.test('install-agent with systemd: systemd-nspawn@hostnet for real', async
   const again = await install('--image', `/mnt/${basename(image)}`);
   t.match(again.stdout, /nothing changed/, 'installing again changes nothing');
 
-  const rebuilt = (await buildImage('--version', '0.1.0-upgrade.1')).path;
+  const rebuilt = (await buildImage(...UPGRADE_IMAGE)).path;
   await run(['cp', rebuilt, `${rebuilt}.sha256`, mnt]);
   const loop = probeLoop([{ from: world.client, addr: h1.address, port: 443, want: 'connected' }, { from: world.client, addr: h1.address, port: 8080, want: 'timeout' }]);
   t.teardown(() => loop.stop());
