@@ -5,6 +5,8 @@
 // replica reaches a host whose agent is connected to the other through the
 // change feed: the client's probe flips (the 1 s goal is the fleet bench's).
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { PortRangeSchema } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import { Lab, freePort, probe, probeLoop, waitFor, waitForProbe } from '../lab/index.js';
@@ -50,16 +52,23 @@ void t.test('the lab on etcd with two controller replicas', async (t) => {
     const killed = performance.now();
     const atKill = loop.rounds();
     const stale = new Set<string>();
+    const staleViews: string[] = [];
+    const look = (vs: HostView[]) => {
+      for (const h of vs.filter((x) => x.status === 'stale')) {
+        stale.add(h.id);
+        staleViews.push(`${new Date().toISOString()} ${h.id}: controller ${h.controller ?? '-'}, connected ${h.connected}, lastSeen ${h.lastSeen ?? '-'}`);
+      }
+    };
     const moved = await waitFor('every host connected to ctl-2', async () => {
       const vs = await views(1);
-      for (const h of vs) if (h.status === 'stale') stale.add(h.id);
+      look(vs);
       return vs.every((h) => h.controller === 'ctl-2') ? vs : undefined;
     }, { timeoutMs: 20_000, intervalMs: 100 });
     t.comment(`every agent on ctl-2 ${(performance.now() - killed).toFixed(0)} ms after ctl-1 was killed`);
     // A few more seconds of dashboard: nothing stale while the hosts settle on the survivor.
     const until = performance.now() + 4000;
     while (performance.now() < until) {
-      for (const h of await views(1)) if (h.status === 'stale') stale.add(h.id);
+      look(await views(1));
       await new Promise((r) => setTimeout(r, 200));
     }
     // A round takes about a second (the closed port's probe waits for its timeout), longer on a busy machine:
@@ -67,6 +76,12 @@ void t.test('the lab on etcd with two controller replicas', async (t) => {
     await waitFor('five probe rounds after the kill', async () => (loop.rounds() >= atKill + 6 ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
     await loop.stop();
     t.same(moved.map((h) => h.id), ids, 'the survivor shows every host');
+    // For whoever reads a failure: what the survivor showed, and what the stale hosts' agents logged meanwhile.
+    for (const line of staleViews.slice(0, 5)) t.comment(line);
+    for (const id of stale) {
+      const log = await readFile(join(lab.dir, `${id}-agent.log`), 'utf8').catch(() => '');
+      t.comment(`${id}'s agent:\n${log.split('\n').filter((l) => l && (JSON.parse(l) as { time: number }).time >= Date.now() - 40_000).map((l) => l.slice(0, 240)).join('\n')}`);
+    }
     t.same([...stale], [], 'and marks none stale');
     t.same((await views(1)).map((h) => h.status), ids.map(() => 'ok'), 'every host ok');
     t.ok(loop.rounds() - atKill > 5, `${loop.rounds() - atKill} probe rounds after the kill`);

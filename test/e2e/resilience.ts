@@ -1,15 +1,16 @@
 // The lab end to end when things fail: the controller stopped and an agent
 // killed and restarted (rules and routes stay in force the whole time; the
 // agent comes back from its cached state), the controller restarted (agents
-// resync, nothing flips), an uplink cut (degraded, then ok), an agent
-// stopped for good (stale).
+// resync, nothing flips), FRR's zebra frozen (the agent's check round waits
+// on it, its heartbeats do not: never stale), an uplink cut (degraded, then
+// ok), an agent stopped for good (stale).
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Lab, freePort, notifySocket, probe, probeLoop, waitFor } from '../lab/index.js';
 import type { HostView } from '../../controller/src/http.js';
 import { World } from '../../lab/world.js';
-
-
 
 void t.test('the lab when things fail', async (t) => {
   const lab = await Lab.create();
@@ -86,6 +87,33 @@ void t.test('the lab when things fail', async (t) => {
     await loop.stop();
     t.ok(loop.rounds() > 10, `${loop.rounds()} probe rounds ran`);
     t.same(loop.flips, [], 'no probe flipped the whole time');
+  });
+
+  await t.test('zebra frozen for 10 s: the agent\'s check round waits on it, its heartbeats go on; never shown stale, nothing flips', async (t) => {
+    const h2 = world.host('h2');
+    const pid = Number((await readFile(join(h2.frr?.dir ?? '', 'zebra.pid'), 'utf8')).trim());
+    const loop = probeLoop([{ from: world.client, addr: h2.address, port: 443, want: 'connected' }]);
+    t.teardown(() => loop.stop());
+    const thawed = () => { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } };
+    t.teardown(thawed);
+    process.kill(pid, 'SIGSTOP');
+    const frozen = Date.now();
+    // Stale would show after three 2 s heartbeats without a report; the round reading zebra's routes waits 10 s.
+    const statuses = new Set<string>();
+    let lastSeen = 0;
+    const until = performance.now() + 10_000;
+    while (performance.now() < until) {
+      const v = await view('h2');
+      statuses.add(v?.status ?? 'missing');
+      lastSeen = Math.max(lastSeen, Date.parse(v?.lastSeen ?? '') || 0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    thawed();
+    await waitFor('h2 ok after zebra thawed', async () => ((await view('h2'))?.status === 'ok' ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    await loop.stop();
+    t.ok(lastSeen - frozen > 6000, `the agent kept reporting while zebra was frozen (a report ${Math.round((lastSeen - frozen) / 1000)} s into the 10 s)`);
+    t.same([...statuses].filter((x) => x === 'stale' || x === 'missing'), [], `never stale (seen: ${[...statuses].join(', ')})`);
+    t.same(loop.flips, [], 'no probe flipped');
   });
 
   await t.test('an uplink cut: degraded, then ok when restored', async (t) => {

@@ -43,6 +43,13 @@ export type { Identity } from '../sync/keeper.js';
 
 /** Short pause before an event-triggered check round, so a burst of events makes one report. */
 const SOON_MS = 50;
+/**
+ * A round that runs longer than a heartbeat (a slow FRR, a busy machine) does
+ * not make the host look silent: the last picture is reported as the heartbeat
+ * meanwhile. A round running this long is stuck: the heartbeats stop, and the
+ * host turns stale on the dashboard (under systemd the watchdog restarts it).
+ */
+const STUCK_ROUND_MS = 30_000;
 
 export class Agent {
   private readonly applier: HostApplier;
@@ -53,6 +60,10 @@ export class Agent {
   private tickTimer: NodeJS.Timeout | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
+  private roundStarted = 0;
+  private roundsDone = 0;
+  private reporting: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private again = false;
   private stopped = false;
   private readyFrom: 'cache' | 'controller' | undefined;
@@ -142,6 +153,7 @@ export class Agent {
     // The cached state is in force already; the stream waits for a certificate (enrollment at first start).
     void this.keeper.start();
     this.schedule(0);
+    this.heartbeatTimer = setInterval(() => this.heartbeatDuringRound(), 500);
     const wd = this.d.notify.watchdogMs();
     if (wd > 0) {
       // Pings only while the health loop keeps completing rounds: a stuck loop stops them and systemd restarts us.
@@ -173,11 +185,13 @@ export class Agent {
   private async tick(): Promise<void> {
     if (this.ticking || this.stopped) return;
     this.tickTimer = undefined;
+    this.roundStarted = Date.now();
     this.ticking = this.round().catch((err: unknown) => {
       this.d.log.error({ err: (err as Error).message }, 'health round failed');
     });
     await this.ticking;
     this.ticking = undefined;
+    this.roundsDone++;
     this.lastTickDone = Date.now();
     const next = this.again ? SOON_MS : this.d.config.checkIntervalMs;
     this.again = false;
@@ -255,8 +269,20 @@ export class Agent {
     return out;
   }
 
-  /** Sends a report when the picture changed or a heartbeat is due, and a stream is open. */
+  /** While a long round runs: the last round's picture as the heartbeat, when one is due (see STUCK_ROUND_MS). */
+  private heartbeatDuringRound(): void {
+    if (!this.ticking || this.reporting || this.roundsDone === 0 || Date.now() - this.roundStarted > STUCK_ROUND_MS) return;
+    void this.maybeReport();
+  }
+
+  /** Sends a report when the picture changed or a heartbeat is due, and a stream is open; one at a time. */
   private async maybeReport(): Promise<void> {
+    while (this.reporting) await this.reporting;
+    this.reporting = this.reportNow().finally(() => { this.reporting = undefined; });
+    await this.reporting;
+  }
+
+  private async reportNow(): Promise<void> {
     if (this.syncState.state !== 'streaming') return;
     if (!this.tracker.changed && Date.now() - this.lastReport < this.heartbeatMs) return;
     const v = this.applier.versions();
@@ -321,6 +347,7 @@ export class Agent {
     this.keeper.stop();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.watchdogTimer) clearInterval(this.watchdogTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.ticking;
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.d.firewall.close();
