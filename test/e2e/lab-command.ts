@@ -17,10 +17,6 @@ import { type Topology, programsFromDist } from '../../lab/world.js';
 const MAIN = programsFromDist ? [fileURLToPath(new URL('../../dist/lab/main.js', import.meta.url))]
   : ['--import=tsx', fileURLToPath(new URL('../../lab/main.ts', import.meta.url))];
 
-// The two labs are independent (own directories, ports, namespace letters and management networks), as a
-// developer's lab and this test's are: both at once.
-t.jobs = 2;
-
 void t.test('npm run lab: up, up again, use, down', async (t) => {
   const dir = join(tmpdir(), `hostnet-lab-cmd-${process.pid}`);
   const env = {
