@@ -38,7 +38,7 @@ void t.test('certificates renewed while traffic flows', async (t) => {
   while (performance.now() < until) {
     const now = performance.now();
     for (const h of await world.api<HostView[]>('/api/v1/hosts')) {
-      if (h.status !== 'ok') notOk.add(`${h.id} ${h.status}`);
+      if (h.status !== 'ok') notOk.add(`${h.id} ${h.status}: ${h.checks.filter((c) => c.status !== 'ok').map((c) => `${c.name} ${c.reason}`).join('; ')}`);
       if (h.connected) since.delete(h.id);
       else since.set(h.id, since.get(h.id) ?? now);
       const gap = since.has(h.id) ? now - (since.get(h.id) ?? now) : 0;

@@ -269,9 +269,13 @@ export class Agent {
     return out;
   }
 
-  /** While a long round runs: the last round's picture as the heartbeat, when one is due (see STUCK_ROUND_MS). */
+  /**
+   * While a long round runs: the picture last reported, again, as the heartbeat when one is due (see
+   * STUCK_ROUND_MS). A picture not yet reported (a change, or one seen while disconnected) waits for the
+   * round's end, which looks again: sent now, it could be out of date already (a stream that came back).
+   */
   private heartbeatDuringRound(): void {
-    if (!this.ticking || this.reporting || this.roundsDone === 0 || Date.now() - this.roundStarted > STUCK_ROUND_MS) return;
+    if (!this.ticking || this.reporting || this.roundsDone === 0 || this.tracker.changed || Date.now() - this.roundStarted > STUCK_ROUND_MS) return;
     void this.maybeReport();
   }
 
