@@ -45,8 +45,8 @@ export type { Identity } from '../sync/keeper.js';
 const SOON_MS = 50;
 /**
  * A round that runs longer than a heartbeat (a slow FRR, a busy machine) does
- * not make the host look silent: the last picture is reported as the heartbeat
- * meanwhile. A round running this long is stuck: the heartbeats stop, and the
+ * not make the host look silent: the picture last reported goes again as the
+ * heartbeat meanwhile. A round running this long is stuck: the heartbeats stop, and the
  * host turns stale on the dashboard (under systemd the watchdog restarts it).
  */
 const STUCK_ROUND_MS = 30_000;
