@@ -61,7 +61,6 @@ export class Agent {
   private watchdogTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private roundStarted = 0;
-  private roundsDone = 0;
   private reporting: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private again = false;
@@ -191,7 +190,6 @@ export class Agent {
     });
     await this.ticking;
     this.ticking = undefined;
-    this.roundsDone++;
     this.lastTickDone = Date.now();
     const next = this.again ? SOON_MS : this.d.config.checkIntervalMs;
     this.again = false;
@@ -271,11 +269,11 @@ export class Agent {
 
   /**
    * While a long round runs: the picture last reported, again, as the heartbeat when one is due (see
-   * STUCK_ROUND_MS). A picture not yet reported (a change, or one seen while disconnected) waits for the
-   * round's end, which looks again: sent now, it could be out of date already (a stream that came back).
+   * STUCK_ROUND_MS). A picture not yet reported (the first, a change, or one seen while disconnected) waits
+   * for the round's end, which looks again: sent now, it could be out of date already (a stream that came back).
    */
   private heartbeatDuringRound(): void {
-    if (!this.ticking || this.reporting || this.roundsDone === 0 || this.tracker.changed || Date.now() - this.roundStarted > STUCK_ROUND_MS) return;
+    if (!this.ticking || this.reporting || Date.now() - this.roundStarted > STUCK_ROUND_MS || this.tracker.changed) return;
     void this.maybeReport();
   }
 
