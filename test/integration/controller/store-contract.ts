@@ -6,10 +6,11 @@
 import t, { type Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { status as Status } from '@grpc/grpc-js';
-import { silentLogger } from '../../../common/log.js';
+import { createLogger, silentLogger } from '../../../common/log.js';
 import type { HostnetError } from '../../../proto/grpc/errors.js';
 import { NetworkObjectSchema, TenantSchema } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import type { ChangeBatch, Store } from '../../../controller/src/store/store.js';
@@ -131,6 +132,24 @@ void t.test('etcd', async (t) => {
       t.teardown(async () => { await store.close(); client.close(); });
       return store;
     },
+  });
+
+  await t.test('etcd: a replica whose event loop is held up for 5 s still follows the store (its timer runs before it reads the answers waiting)', async (t) => {
+    const lines: string[] = [];
+    const recording = createLogger({ name: 'contract', level: 'info', destination: new Writable({ write(chunk: Buffer, _e, cb) { lines.push(chunk.toString()); cb(); } }) });
+    const client = new EtcdClient({ endpoints: cluster.endpoints });
+    const store = await openEtcdStore({ client, replicaId: 'r1', log: recording, prefix: `/contract/${++n}/`, progressMs: 500 });
+    t.teardown(async () => { await store.close(); client.close(); });
+    await store.transact((tx) => { tx.put('tenant', 't', tenant('t')); });
+    t.ok(store.live(), 'following the store');
+    // Busy for ten progress intervals: as under thousands of TLS handshakes at once.
+    const until = Date.now() + 5000;
+    while (Date.now() < until) { /* the event loop is held */ }
+    await new Promise((r) => setTimeout(r, 1500));
+    t.same(lines.filter((l) => /went silent|not following/.test(l)).map((l) => (JSON.parse(l) as { msg: string }).msg), [], 'it never took the watch for silent');
+    t.ok(store.live(), 'and follows the store');
+    const r = await store.transact((tx) => { tx.put('tenant', 'u', tenant('u')); });
+    t.ok(r.revision > 0, 'it still writes');
   });
 
   await t.test('etcd: a transaction past etcd\'s limits is refused whole, naming them; many reads fold into one compare per kind', async (t) => {

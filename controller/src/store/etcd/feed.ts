@@ -2,7 +2,7 @@
 // the listed revision + 1; relist when etcd says that revision was compacted
 // away; reconnect (to the next member) when the stream ends, errs, or goes
 // silent. Liveness: a progress request every `progressMs`; a stream that
-// answers nothing for three of them is dead. The owner gets a full listing
+// answers none of three in a row is dead. The owner gets a full listing
 // (reset), events grouped by revision, and progress (a revision the feed is
 // complete up to).
 import type { Logger } from '../../../../common/log.js';
@@ -109,6 +109,8 @@ export class PrefixFeed {
       const stream = this.client.watchStream();
       this.stream = stream;
       let heard = Date.now();
+      /** Progress requests sent since the stream last said anything. */
+      let unanswered = 0;
       let delivered = false;
       let done = false;
       const finish = (why: string): void => {
@@ -120,16 +122,24 @@ export class PrefixFeed {
         this.handlers.live(false, why);
         resolve(delivered);
       };
+      // Silent: three progress requests in a row unanswered, over three intervals at least. Counting
+      // the requests, not only the time: a replica whose event loop is starved (10,000 agents' TLS
+      // handshakes after a restart) runs this timer before it reads the answer waiting in its socket,
+      // and each run of the timer is followed by a round of reading, so three unanswered requests mean
+      // three chances to read an answer. By the clock alone, that replica took the store for lost and
+      // turned every agent away (docs/benchmarks.md, 2026-12-03).
       const timer = setInterval(() => {
-        if (Date.now() - heard > 3 * this.progressMs) {
+        if (unanswered >= 3 && Date.now() - heard > 3 * this.progressMs) {
           this.log.warn({ prefix: this.prefix, endpoint: this.client.endpoint }, 'etcd: the watch went silent; reconnecting');
           finish('the watch went silent');
           return;
         }
         stream.write(PROGRESS);
+        unanswered++;
       }, this.progressMs);
       stream.on('data', (r: WatchResponse) => {
         heard = Date.now();
+        unanswered = 0;
         if (r.created) {
           delivered = true;
           this.handlers.live(true, 'watching');
