@@ -1,7 +1,8 @@
 // The controller process's gRPC side: the server with its limits and
 // keepalive, TLS when configured, and a graceful stop.
 import { readFile } from 'node:fs/promises';
-import { Server, ServerCredentials, experimental } from '@grpc/grpc-js';
+import { constants } from 'node:crypto';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ControllerConfig } from './config.js';
 
 /**
@@ -36,27 +37,34 @@ async function serverPair(config: ControllerConfig): Promise<{ certificate: Buff
   return { certificate, privateKey };
 }
 
+/** Credentials built from node's TLS options directly (grpc-js's factories cannot set `secureOptions`). */
+class TlsServerCredentials extends ServerCredentials {
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
 /**
  * The agent listener's credentials: TLS that asks every caller for a client
  * certificate signed by the agents CA but lets one without it finish the
  * handshake, so that an enrolling server (no certificate yet) can call
  * Enroll and anything else gets a gRPC status saying what is missing
  * (UNAUTHENTICATED from the handlers) instead of a dropped connection.
+ *
+ * No stateless session tickets: the agent (grpc-js) never resumes a
+ * session, and by default OpenSSL sends two per TLS 1.3 handshake, each an
+ * encrypted copy of the session with the agent's certificate (672 bytes
+ * here). With SSL_OP_NO_TICKET it sends bare 32-byte session ids instead:
+ * two encryptions less per handshake, and 8-9 KB less memory per connected
+ * agent (docs/benchmarks.md).
  */
 export async function agentCredentials(config: ControllerConfig, caPem: string): Promise<ServerCredentials> {
   const pair = await serverPair(config);
   if (!pair) throw new Error('agent listener without a server certificate');
-  const { certificate, privateKey } = pair;
-  // The answers come a tick later: grpc-js registers the server's watcher only after asking, and an
-  // answer given at once reaches no watcher (every connection would be dropped as "unloaded credentials").
-  const provider: experimental.CertificateProvider = {
-    addCaCertificateListener: (l) => queueMicrotask(() => l({ caCertificate: Buffer.from(caPem) })),
-    removeCaCertificateListener: () => undefined,
-    addIdentityCertificateListener: (l) => queueMicrotask(() => l({ certificate, privateKey })),
-    removeIdentityCertificateListener: () => undefined,
-  };
-  // One provider answers both (grpc-js's factory and constructor disagree on which argument is which).
-  return experimental.createCertificateProviderServerCredentials(provider, provider, false);
+  return new TlsServerCredentials(
+    { requestCert: true, rejectUnauthorized: false, secureOptions: constants.SSL_OP_NO_TICKET },
+    { ca: Buffer.from(caPem), cert: pair.certificate, key: pair.privateKey },
+  );
 }
 
 /** Binds `server` to `address`; resolves with the bound port. */

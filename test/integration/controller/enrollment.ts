@@ -6,7 +6,9 @@
 // host's) is refused with a clear status and stores nothing.
 import t from 'tap';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { connect as connectTls } from 'node:tls';
 import { create } from '@bufbuild/protobuf';
 import { type ChannelCredentials, credentials, status as Status } from '@grpc/grpc-js';
 import { createCsr, issueCertificate } from '../../../common/x509.js';
@@ -165,5 +167,22 @@ void t.test('enrollment, mutual TLS, renewal, revocation', async (t) => {
     t.match(ended, { code: Status.PERMISSION_DENIED, detail: { reason: 'CERTIFICATE_REVOKED' } }, 'the deleted host\'s stream ends: certificate revoked');
     const after = await failure(nextClient.reportHealth({ report: { hostId: 'h2' } }));
     t.match(after, { code: Status.PERMISSION_DENIED, detail: { reason: 'CERTIFICATE_REVOKED' } }, 'and its certificates are refused');
+  });
+
+  await t.test('the agent listener\'s TLS session tickets are bare ids: no encrypted copy of the session (nothing resumes it; it cost memory per agent)', async (t) => {
+    const h1 = await enrolled('h1');
+    const socket = connectTls({
+      host: '127.0.0.1', port: c.agentPort, ca: caPem, key: h1.key.privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: h1.pem, ALPNProtocols: ['h2'],
+    });
+    t.teardown(() => socket.destroy());
+    const tickets: number[] = [];
+    // TLS 1.3 tickets come after the handshake; with SSL_OP_NO_TICKET OpenSSL still sends them, as session ids.
+    socket.on('session', () => tickets.push(socket.getTLSTicket()?.length ?? 0));
+    await once(socket, 'secureConnect');
+    t.equal(socket.getProtocol(), 'TLSv1.3', 'TLS 1.3');
+    t.ok(socket.authorized, 'the controller\'s certificate verified');
+    await new Promise((r) => setTimeout(r, 500));
+    t.ok(tickets.length > 0, `tickets arrived (${tickets.length})`);
+    t.ok(tickets.every((n) => n <= 32), `each at most a 32-byte session id (${tickets.join(', ')} bytes)`);
   });
 });
