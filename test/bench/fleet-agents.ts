@@ -7,7 +7,7 @@
 // Driven over the fork IPC channel:
 //   { cmd: 'start', hosts, tokens, caPem, addresses } -> { event: 'synced', enrollMs } once every agent has its first update
 //   { cmd: 'wait', prefix, since }           -> { event: 'arrived', ms: [...] } once every agent has the prefix
-//   { cmd: 'count' }                         -> { event: 'count', streaming, upToDate }
+//   { cmd: 'count' }                         -> { event: 'count', streaming, endings } (why streams ended since the last count)
 //   { cmd: 'stop' }
 import { create } from '@bufbuild/protobuf';
 import { generateKeyPairSync } from 'node:crypto';
@@ -40,6 +40,8 @@ interface Sim {
 const sims: Sim[] = [];
 let addresses: string[] = [];
 let stopped = false;
+/** Why streams ended since the last count (gRPC code and details): what a reconnect storm runs into. */
+const endings = new Map<string, number>();
 
 /**
  * A new channel for each attempt, closed when its stream ends, as the agent's SyncClient does. A
@@ -98,7 +100,11 @@ function connect(s: Sim): void {
     s.address++;
     setTimeout(() => connect(s), s.reconnects.next());
   };
-  call.on('error', again);
+  call.on('error', (err: Error & { code?: number; details?: string }) => {
+    const why = `${err.code ?? '?'} ${(err.details ?? err.message).slice(0, 80)}`;
+    endings.set(why, (endings.get(why) ?? 0) + 1);
+    again();
+  });
   call.on('end', again);
   call.write(create(SyncRequestSchema, { message: { case: 'hello', value: { hostId: s.hostId, agentVersion: 'bench', firewallVersion: s.firewall, routingVersion: s.routing } } }));
 }
@@ -144,7 +150,8 @@ process.on('message', (raw) => {
       await until(() => sims.every((s) => s.arrived.has(prefix)));
       send({ event: 'arrived', ms: sims.map((s) => s.arrived.get(prefix) ?? NaN) });
     } else if (m.cmd === 'count') {
-      send({ event: 'count', streaming: sims.filter((s) => s.streaming).length });
+      send({ event: 'count', streaming: sims.filter((s) => s.streaming).length, endings: Object.fromEntries(endings) });
+      endings.clear();
     } else if (m.cmd === 'stop') {
       stopped = true;
       for (const s of sims) s.call?.cancel();

@@ -202,6 +202,8 @@ async function sqliteRates(dir: string, n: number): Promise<{ at100: number; atN
 }
 
 export async function fleetBench(n: number, log: (line: string) => void = () => undefined): Promise<FleetResult> {
+  // BENCH_FLEET_ONLY=restart: seed, enroll and connect, then only the restart (no create rates, no changes, no SQLite).
+  const restartOnly = process.env.BENCH_FLEET_ONLY === 'restart';
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
   await initCa(join(dir, 'tls'), ['127.0.0.1']);
   const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnf${process.pid}`);
@@ -214,10 +216,10 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const a1 = admins[0] as (typeof admins)[number];
     await seedBase(a1);
     await seedHosts(a1, 0, 100);
-    const etcdAt100 = await createRate(admins, 'e100');
+    const etcdAt100 = restartOnly ? NaN : await createRate(admins, 'e100');
     log(`etcd: ${etcdAt100.toFixed(0)} creates/s at 100 hosts; seeding ${n} hosts`);
     await seedHosts(a1, 100, n);
-    const etcdAtN = await createRate(admins, 'en');
+    const etcdAtN = restartOnly ? NaN : await createRate(admins, 'en');
     log(`etcd: ${etcdAtN.toFixed(0)} creates/s at ${n} hosts`);
 
     const hostIds = Array.from({ length: n }, (_, i) => `h${i}`);
@@ -244,7 +246,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const afterConnect = await rss();
 
     const update: FleetResult['update'] = [];
-    for (let k = 0; k < 5; k++) {
+    for (let k = 0; k < (restartOnly ? 0 : 5); k++) {
       const prefix = `172.17.${k}.0/24`;
       const t0 = performance.timeOrigin + performance.now();
       await a1.client.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, {
@@ -278,19 +280,34 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) or --cpu-prof sampled.
       await Promise.all(replicas.map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
     }
+    // Why streams end is counted from here on.
+    await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
     for (const r of replicas) r.child.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1000));
     const restarted = performance.now();
     const r1 = replicas[0] as Controller;
     const servingMs = await r1.start();
-    const count = async () => (await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })))).reduce((s, r) => s + (r.streaming as number), 0);
+    // Every 5 s: how many stream again, and why streams ended meanwhile.
+    const endings = new Map<string, number>();
+    let shown = performance.now();
+    const count = async (): Promise<number> => {
+      const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+      for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
+      const streaming = replies.reduce((s, r) => s + (r.streaming as number), 0);
+      if (performance.now() - shown >= 5000) {
+        shown = performance.now();
+        log(`restart +${((shown - restarted) / 1000).toFixed(0)} s: ${streaming} streaming; ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
+        endings.clear();
+      }
+      return streaming;
+    };
     while ((await count()) < n && performance.now() - restarted < 120_000) await new Promise((r) => setTimeout(r, 100));
     const allStreamingMs = performance.now() - restarted;
     log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms`);
     log(`restart phases (${r1.name}'s log): ${await startupPhases(join(dir, `${r1.name}.log`))}`);
     for (const a of admins) a.client.close();
 
-    const sqlite = await sqliteRates(dir, n);
+    const sqlite = restartOnly ? { at100: NaN, atN: NaN } : await sqliteRates(dir, n);
     log(`sqlite: ${sqlite.at100.toFixed(0)} creates/s at 100 hosts, ${sqlite.atN.toFixed(0)} at ${n}`);
     return {
       agents: n, update,
