@@ -549,10 +549,14 @@ export class Agents {
         // The response headers tell the agent its Hello was accepted, also when it is up to date and no update follows.
         stream.sendMetadata(new Metadata());
         const r = this.track(hostId);
-        r.updatedAt = new Date();
-        this.dirty.rollout.add(hostId);
-        if (session.applied.firewall && session.applied.routing) {
-          r.appliedVersion = `${session.applied.firewall}.${session.applied.routing}`;
+        // What the agent says it runs is recorded when it is news (it may have applied an update from
+        // another replica). Not otherwise: after a restart 10,000 agents reconnect, and each row written
+        // again would be one more etcd write, and one more record for every replica's feed to decode.
+        const applied = session.applied.firewall && session.applied.routing ? `${session.applied.firewall}.${session.applied.routing}` : '';
+        if (applied && r.appliedVersion !== applied) {
+          r.appliedVersion = applied;
+          r.updatedAt = new Date();
+          this.dirty.rollout.add(hostId);
         }
         this.pump(session);
         try {

@@ -95,9 +95,13 @@ void t.test('snapshot, then only the delta; NACK in rollout; reconnect', async (
   b.ack(again.version);
   b.call.end();
   await new Promise((res) => setTimeout(res, 50));
+  const row = () => s.agents.rolloutState().find((x) => x.hostId === 'host-a1');
+  const before = row()?.updatedAt.getTime();
   const c = open(s.client, { firewallVersion: d?.firewall?.version ?? '', routingVersion: rt });
   await new Promise((res) => setTimeout(res, 200));
   t.equal(c.got.length, 0, 'an agent that is up to date gets nothing');
+  t.match(row(), { connected: true, appliedVersion: `${d?.firewall?.version ?? ''}.${rt}` }, 'it shows connected, with what it applied');
+  t.equal(row()?.updatedAt.getTime(), before, 'and its rollout row is not written again (10,000 of them after a restart)');
   c.call.end();
 });
 
