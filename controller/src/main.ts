@@ -62,14 +62,8 @@ async function runController(configPath: string): Promise<number> {
     store, tokens, hosts: { publicPool: config.publicPool }, rollout: () => agents.rollout(), ...(identity ? { identity } : {}),
   }), log, limits);
   const port = await bind(server, config.grpc.listen, await adminCredentials(config));
-  if (agentServer && config.grpc.agentListen && ca) {
-    addService(agentServer, AgentService, agents.service(), log, limits);
-    addService(agentServer, EnrollService, enrollService(store, identity, log), log, limits);
-    const agentPort = await bind(agentServer, config.grpc.agentListen, await agentCredentials(config, ca.pem));
-    log.info({ listen: config.grpc.agentListen, port: agentPort, ca: ca.fingerprint }, 'agents served with mutual TLS (and enrollment)');
-  } else {
-    log.warn('no grpc.agentListen: this replica serves no agents');
-  }
+  // The operators' API before the agents' listener: after a restart 10,000 agents' TLS handshakes arrive at once,
+  // and the dashboard and /healthz answer while they are served.
   const http = httpServer({
     agents, tokens, log, revision: () => store.revision(), live: () => store.live(), counters: engines.counters, replica: config.replica,
     heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000), store,
@@ -80,6 +74,14 @@ async function runController(configPath: string): Promise<number> {
     http.listen(httpPort, httpHost, () => resolve());
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
+  if (agentServer && config.grpc.agentListen && ca) {
+    addService(agentServer, AgentService, agents.service(), log, limits);
+    addService(agentServer, EnrollService, enrollService(store, identity, log), log, limits);
+    const agentPort = await bind(agentServer, config.grpc.agentListen, await agentCredentials(config, ca.pem));
+    log.info({ listen: config.grpc.agentListen, port: agentPort, ca: ca.fingerprint }, 'agents served with mutual TLS (and enrollment)');
+  } else {
+    log.warn('no grpc.agentListen: this replica serves no agents');
+  }
   log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile), engine: config.store.engine, replica: config.replica, startupMs: Math.round(performance.now() - bootAt) }, 'controller serving');
   if (!config.grpc.certFile) log.warn('the admin listener without TLS: configure grpc.certFile/keyFile for production');
   void agents.compiled.then(() => log.info({ compileMs: Math.round(agents.lastPass.ms), hosts: agents.lastPass.hosts, sinceStartMs: Math.round(performance.now() - bootAt) },
