@@ -181,9 +181,19 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   await feed.start().catch((err: unknown) => { throw etcdUnavailable('opening the store', err); });
 
   // A member that lost its quorum may keep a watch open: a linearizable read every 2 s proves there is one.
+  // Two failed in a row, not one: a replica whose event loop is held up (10,000 agents' TLS handshakes
+  // after a restart) can see the read's deadline pass with the answer waiting unread in its socket.
+  let heartbeatFailures = 0;
   const heartbeat = setInterval(() => {
-    client.range(bytes(txnKey), undefined, { countOnly: true, budgetMs: 3000 })
-      .then(() => { heartbeatOk = true; }, () => { heartbeatOk = false; });
+    client.range(bytes(txnKey), undefined, { countOnly: true, budgetMs: 3000 }).then(() => {
+      if (!heartbeatOk) log.info({ live }, 'etcd: a linearizable read answers again');
+      heartbeatFailures = 0;
+      heartbeatOk = true;
+    }, (err: unknown) => {
+      heartbeatFailures++;
+      if (heartbeatFailures >= 2 && heartbeatOk) log.warn({ err }, 'etcd: two linearizable reads in a row failed (no quorum?): not following the store');
+      heartbeatOk = heartbeatFailures < 2;
+    });
   }, 2000);
   heartbeat.unref();
 
