@@ -74,6 +74,13 @@ async function startupPhases(file: string): Promise<string> {
     : '(not in the log)';
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function rssKb(pid: number | undefined): Promise<number> {
   const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
@@ -173,7 +180,9 @@ class AgentsProcess {
   readonly child: ChildProcess;
 
   constructor() {
-    this.child = fork(AGENTS, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // BENCH_PROFILE=DIR: their CPU profiles too (written when they exit).
+    const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    this.child = fork(AGENTS, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...prof] });
     this.child.on('message', (m) => this.waiting.shift()?.(m as Record<string, unknown>));
   }
 
@@ -249,6 +258,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     for (let k = 0; k < (restartOnly ? 0 : 5); k++) {
       const prefix = `172.17.${k}.0/24`;
       const t0 = performance.timeOrigin + performance.now();
+      const cpu0 = await Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
       await a1.client.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, {
         id: 'clients', tenantId: 't', prefixes: [...Array.from({ length: 200 }, (_, i) => `172.16.${i}.0/24`), ...Array.from({ length: k + 1 }, (_, j) => `172.17.${j}.0/24`)],
       }) } }] }, { metadata: a1.metadata });
@@ -260,7 +270,11 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
         const hosts = Number(/^hostnet_controller_compile_last_hosts (\S+)/m.exec(text)?.[1] ?? NaN);
         return `${r.name} ${hosts} hosts in ${ms.toFixed(0)} ms`;
       }));
-      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')})`);
+      // CPU seconds spent from the write until every agent had it: the replicas' own, and the simulated agents'.
+      const cpu1 = await Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
+      const spent = cpu1.map((c, i) => c - (cpu0[i] ?? 0));
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0).toFixed(2);
+      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s, agents ${sum(spent.slice(replicas.length))} s)`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     await new Promise((r) => setTimeout(r, 2000));
@@ -287,23 +301,31 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const restarted = performance.now();
     const r1 = replicas[0] as Controller;
     const servingMs = await r1.start();
-    // Every 5 s: how many stream again, and why streams ended meanwhile.
+    // Every 5 s: how many stream again, why streams ended meanwhile, and who had the CPU (of the machine's cores).
     const endings = new Map<string, number>();
     let shown = performance.now();
+    const who = (): { name: string; pid: number | undefined }[] => [
+      { name: r1.name, pid: r1.child.pid }, ...procs.map((p, i) => ({ name: `agents${i + 1}`, pid: p.child.pid })),
+      ...cluster.members.map((m) => ({ name: m.name.replace(/.*-/, ''), pid: m.child?.pid })),
+    ];
+    let cpu = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
     const count = async (): Promise<number> => {
       const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
       for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
       const streaming = replies.reduce((s, r) => s + (r.streaming as number), 0);
       if (performance.now() - shown >= 5000) {
+        const now = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
+        const busy = who().map((w, i) => `${w.name} ${(((now[i] ?? 0) - (cpu[i] ?? 0)) / ((performance.now() - shown) / 1000) * 100).toFixed(0)}%`).join(' ');
+        cpu = now;
         shown = performance.now();
-        log(`restart +${((shown - restarted) / 1000).toFixed(0)} s: ${streaming} streaming; ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
+        log(`restart +${((shown - restarted) / 1000).toFixed(0)} s: ${streaming} streaming; CPU ${busy}; ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
         endings.clear();
       }
       return streaming;
     };
     while ((await count()) < n && performance.now() - restarted < 120_000) await new Promise((r) => setTimeout(r, 100));
     const allStreamingMs = performance.now() - restarted;
-    log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms`);
+    log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms; ${r1.name} used ${(await cpuSeconds(r1.child.pid)).toFixed(1)} CPU-s since its start`);
     log(`restart phases (${r1.name}'s log): ${await startupPhases(join(dir, `${r1.name}.log`))}`);
     for (const a of admins) a.client.close();
 
@@ -316,10 +338,12 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       restart: { servingMs, allStreamingMs }, syncMs,
     };
   } finally {
-    for (const p of procs) {
+    // With BENCH_PROFILE the agents get 30 s to exit on their own (and write their profiles).
+    await Promise.all(procs.map((p) => new Promise((x) => {
+      const kill = setTimeout(() => { p.child.kill('SIGKILL'); x(undefined); }, process.env.BENCH_PROFILE ? 30_000 : 0);
+      p.child.once('exit', () => { clearTimeout(kill); x(undefined); });
       p.child.send({ cmd: 'stop' });
-      p.child.kill('SIGKILL');
-    }
+    })));
     if (process.env.BENCH_PROFILE) {
       await Promise.all(replicas.filter((r) => r.child.exitCode === null).map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
     }

@@ -9,6 +9,7 @@ import { containerBench } from './container.js';
 import { fleetBench } from './fleet.js';
 import { etcdClientsBench } from './etcd-clients.js';
 import { dashboardBench } from './dashboard.js';
+import { agentConnectionsBench } from './agent-connections.js';
 
 const FIREWALL_AGENT = fileURLToPath(new URL('./firewall-agent.js', import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/src/main.js', import.meta.url));
@@ -112,6 +113,19 @@ async function fleet(): Promise<boolean> {
   return checks.every(([, , ok]) => ok);
 }
 
+async function agentConnections(): Promise<boolean> {
+  const n = Number(process.env.BENCH_CONNECTIONS ?? 2000);
+  process.stdout.write(`agent connections (what one costs the controller: a grpc-js server with the controller's settings, ${n} clients in another process; plaintext is the baseline):\n`);
+  const [plain, tls] = await agentConnectionsBench(n);
+  if (!plain || !tls) return false;
+  const line = (c: typeof plain): string => `${f(c.cpuMsPerConnection)} ms CPU per connection made, ${f(c.rssKbPerConnection)} KB RSS (heap ${f(c.heapKbPerConnection)} KB) per connection, ${f(c.cpuMsPerMessage * 1000)} us CPU per message pushed`;
+  process.stdout.write(`  info plaintext (grpc-js and HTTP/2 alone): ${line(plain)}\n`);
+  process.stdout.write(`  info mutual TLS (the agent listener's credentials): ${line(tls)}\n`);
+  process.stdout.write(`  info mutual TLS / plaintext: connection ${(tls.cpuMsPerConnection / plain.cpuMsPerConnection).toFixed(1)}x CPU, ${(tls.rssKbPerConnection / plain.rssKbPerConnection).toFixed(1)}x RSS; message ${(tls.cpuMsPerMessage / plain.cpuMsPerMessage).toFixed(1)}x CPU\n`);
+  process.stdout.write(`  info so 10,000 agents reconnecting cost one replica ${f(tls.cpuMsPerConnection * 10)} CPU-s of handshakes, and a change pushed to 10,000 streams ${f(tls.cpuMsPerMessage * 10_000)} CPU-ms\n`);
+  return true;
+}
+
 async function etcdClients(): Promise<boolean> {
   process.stdout.write('etcd clients (3-member cluster, each client watching one prefix through the faulted member; view compared with etcd):\n');
   const results = await etcdClientsBench();
@@ -147,6 +161,7 @@ if (!only || only === 'routing') results.push(await routing());
 if (!only || only === 'controller') results.push(await controller());
 if (!only || only === 'container') results.push(await container());
 if (!only || only === 'fleet') results.push(await fleet());
+if (!only || only === 'agent-connections') results.push(await agentConnections());
 if (!only || only === 'etcd-clients') results.push(await etcdClients());
 if (!only || only === 'dashboard') results.push(await dashboard());
 process.exitCode = results.every(Boolean) ? 0 : 1;

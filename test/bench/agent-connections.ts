@@ -1,0 +1,151 @@
+// What one agent connection costs the controller, apart from everything
+// else the controller does: a grpc-js server with the controller's settings
+// and its agent listener's credentials (mutual TLS, as in production), N
+// clients in a process of their own each on its own connection with a
+// bidirectional stream, then 5 messages pushed to every stream. Measured on
+// the server: CPU per connection made, RSS and heap per connection, CPU per
+// message pushed. The baseline is the same server and clients without TLS,
+// in the same run: what grpc-js and HTTP/2 cost alone.
+import { type ChildProcess, fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  type ClientDuplexStream, type ServerCredentials, type ServerDuplexStream, type ServiceDefinition, ServerCredentials as Creds, credentials, makeGenericClientConstructor,
+} from '@grpc/grpc-js';
+import { AgentsCa, initCa } from '../../controller/src/identity/ca.js';
+import { agentCredentials, bind, grpcServer } from '../../controller/src/server.js';
+import type { ControllerConfig } from '../../controller/src/config.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const identity = (b: Buffer): Buffer => b;
+const SERVICE: ServiceDefinition = {
+  sync: { path: '/bench.Conn/Sync', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: 'sync' },
+};
+
+export interface ConnectionCost {
+  readonly tls: boolean;
+  readonly connections: number;
+  /** Server CPU from the first connect until every stream was open, per connection. */
+  readonly cpuMsPerConnection: number;
+  readonly rssKbPerConnection: number;
+  readonly heapKbPerConnection: number;
+  /** Server CPU per message written to one stream (5 rounds to every stream, until every client had it). */
+  readonly cpuMsPerMessage: number;
+}
+
+const rssKb = (): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function measure(n: number, tls: boolean, dir: string): Promise<ConnectionCost> {
+  const config = { grpc: { maxMessageBytes: 4 << 20, certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key') } } as unknown as ControllerConfig;
+  const server = grpcServer(config);
+  const streams = new Set<ServerDuplexStream<Buffer, Buffer>>();
+  server.addService(SERVICE, {
+    sync(call: ServerDuplexStream<Buffer, Buffer>) {
+      // As the Sync handler does: the caller's certificate, once per stream.
+      if (tls) call.getAuthContext();
+      streams.add(call);
+      call.on('data', () => undefined);
+      call.on('error', () => streams.delete(call));
+      call.on('end', () => { streams.delete(call); call.end(); });
+    },
+  });
+  const creds: ServerCredentials = tls ? await agentCredentials(config, await readFile(join(dir, 'ca.pem'), 'utf8')) : Creds.createInsecure();
+  const port = await bind(server, '127.0.0.1:0', creds);
+  const clients: ChildProcess = fork(SELF, ['clients'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ask = (m: Record<string, unknown>): Promise<void> => new Promise((resolve) => { clients.once('message', () => resolve()); clients.send(m); });
+  try {
+    global.gc?.();
+    const rss0 = rssKb();
+    const heap0 = process.memoryUsage().heapUsed;
+    const cpu0 = cpuMs();
+    await ask({ cmd: 'connect', n, port, tls, dir });
+    while (streams.size < n) await new Promise((r) => setTimeout(r, 20));
+    const cpuConnect = cpuMs() - cpu0;
+    await new Promise((r) => setTimeout(r, 1000));
+    global.gc?.();
+    const rss = rssKb() - rss0;
+    const heap = (process.memoryUsage().heapUsed - heap0) / 1024;
+    // A delta's size: one prefix added to an object (about 300 bytes framed).
+    const message = Buffer.alloc(300, 7);
+    const cpu1 = cpuMs();
+    for (let k = 1; k <= 5; k++) {
+      for (const s of streams) s.write(message);
+      await ask({ cmd: 'wait', k });
+    }
+    const cpuPush = cpuMs() - cpu1;
+    return { tls, connections: n, cpuMsPerConnection: cpuConnect / n, rssKbPerConnection: rss / n, heapKbPerConnection: heap / n, cpuMsPerMessage: cpuPush / (5 * n) };
+  } finally {
+    clients.kill('SIGKILL');
+    server.forceShutdown();
+  }
+}
+
+/** Plaintext, then mutual TLS with the controller's agent credentials: `n` connections each, each in a process of its own (with --expose-gc). */
+export async function agentConnectionsBench(n: number): Promise<ConnectionCost[]> {
+  const one = (tls: boolean): Promise<ConnectionCost> => {
+    const child = fork(SELF, ['server', String(n), tls ? 'tls' : 'plaintext'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return new Promise((resolve, reject) => {
+      child.once('message', (m) => resolve(m as ConnectionCost));
+      child.once('exit', (code) => reject(new Error(`the measuring process exited ${code ?? 'on a signal'}`)));
+    });
+  };
+  return [await one(false), await one(true)];
+}
+
+async function serverProcess(n: number, tls: boolean): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'hostnet-conn-'));
+  try {
+    await initCa(dir, ['127.0.0.1']);
+    const result = await measure(n, tls, dir);
+    await new Promise((r) => process.send?.(result, r));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+/** The client side: `n` connections, each with its own stream, counting what arrives. */
+function clientsProcess(): void {
+  const Client = makeGenericClientConstructor(SERVICE, 'Conn');
+  const received: number[] = [];
+  process.on('message', (raw) => {
+    const m = raw as { cmd: string; n?: number; port?: number; tls?: boolean; dir?: string; k?: number };
+    void (async () => {
+      if (m.cmd === 'connect') {
+        const dir = m.dir ?? '';
+        let creds = credentials.createInsecure();
+        if (m.tls) {
+          // An agent's certificate from the CA, one TLS context for every connection (the server sees a full handshake each time).
+          const ca = await AgentsCa.load(join(dir, 'ca.pem'), join(dir, 'ca.key'));
+          const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+          const cert = ca.issueAgent('bench-host', publicKey, 3_600_000);
+          creds = credentials.createFromSecureContext(createSecureContext({ ca: ca.pem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: cert.pem }));
+        }
+        for (let i = 0; i < (m.n ?? 0); i++) {
+          const client = new Client(`127.0.0.1:${m.port ?? 0}`, creds, { 'grpc.use_local_subchannel_pool': 1 });
+          const call = (client as unknown as { sync(): ClientDuplexStream<Buffer, Buffer> }).sync();
+          received[i] = 0;
+          call.on('data', () => { received[i] = (received[i] ?? 0) + 1; call.write(Buffer.from('ack')); });
+          call.on('error', () => undefined);
+          call.write(Buffer.from('hello'));
+          if (i % 200 === 199) await new Promise((r) => setTimeout(r, 10));
+        }
+      } else if (m.cmd === 'wait') {
+        while (received.some((r) => r < (m.k ?? 0))) await new Promise((r) => setTimeout(r, 5));
+      }
+      process.send?.({ done: true });
+    })();
+  });
+}
+
+if (process.argv[2] === 'clients') clientsProcess();
+if (process.argv[2] === 'server') void serverProcess(Number(process.argv[3]), process.argv[4] === 'tls');
