@@ -254,15 +254,19 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     await new Promise((r) => setTimeout(r, 2000));
     const afterConnect = await rss();
 
+    /** CPU seconds so far of the replicas, then of the agents' processes. */
+    const cpuOfAll = (): Promise<number[]> => Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
     const update: FleetResult['update'] = [];
     for (let k = 0; k < (restartOnly ? 0 : 5); k++) {
       const prefix = `172.17.${k}.0/24`;
       const t0 = performance.timeOrigin + performance.now();
-      const cpu0 = await Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
+      const cpu0 = await cpuOfAll();
       await a1.client.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, {
         id: 'clients', tenantId: 't', prefixes: [...Array.from({ length: 200 }, (_, i) => `172.16.${i}.0/24`), ...Array.from({ length: k + 1 }, (_, j) => `172.17.${j}.0/24`)],
       }) } }] }, { metadata: a1.metadata });
       const arrived = (await Promise.all(procs.map((p) => p.ask({ cmd: 'wait', prefix })))).flatMap((r) => (r.ms as number[]).map((x) => x - t0));
+      // CPU seconds spent from the write until every agent had it: the replicas' own, and the simulated agents'.
+      const spent = (await cpuOfAll()).map((c, i) => c - (cpu0[i] ?? 0));
       update.push({ p50Ms: pct(arrived, 0.5), p99Ms: pct(arrived, 0.99), lastMs: Math.max(...arrived) });
       const passes = await Promise.all(replicas.map(async (r) => {
         const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
@@ -270,9 +274,6 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
         const hosts = Number(/^hostnet_controller_compile_last_hosts (\S+)/m.exec(text)?.[1] ?? NaN);
         return `${r.name} ${hosts} hosts in ${ms.toFixed(0)} ms`;
       }));
-      // CPU seconds spent from the write until every agent had it: the replicas' own, and the simulated agents'.
-      const cpu1 = await Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
-      const spent = cpu1.map((c, i) => c - (cpu0[i] ?? 0));
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0).toFixed(2);
       log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s, agents ${sum(spent.slice(replicas.length))} s)`);
       await new Promise((r) => setTimeout(r, 1000));
@@ -293,6 +294,11 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     if (process.env.BENCH_HEAP || process.env.BENCH_PROFILE) {
       // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) or --cpu-prof sampled.
       await Promise.all(replicas.map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
+    }
+    // A member that died during the run (one did, once, cause unknown): say so, with the end of its log.
+    for (const m of cluster.members.filter((x) => !x.child)) {
+      const tail = (await readFile(join(cluster.dir, `${m.name}.log`), 'utf8').catch(() => '')).slice(-800);
+      log(`etcd member ${m.name} is not running; its log ends: ${tail}`);
     }
     // Why streams end is counted from here on.
     await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));

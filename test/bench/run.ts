@@ -102,7 +102,7 @@ async function fleet(): Promise<boolean> {
   const last = r.update.at(-1) ?? { p50Ms: NaN, p99Ms: NaN, lastMs: NaN };
   const worstP99 = Math.max(...r.update.map((u) => u.p99Ms));
   const checks: [string, string, boolean][] = [
-    ['one prefix added -> every agent updated (5 changes)', `p50 ${f(last.p50Ms)} ms, p99 ${f(last.p99Ms)} ms, last ${f(last.lastMs)} ms (last change); worst p99 of the 5: ${f(worstP99)} ms (goal at 10,000 agents: p99 <= 1000 ms)`, worstP99 <= 1000],
+    ['one prefix added -> every agent updated (5 changes)', `p50 ${f(last.p50Ms)} ms, p99 ${f(last.p99Ms)} ms, last ${f(last.lastMs)} ms (last change); worst p99 of the 5: ${f(worstP99)} ms (goal at 10,000 agents: p99 <= 1000 ms)`, r.update.length > 0 && worstP99 <= 1000],
     ['controller RSS per connected agent (both replicas)', `${f(r.rssKbPerAgent.afterConnect)} KB after connect, ${f(r.rssKbPerAgent.afterChanges)} KB after 5 changes (goal <= 50 KB)`, r.rssKbPerAgent.afterChanges <= 50],
     [`host creates per second, etcd (2 replicas, 4 clients)`, `${f(r.creates.etcd.atN)}/s at ${n} hosts vs ${f(r.creates.etcd.at100)}/s at 100 = ${(r.creates.etcd.at100 / r.creates.etcd.atN).toFixed(2)}x slower (goal <= 2x)`, r.creates.etcd.at100 / r.creates.etcd.atN <= 2],
     [`host creates per second, SQLite (4 clients)`, `${f(r.creates.sqlite.atN)}/s at ${n} hosts vs ${f(r.creates.sqlite.at100)}/s at 100 = ${(r.creates.sqlite.at100 / r.creates.sqlite.atN).toFixed(2)}x slower (goal <= 2x)`, r.creates.sqlite.at100 / r.creates.sqlite.atN <= 2],
