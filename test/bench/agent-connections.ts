@@ -7,7 +7,6 @@
 // message pushed. The baseline is the same server and clients without TLS,
 // in the same run: what grpc-js and HTTP/2 cost alone.
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +19,7 @@ import {
 import { AgentsCa, initCa } from '../../controller/src/identity/ca.js';
 import { agentCredentials, bind, grpcServer } from '../../controller/src/server.js';
 import type { ControllerConfig } from '../../controller/src/config.js';
+import { rssKb } from './proc.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const identity = (b: Buffer): Buffer => b;
@@ -38,7 +38,6 @@ export interface ConnectionCost {
   readonly cpuMsPerMessage: number;
 }
 
-const rssKb = (): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 const cpuMs = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
@@ -64,7 +63,7 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
   const ask = (m: Record<string, unknown>): Promise<void> => new Promise((resolve) => { clients.once('message', () => resolve()); clients.send(m); });
   try {
     global.gc?.();
-    const rss0 = rssKb();
+    const rss0 = await rssKb(process.pid);
     const heap0 = process.memoryUsage().heapUsed;
     const cpu0 = cpuMs();
     await ask({ cmd: 'connect', n, port, tls, dir });
@@ -72,7 +71,7 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
     const cpuConnect = cpuMs() - cpu0;
     await new Promise((r) => setTimeout(r, 1000));
     global.gc?.();
-    const rss = rssKb() - rss0;
+    const rss = (await rssKb(process.pid)) - rss0;
     const heap = (process.memoryUsage().heapUsed - heap0) / 1024;
     // A delta's size: one prefix added to an object (about 300 bytes framed).
     const message = Buffer.alloc(300, 7);

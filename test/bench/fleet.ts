@@ -23,6 +23,7 @@ import {
 } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import { EtcdCluster } from '../../lab/etcd.js';
 import { freePort } from '../lab/index.js';
+import { cpuSeconds, rssKb } from './proc.js';
 import { initCa } from '../../controller/src/identity/ca.js';
 
 const CONTROLLER = fileURLToPath(new URL('../../controller/src/main.js', import.meta.url));
@@ -72,18 +73,6 @@ async function startupPhases(file: string): Promise<string> {
   return loaded && serving && compiled
     ? `store loaded ${loaded.storeMs} ms, serving ${serving.startupMs} ms, every host (${compiled.hosts}) compiled ${compiled.sinceStartMs} ms after the process began (the pass took ${compiled.compileMs} ms)`
     : '(not in the log)';
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  const stat = await readFile(`/proc/${pid ?? 0}/stat`, 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function rssKb(pid: number | undefined): Promise<number> {
-  const status = await readFile(`/proc/${pid ?? 0}/status`, 'utf8').catch(() => '');
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
 }
 
 async function controller(dir: string, name: string, store: string): Promise<Controller> {

@@ -70,7 +70,6 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   const watchers = new Set<(b: ChangeBatch) => void>();
   const waiters: { revision: number; resolve: () => void }[] = [];
   let live = false;
-  let heartbeatOk = true;
   let relists = 0;
   let conflicts = 0;
 
@@ -186,18 +185,15 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<EtcdStor
   let heartbeatFailures = 0;
   const heartbeat = setInterval(() => {
     client.range(bytes(txnKey), undefined, { countOnly: true, budgetMs: 3000 }).then(() => {
-      if (!heartbeatOk) log.info({ live }, 'etcd: a linearizable read answers again');
+      if (heartbeatFailures >= 2) log.info({ live }, 'etcd: a linearizable read answers again');
       heartbeatFailures = 0;
-      heartbeatOk = true;
     }, (err: unknown) => {
-      heartbeatFailures++;
-      if (heartbeatFailures >= 2 && heartbeatOk) log.warn({ err }, 'etcd: two linearizable reads in a row failed (no quorum?): not following the store');
-      heartbeatOk = heartbeatFailures < 2;
+      if (++heartbeatFailures === 2) log.warn({ err }, 'etcd: two linearizable reads in a row failed (no quorum?): not following the store');
     });
   }, 2000);
   heartbeat.unref();
 
-  const isLive = (): boolean => live && heartbeatOk;
+  const isLive = (): boolean => live && heartbeatFailures < 2;
 
   /** Resolves once the snapshot has `revision` (asking the watch for progress), or rejects after `ms`. */
   const caughtUp = (revision: number, ms: number): Promise<void> => {
