@@ -165,12 +165,18 @@ void t.test('controller replicas on etcd', async (t) => {
     const relists = await metric('hostnet_controller_store_relists');
     const onR2 = agents.filter((a) => a.connectedTo().endsWith(`:${r2.agentPort}`));
     // r2 stops reading: etcd can hold only so many of its watch's events, then stops following it for
-    // them; the history they were in is then compacted away.
+    // them; the history they were in is then compacted away. What etcd holds for a watcher that does
+    // not read is 128 responses in its channel, 64 KB of gRPC write quota and the 64 KB HTTP/2 window:
+    // with events of ~150 bytes 600 writes could all fit (a CI run where r2 never fell behind), so each
+    // event carries a 1 KB description: 600 KB, twice what etcd can hold.
     r2.child.kill('SIGSTOP');
     try {
       await setClients(a1, ['10.9.0.0/24', '10.9.4.0/24']);
+      const description = 'written while r2 was stopped; '.repeat(33);
       for (let i = 0; i < 600; i++) {
-        await a1.createNetworkObject({ networkObject: create(NetworkObjectSchema, { id: `f${i}`, tenantId: 'tenant-a', prefixes: [`10.${150 + Math.floor(i / 250)}.${i % 250}.0/24`] }) }, { metadata: meta });
+        await a1.createNetworkObject({ networkObject: create(NetworkObjectSchema, {
+          id: `f${i}`, tenantId: 'tenant-a', prefixes: [`10.${150 + Math.floor(i / 250)}.${i % 250}.0/24`], description,
+        }) }, { metadata: meta });
       }
       const etcd = new EtcdClient({ endpoints: cluster.endpoints });
       const now = Number((await etcd.range(new TextEncoder().encode('/'), undefined, { countOnly: true })).header?.revision ?? 0n);
@@ -180,8 +186,10 @@ void t.test('controller replicas on etcd', async (t) => {
     } finally {
       r2.child.kill('SIGCONT');
     }
-    await waitFor('r2 relisted', async () => ((await metric('hostnet_controller_store_relists')) > relists ? true : undefined), { timeoutMs: 20_000 });
+    await waitFor('r2 relisted', async () => ((await metric('hostnet_controller_store_relists')) > relists ? true : undefined), { timeoutMs: 20_000 })
+      .catch((err: Error) => { throw new Error(`${err.message}; r2's etcd log: ${r2.logTail(/etcd/).slice(-8).join('\n') || 'nothing'}`); });
     t.pass('r2 relisted: its watch had fallen behind the compaction');
+    t.comment(`r2: ${r2.logTail(/etcd/).map((l) => { const e = JSON.parse(l) as { msg: string; err?: { message?: string } }; return e.err?.message ? `${e.msg} (${e.err.message})` : e.msg; }).slice(-4).join(' | ')}`);
     await waitFor('r2 lists the objects written meanwhile', async () =>
       ((await a2.listNetworkObjects({}, { metadata: meta })).networkObjects.some((o) => o.id === 'f599') ? true : undefined), { timeoutMs: 10_000 });
     await waitFor('r2\'s agents got the change made while it was behind', async () =>

@@ -168,7 +168,8 @@ export class PrefixFeed {
         }
       });
       stream.on('error', (err: Error) => {
-        if (!this.stopped) this.log.warn({ err: { message: err.message }, prefix: this.prefix, endpoint: this.client.endpoint }, 'etcd: the watch failed; reconnecting');
+        // After finish() cancelled the stream itself, its CANCELLED is not news.
+        if (!this.stopped && !done) this.log.warn({ err: { message: err.message }, prefix: this.prefix, endpoint: this.client.endpoint }, 'etcd: the watch failed; reconnecting');
         finish(err.message);
       });
       stream.on('end', () => finish('the watch ended'));
