@@ -17,7 +17,8 @@ import { EnrollService } from '../../proto/gen/hostnet/v1/identity_pb.js';
 import { adminService } from './admin/service.js';
 import { Tokens } from './admin/tokens.js';
 import { loadControllerConfig } from './config.js';
-import { adminCredentials, agentCredentials, bind, grpcServer, stop } from './server.js';
+import { adminCredentials, agentTls, bind, grpcServer, stop } from './server.js';
+import { type AgentListener, listenAgents } from './agent-listener.js';
 import { openEngines } from './store/engines.js';
 import { ConfigError } from '../../common/config.js';
 import { splitHostPort } from '../../common/names.js';
@@ -46,7 +47,8 @@ async function runController(configPath: string): Promise<number> {
   const server = grpcServer(config);
   const agentServer = config.grpc.agentListen ? grpcServer(config) : undefined;
   store.watch(store.revision(), (b) => log.info({ revision: b.revision, changes: b.changes.length, relist: b.relist || undefined }, 'store changed'));
-  // The first compile pass runs in chunks once serving (below): a restarted replica answers at once.
+  // The first compile pass runs in chunks once serving (below): a restarted replica answers at once,
+  // and accepts its agents' streams before their hosts are compiled (each gets its state as the pass reaches it).
   const agents = await Agents.open({
     store, status: engines.status, replica: config.replica, log, heartbeatSeconds: Math.round(config.agents.heartbeatMs / 1000),
     compile: { managementPrefixes: config.managementPrefixes, ...(config.publicPool ? { publicPool: config.publicPool } : {}) },
@@ -55,7 +57,7 @@ async function runController(configPath: string): Promise<number> {
       identity: { peer: peerOf, accepted: (p) => checkAccepted(store, p) },
       renew: (p, csr) => renew(store, identity, p, csr),
     } : {}),
-  }, { chunk: 500 });
+  }, { chunk: 500, deferFirstPass: true });
   log.info({ storeMs: Math.round(loadedAt - bootAt), revision: store.revision() }, 'intent loaded');
   const limits = { maxRequestBytes: config.grpc.maxMessageBytes };
   addService(server, AdminService, adminService({
@@ -74,16 +76,18 @@ async function runController(configPath: string): Promise<number> {
     http.listen(httpPort, httpHost, () => resolve());
   });
   log.info({ listen: config.http.listen }, 'dashboard API serving');
+  let agentListener: AgentListener | undefined;
   if (agentServer && config.grpc.agentListen && ca) {
     addService(agentServer, AgentService, agents.service(), log, limits);
     addService(agentServer, EnrollService, enrollService(store, identity, log), log, limits);
-    const agentPort = await bind(agentServer, config.grpc.agentListen, await agentCredentials(config, ca.pem));
-    log.info({ listen: config.grpc.agentListen, port: agentPort, ca: ca.fingerprint }, 'agents served with mutual TLS (and enrollment)');
+    agentListener = await listenAgents(agentServer, config.grpc.agentListen, await agentTls(config, ca.pem));
+    log.info({ listen: config.grpc.agentListen, port: agentListener.port, ca: ca.fingerprint }, 'agents served with mutual TLS (and enrollment)');
   } else {
     log.warn('no grpc.agentListen: this replica serves no agents');
   }
   log.info({ listen: config.grpc.listen, port, revision: store.revision(), tls: Boolean(config.grpc.certFile), engine: config.store.engine, replica: config.replica, startupMs: Math.round(performance.now() - bootAt) }, 'controller serving');
   if (!config.grpc.certFile) log.warn('the admin listener without TLS: configure grpc.certFile/keyFile for production');
+  agents.startFirstPass();
   void agents.compiled.then(() => log.info({ compileMs: Math.round(agents.lastPass.ms), hosts: agents.lastPass.hosts, sinceStartMs: Math.round(performance.now() - bootAt) },
     'every host compiled'));
   await new Promise<void>((resolve) => {
@@ -93,6 +97,7 @@ async function runController(configPath: string): Promise<number> {
   log.info('shutting down');
   const started = Date.now();
   // Agents' streams are ended first (UNAVAILABLE: they reconnect elsewhere); then running calls get 3 s.
+  await agentListener?.close();
   agents.endStreams();
   await Promise.all([stop(server, 3000), ...(agentServer ? [stop(agentServer, 3000)] : [])]);
   http.closeAllConnections();

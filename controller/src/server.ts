@@ -1,9 +1,9 @@
 // The controller process's gRPC side: the server with its limits and
 // keepalive, TLS when configured, and a graceful stop.
 import { readFile } from 'node:fs/promises';
-import { constants } from 'node:crypto';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ControllerConfig } from './config.js';
+import type { AgentTls } from './agent-listener.js';
 
 /**
  * A gRPC server with the controller's limits: keepalive 30 s / 10 s, channelz
@@ -37,34 +37,11 @@ async function serverPair(config: ControllerConfig): Promise<{ certificate: Buff
   return { certificate, privateKey };
 }
 
-/** Credentials built from node's TLS options directly (grpc-js's factories cannot set `secureOptions`). */
-class TlsServerCredentials extends ServerCredentials {
-  _equals(other: ServerCredentials): boolean {
-    return other === this;
-  }
-}
-
-/**
- * The agent listener's credentials: TLS that asks every caller for a client
- * certificate signed by the agents CA but lets one without it finish the
- * handshake, so that an enrolling server (no certificate yet) can call
- * Enroll and anything else gets a gRPC status saying what is missing
- * (UNAUTHENTICATED from the handlers) instead of a dropped connection.
- *
- * No stateless session tickets: the agent (grpc-js) never resumes a
- * session, and by default OpenSSL sends two per TLS 1.3 handshake, each an
- * encrypted copy of the session with the agent's certificate (672 bytes
- * here). With SSL_OP_NO_TICKET it sends bare 32-byte session ids instead:
- * per connection 10 KB less memory and 0.7 ms less CPU (of 3.8 ms) in the
- * agent-connections benchmark (docs/benchmarks.md).
- */
-export async function agentCredentials(config: ControllerConfig, caPem: string): Promise<ServerCredentials> {
+/** The agent listener's TLS: the agents CA, and the controller's server certificate and key. */
+export async function agentTls(config: ControllerConfig, caPem: string): Promise<AgentTls> {
   const pair = await serverPair(config);
   if (!pair) throw new Error('agent listener without a server certificate');
-  return new TlsServerCredentials(
-    { requestCert: true, rejectUnauthorized: false, secureOptions: constants.SSL_OP_NO_TICKET },
-    { ca: Buffer.from(caPem), cert: pair.certificate, key: pair.privateKey },
-  );
+  return { ca: Buffer.from(caPem), cert: pair.certificate, key: pair.privateKey };
 }
 
 /** Binds `server` to `address`; resolves with the bound port. */

@@ -14,10 +14,11 @@ import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync } from 'node:crypto';
 import {
-  type ClientDuplexStream, type ServerCredentials, type ServerDuplexStream, type ServiceDefinition, ServerCredentials as Creds, credentials, makeGenericClientConstructor,
+  type ClientDuplexStream, type ServerDuplexStream, type ServiceDefinition, ServerCredentials as Creds, credentials, makeGenericClientConstructor,
 } from '@grpc/grpc-js';
 import { AgentsCa, initCa } from '../../controller/src/identity/ca.js';
-import { agentCredentials, bind, grpcServer } from '../../controller/src/server.js';
+import { agentTls, bind, grpcServer } from '../../controller/src/server.js';
+import { listenAgents } from '../../controller/src/agent-listener.js';
 import type { ControllerConfig } from '../../controller/src/config.js';
 import { rssKb } from './proc.js';
 
@@ -57,8 +58,9 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
       call.on('end', () => { streams.delete(call); call.end(); });
     },
   });
-  const creds: ServerCredentials = tls ? await agentCredentials(config, await readFile(join(dir, 'ca.pem'), 'utf8')) : Creds.createInsecure();
-  const port = await bind(server, '127.0.0.1:0', creds);
+  // With TLS, the controller's agent listener; in plaintext, grpc-js's own.
+  const listener = tls ? await listenAgents(server, '127.0.0.1:0', await agentTls(config, await readFile(join(dir, 'ca.pem'), 'utf8'))) : undefined;
+  const port = listener ? listener.port : await bind(server, '127.0.0.1:0', Creds.createInsecure());
   const clients: ChildProcess = fork(SELF, ['clients'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ask = (m: Record<string, unknown>): Promise<void> => new Promise((resolve) => { clients.once('message', () => resolve()); clients.send(m); });
   try {
@@ -84,6 +86,7 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
     return { tls, connections: n, cpuMsPerConnection: cpuConnect / n, rssKbPerConnection: rss / n, heapKbPerConnection: heap / n, cpuMsPerMessage: cpuPush / (5 * n) };
   } finally {
     clients.kill('SIGKILL');
+    await listener?.close();
     server.forceShutdown();
   }
 }

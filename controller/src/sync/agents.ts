@@ -143,6 +143,8 @@ export class Agents {
   lastPass = { hosts: 0, ms: 0 };
   /** Resolves when the first pass has compiled every host. */
   compiled: Promise<void> = Promise.resolve();
+  /** Hosts per chunk of the first pass. */
+  private chunk = Infinity;
   private closed = false;
   /** The ToR agents' streams (a Hello naming a switch). */
   readonly switches: SwitchSessions;
@@ -180,17 +182,28 @@ export class Agents {
    * compiled, and from then on the store's change feed (a write on any
    * replica) recompiling the hosts each change touches, ~50 ms later.
    */
-  static async open(deps: AgentsDeps, options: { chunk?: number } = {}): Promise<Agents> {
+  static async open(deps: AgentsDeps, options: { chunk?: number; deferFirstPass?: boolean } = {}): Promise<Agents> {
     const a = new Agents(deps);
     a.onStatus(await deps.status.load((records) => a.onStatus(records)));
     a.unwatch = deps.store.watch(deps.store.revision(), (b) => a.onBatch(b));
-    a.compiled = a.compileInChunks(options.chunk ?? Infinity);
+    a.chunk = options.chunk ?? Infinity;
+    if (!options.deferFirstPass) a.startFirstPass();
     return a;
   }
 
   /**
+   * Starts the first pass (open() with `deferFirstPass`: the controller's
+   * main, once its listeners are bound; its chunks would otherwise run in
+   * every turn of the event loop its start awaits, and hold it up by the
+   * whole pass). A change meanwhile compiles what it touches as always.
+   */
+  startFirstPass(): void {
+    this.compiled = this.compileInChunks(this.chunk);
+  }
+
+  /**
    * The first pass, `size` hosts at a time with the event loop free in
-   * between (the first chunk before open() returns): a replica restarted
+   * between (the first chunk at once when started): a replica restarted
    * under 10,000 reconnecting agents answers its API and accepts their
    * streams at once, and each agent gets its state when the pass reaches its
    * host (a change meanwhile compiles what it touches as always).

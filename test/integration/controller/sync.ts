@@ -269,3 +269,15 @@ void t.test('a first pass in chunks (a restarted replica): every host listed at 
   t.equal((await last.waitFor(1)).update.case, 'snapshot', 'an agent of the last chunk gets its snapshot');
   last.call.end();
 });
+
+void t.test('a deferred first pass (the controller\'s start): nothing compiled until started, then every host', async (t) => {
+  const store = openSqliteStore(':memory:');
+  await seed(store);
+  const agents = await Agents.open({ store, status: store, log }, { chunk: 5, deferFirstPass: true });
+  t.teardown(async () => { await agents.close(); await store.close(); });
+  await new Promise((r) => setTimeout(r, 50));
+  t.ok(agents.rolloutState().every((r) => r.desiredVersion === ''), 'no host compiled while the controller binds its listeners');
+  agents.startFirstPass();
+  await agents.compiled;
+  t.ok(agents.rolloutState().length > 0 && agents.rolloutState().every((r) => r.desiredVersion !== ''), 'every host compiled once started');
+});

@@ -1,0 +1,137 @@
+// The agent listener: TCP accepted here, TLS handshakes run a few at a time
+// in order of arrival, and each connection handed to the gRPC server once
+// its handshake is done.
+//
+// Why not grpc-js's own TLS listener: it starts every handshake the moment
+// the connection arrives. After a restart 10,000 agents arrive within a
+// second; their handshakes (3.8 ms of CPU each) then advance in turns, so the
+// first completes only when nearly all do (in the fleet benchmark no stream
+// was up for 45 s), and agents that gave up meanwhile had cost their share of
+// the work for nothing. Here at most `handshakes` run at once, the rest wait
+// unread in the order they came, and each finished handshake is an agent
+// streaming.
+import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
+import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
+import { constants } from 'node:crypto';
+import { type Server, ServerCredentials } from '@grpc/grpc-js';
+import { splitHostPort } from '../../common/names.js';
+
+export interface AgentTls {
+  /** The agents CA (PEM): client certificates are checked against it. */
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+export interface AgentListenerOptions {
+  /** Handshakes at once (default 32). */
+  readonly handshakes?: number;
+  /** A handshake running this long no longer counts against `handshakes` (default 1 s): a client that stalls cannot hold the others up. */
+  readonly slowMs?: number;
+  /** A handshake not done by then is dropped (default 10 s). */
+  readonly handshakeTimeoutMs?: number;
+  /** A connection that waited this long is closed unserved (default 10 s): its agent retries after its backoff. */
+  readonly maxWaitMs?: number;
+}
+
+export interface AgentListener {
+  readonly port: number;
+  /** Connections accepted and waiting for their handshake. */
+  waiting(): number;
+  /** The most handshakes that ran at once (counted against the limit) since it began listening. */
+  peakHandshakes(): number;
+  /** Stops accepting and drops the connections still waiting (those handed to the gRPC server are its to close). */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on `address` for agents: TLS that asks every caller for a client
+ * certificate signed by the agents CA but lets one without it finish the
+ * handshake, so that an enrolling server (no certificate yet) can call
+ * Enroll and anything else gets a gRPC status saying what is missing
+ * (UNAUTHENTICATED from the handlers) instead of a dropped connection.
+ *
+ * No stateless session tickets: the agent (grpc-js) never resumes a
+ * session, and by default OpenSSL sends two per TLS 1.3 handshake, each an
+ * encrypted copy of the session with the agent's certificate (672 bytes
+ * here). With SSL_OP_NO_TICKET it sends bare 32-byte session ids instead:
+ * per connection 10 KB less memory and 0.7 ms less CPU (of 3.8 ms) in the
+ * agent-connections benchmark (docs/benchmarks.md).
+ */
+export async function listenAgents(server: Server, address: string, creds: AgentTls, options: AgentListenerOptions = {}): Promise<AgentListener> {
+  const limit = options.handshakes ?? 32;
+  const slowMs = options.slowMs ?? 1000;
+  const maxWaitMs = options.maxWaitMs ?? 10_000;
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const tls = createTlsServer({
+    ca: creds.ca, cert: creds.cert, key: creds.key, requestCert: true, rejectUnauthorized: false,
+    secureOptions: constants.SSL_OP_NO_TICKET, ALPNProtocols: ['h2'], handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+  });
+  /** Accepted, not yet handed to TLS, oldest first. */
+  const queue: { socket: Socket; at: number }[] = [];
+  /** Handshakes running, by the client's address and port (TLS's socket and the TCP one under it have the same). */
+  const running = new Map<string, { socket: Socket; since: number }>();
+  const keyOf = (s: Socket): string => `${s.remoteAddress ?? ''}:${s.remotePort ?? 0}`;
+  const busy = (now: number): number => {
+    let n = 0;
+    for (const { since } of running.values()) if (now - since < slowMs) n++;
+    return n;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let peak = 0;
+  const pump = (): void => {
+    const now = performance.now();
+    let free = limit - busy(now);
+    while (free > 0 && queue.length > 0) {
+      const { socket, at } = queue.shift() as { socket: Socket; at: number };
+      if (socket.destroyed) continue;
+      if (now - at > maxWaitMs) {
+        socket.destroy();
+        continue;
+      }
+      running.set(keyOf(socket), { socket, since: now });
+      tls.emit('connection', socket);
+      free--;
+      peak = Math.max(peak, limit - free);
+    }
+    // Slow handshakes stop counting after slowMs: look again then.
+    if (queue.length > 0 && !timer) timer = setTimeout(() => { timer = undefined; pump(); }, slowMs).unref();
+  };
+  /** A handshake ended (done, failed, or its connection closed): the next one starts. */
+  const settle = (key: string, socket?: Socket): void => {
+    const r = running.get(key);
+    if (!r || (socket && r.socket !== socket)) return;
+    running.delete(key);
+    pump();
+  };
+  tls.on('secureConnection', (s: TLSSocket) => {
+    settle(keyOf(s));
+    injector.injectConnection(s);
+  });
+  tls.on('tlsClientError', (_err, s: TLSSocket) => settle(keyOf(s)));
+  // pauseOnConnect: a waiting connection's ClientHello stays in the kernel until its turn, and TLS then reads the socket directly.
+  const net: NetServer = createNetServer({ pauseOnConnect: true }, (socket) => {
+    const key = keyOf(socket);
+    socket.once('close', () => settle(key, socket));
+    socket.on('error', () => undefined);
+    queue.push({ socket, at: performance.now() });
+    pump();
+  });
+  const [host, port] = splitHostPort(address);
+  await new Promise<void>((resolve, reject) => {
+    net.once('error', reject);
+    net.listen({ host, port, backlog: 4096 }, () => { net.off('error', reject); resolve(); });
+  });
+  const bound = net.address();
+  return {
+    port: typeof bound === 'object' && bound ? bound.port : port,
+    waiting: () => queue.length,
+    peakHandshakes: () => peak,
+    close: async () => {
+      if (timer) clearTimeout(timer);
+      for (const { socket } of queue.splice(0)) socket.destroy();
+      // Not waiting for net's close callback: it comes when every connection has ended, and the served ones are the gRPC server's.
+      net.close();
+    },
+  };
+}

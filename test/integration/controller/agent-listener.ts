@@ -1,0 +1,110 @@
+// The agent listener (controller/src/agent-listener.ts) with real sockets on
+// loopback, real TLS and a real grpc-js server behind it: many agents at
+// once all get in, a few handshakes at a time; a client that connects and
+// says nothing cannot hold the others up; a connection that waited too long
+// is closed unserved (its agent retries); and a call through it sees the
+// agent's certificate, as the Sync and Report handlers need.
+import t, { type Test } from 'tap';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, Server, credentials, makeGenericClientConstructor,
+} from '@grpc/grpc-js';
+import { AgentsCa } from '../../../controller/src/identity/ca.js';
+import { type AgentListenerOptions, listenAgents } from '../../../controller/src/agent-listener.js';
+
+const { ca } = AgentsCa.create('listener test CA');
+const key = (): { pem: string; publicKey: ReturnType<typeof generateKeyPairSync>['publicKey'] } => {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return { pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey };
+};
+const serverKey = key();
+const serverCert = ca.issueServer(['127.0.0.1'], serverKey.publicKey, 86_400_000);
+const agentKey = key();
+const agentCert = ca.issueAgent('h1', agentKey.publicKey, 86_400_000);
+const text = (b: Buffer): Buffer => b;
+const SERVICE: ServiceDefinition = {
+  whoami: { path: '/test.Listener/Whoami', requestStream: false, responseStream: false, requestSerialize: text, requestDeserialize: text, responseSerialize: text, responseDeserialize: text, originalName: 'whoami' },
+};
+
+async function listener(t: Test, options: AgentListenerOptions) {
+  const server = new Server();
+  server.addService(SERVICE, {
+    whoami(call: ServerUnaryCall<Buffer, Buffer>, done: sendUnaryData<Buffer>) {
+      done(null, Buffer.from(String(call.getAuthContext().sslPeerCertificate?.subject.CN ?? 'nobody')));
+    },
+  });
+  const l = await listenAgents(server, '127.0.0.1:0', { ca: Buffer.from(ca.pem), cert: Buffer.from(serverCert.pem), key: Buffer.from(serverKey.pem) }, options);
+  t.teardown(async () => { await l.close(); server.forceShutdown(); });
+  return l;
+}
+
+/** A TLS client as the agent's connection is (h2, the agents CA, with or without its certificate): resolves when the handshake is done, rejects when the connection ends before. */
+function handshake(port: number, sockets: Socket[], withCert = false): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca: ca.pem, ALPNProtocols: ['h2'], ...(withCert ? { cert: agentCert.pem, key: agentKey.pem } : {}) });
+    sockets.push(s);
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', reject);
+    s.once('close', () => reject(new Error('closed before the handshake')));
+  });
+}
+
+void t.test('the agent listener', async (t) => {
+  const sockets: Socket[] = [];
+  t.teardown(() => { for (const s of sockets) s.destroy(); });
+
+  await t.test('60 agents at once: every one gets in, at most 4 handshakes at a time', async (t) => {
+    const l = await listener(t, { handshakes: 4 });
+    const done = await Promise.allSettled(Array.from({ length: 60 }, () => handshake(l.port, sockets)));
+    t.equal(done.filter((d) => d.status === 'fulfilled').length, 60, 'all 60 handshakes done');
+    t.ok(l.peakHandshakes() <= 4, `at most 4 at once (${l.peakHandshakes()})`);
+    t.ok(l.peakHandshakes() >= 2, `and more than one (${l.peakHandshakes()}): not one after another`);
+    t.equal(l.waiting(), 0, 'none left waiting');
+  });
+
+  await t.test('clients that connect and say nothing do not hold the others up', async (t) => {
+    const l = await listener(t, { handshakes: 2, slowMs: 200, handshakeTimeoutMs: 5000 });
+    const silent = await Promise.all(Array.from({ length: 4 }, () => new Promise<Socket>((resolve) => {
+      const s = tcpConnect({ host: '127.0.0.1', port: l.port }, () => resolve(s));
+      s.on('error', () => undefined);
+      sockets.push(s);
+    })));
+    const started = performance.now();
+    const done = await Promise.allSettled(Array.from({ length: 10 }, () => handshake(l.port, sockets)));
+    const ms = performance.now() - started;
+    t.equal(done.filter((d) => d.status === 'fulfilled').length, 10, 'all 10 agents after them got in');
+    t.ok(ms < 4000, `before the silent ones timed out (${ms.toFixed(0)} ms; their handshake timeout is 5 s)`);
+    t.ok(silent.every((s) => !s.destroyed), 'the silent ones were still connected meanwhile');
+  });
+
+  await t.test('a connection that waited too long is closed unserved, and the next one gets in', async (t) => {
+    const l = await listener(t, { handshakes: 1, slowMs: 1000, maxWaitMs: 300, handshakeTimeoutMs: 5000 });
+    await new Promise<void>((resolve) => {
+      const s = tcpConnect({ host: '127.0.0.1', port: l.port }, () => resolve());
+      s.on('error', () => undefined);
+      sockets.push(s);
+    });
+    const waited = await handshake(l.port, sockets).then(() => 'served', (err: Error) => err.message);
+    t.match(waited, /closed before the handshake|ECONNRESET/, `the one that waited behind the silent client: ${waited}`);
+    t.ok(await handshake(l.port, sockets), 'the next one is served');
+  });
+
+  await t.test('a call through it sees the agent\'s certificate; without one, none', async (t) => {
+    const l = await listener(t, {});
+    const Client = makeGenericClientConstructor(SERVICE, 'Listener');
+    const ask = (creds: ReturnType<typeof credentials.createSsl>): Promise<string> => {
+      const client = new Client(`127.0.0.1:${l.port}`, creds);
+      return new Promise<string>((resolve, reject) => {
+        (client as unknown as { whoami(b: Buffer, cb: (err: Error | null, r?: Buffer) => void): void }).whoami(Buffer.alloc(0), (err, r) => {
+          client.close();
+          if (err) reject(err);
+          else resolve(r?.toString() ?? '');
+        });
+      });
+    };
+    t.equal(await ask(credentials.createSsl(Buffer.from(ca.pem), Buffer.from(agentKey.pem), Buffer.from(agentCert.pem))), 'h1', 'the agent\'s certificate names h1');
+    t.equal(await ask(credentials.createSsl(Buffer.from(ca.pem))), 'nobody', 'without a certificate the handshake is done and the call sees none');
+  });
+});
