@@ -24,13 +24,13 @@ export interface AgentTls {
 }
 
 export interface AgentListenerOptions {
-  /** Handshakes at once (default 32). */
+  /** Handshakes at once (default 500). */
   readonly handshakes?: number;
-  /** A handshake running this long no longer counts against `handshakes` (default 1 s): a client that stalls cannot hold the others up. */
+  /** A handshake running this long no longer counts against `handshakes` (default 10 s): clients that stall cannot hold the others up for longer. */
   readonly slowMs?: number;
   /** A handshake not done by then is dropped (default 10 s). */
   readonly handshakeTimeoutMs?: number;
-  /** A connection that waited this long is closed unserved (default 10 s): its agent retries after its backoff. */
+  /** A connection that waited this long is closed unserved (default: none; grpc-js clients wait as long as it takes). */
   readonly maxWaitMs?: number;
 }
 
@@ -59,9 +59,9 @@ export interface AgentListener {
  * agent-connections benchmark (docs/benchmarks.md).
  */
 export async function listenAgents(server: Server, address: string, creds: AgentTls, options: AgentListenerOptions = {}): Promise<AgentListener> {
-  const limit = options.handshakes ?? 32;
-  const slowMs = options.slowMs ?? 1000;
-  const maxWaitMs = options.maxWaitMs ?? 10_000;
+  const limit = options.handshakes ?? 500;
+  const slowMs = options.slowMs ?? 10_000;
+  const maxWaitMs = options.maxWaitMs ?? Infinity;
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const tls = createTlsServer({
     ca: creds.ca, cert: creds.cert, key: creds.key, requestCert: true, rejectUnauthorized: false,
