@@ -32,6 +32,8 @@ export interface AgentListenerOptions {
   readonly handshakeTimeoutMs?: number;
   /** A connection that waited this long is closed unserved (default: none; grpc-js clients wait as long as it takes). */
   readonly maxWaitMs?: number;
+  /** Errors of the listening socket after it listens (accept failing: out of file descriptors). */
+  readonly onError?: (err: Error) => void;
 }
 
 export interface AgentListener {
@@ -122,6 +124,7 @@ export async function listenAgents(server: Server, address: string, creds: Agent
     net.once('error', reject);
     net.listen({ host, port, backlog: 4096 }, () => { net.off('error', reject); resolve(); });
   });
+  net.on('error', (err) => options.onError?.(err));
   const bound = net.address();
   return {
     port: typeof bound === 'object' && bound ? bound.port : port,
