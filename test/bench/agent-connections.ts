@@ -1,6 +1,6 @@
 // What one agent connection costs the controller, apart from everything
 // else the controller does: a grpc-js server with the controller's settings
-// and its agent listener's credentials (mutual TLS, as in production), N
+// and its agent listener (controller/src/agent-listener.ts: mutual TLS, as in production), N
 // clients in a process of their own each on its own connection with a
 // bidirectional stream, then 5 messages pushed to every stream. Measured on
 // the server: CPU per connection made, RSS and heap per connection, CPU per
@@ -91,7 +91,7 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
   }
 }
 
-/** Plaintext, then mutual TLS with the controller's agent credentials: `n` connections each, each in a process of its own (with --expose-gc). */
+/** Plaintext, then mutual TLS through the controller's agent listener: `n` connections each, each in a process of its own (with --expose-gc). */
 export async function agentConnectionsBench(n: number): Promise<ConnectionCost[]> {
   const one = (tls: boolean): Promise<ConnectionCost> => {
     const child = fork(SELF, ['server', String(n), tls ? 'tls' : 'plaintext'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

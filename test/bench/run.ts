@@ -120,7 +120,7 @@ async function agentConnections(): Promise<boolean> {
   if (!plain || !tls) return false;
   const line = (c: typeof plain): string => `${f(c.cpuMsPerConnection)} ms CPU per connection made, ${f(c.rssKbPerConnection)} KB RSS (heap ${f(c.heapKbPerConnection)} KB) per connection, ${f(c.cpuMsPerMessage * 1000)} us CPU per message pushed`;
   process.stdout.write(`  info plaintext (grpc-js and HTTP/2 alone): ${line(plain)}\n`);
-  process.stdout.write(`  info mutual TLS (the agent listener's credentials): ${line(tls)}\n`);
+  process.stdout.write(`  info mutual TLS (the controller's agent listener): ${line(tls)}\n`);
   process.stdout.write(`  info mutual TLS / plaintext: connection ${(tls.cpuMsPerConnection / plain.cpuMsPerConnection).toFixed(1)}x CPU, ${(tls.rssKbPerConnection / plain.rssKbPerConnection).toFixed(1)}x RSS; message ${(tls.cpuMsPerMessage / plain.cpuMsPerMessage).toFixed(1)}x CPU\n`);
   process.stdout.write(`  info so 10,000 agents reconnecting cost one replica ${f(tls.cpuMsPerConnection * 10)} CPU-s of handshakes, and a change pushed to 10,000 streams ${f(tls.cpuMsPerMessage * 10_000)} CPU-ms\n`);
   return true;

@@ -72,6 +72,18 @@ export function runningChange(before: string, after: string): { added: ConfigLin
   return { added: only(a, bk), removed: only(b, ak) };
 }
 
+/**
+ * The vtysh commands that put lines removed by hand back into the
+ * configuration they were removed from (`before`, as FRR printed it): for
+ * each, its blocks entered, the line, `end`. Undefined when one of them is a
+ * block with lines of its own (frr-reload puts that back, and its lines with it).
+ */
+export function putBackCommands(removed: readonly ConfigLine[], before: string): string[] | undefined {
+  const blocks = new Set(runningLines(before).filter((c) => c.context.length > 0).map((c) => c.context.join('\n')));
+  if (removed.length === 0 || removed.some((r) => blocks.has([...r.context, r.line].join('\n')))) return undefined;
+  return removed.flatMap((r) => ['configure terminal', ...r.context, r.line, 'end']);
+}
+
 const quote = (c: ConfigLine): string => `"${c.line}"${c.context.length > 0 ? ` (in ${c.context.join(' > ')})` : ''}`;
 
 function list(items: readonly ConfigLine[], max = 4): string {

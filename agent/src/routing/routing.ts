@@ -12,7 +12,7 @@ import { type FibReader, type RouteProblem, routeProblems } from './fib.js';
 import { type FrrConfigurer, type ReloadDiff, isEmptyDiff } from './frr-apply.js';
 import { FrrCommandLog } from './frr-commands.js';
 import { type FrrProcessState, type FrrProcesses, bgpdOptions, listenPortOf, writeBgpdOptions } from './frr-daemons.js';
-import { describeChange, describeDrift, runningChange } from './frr-drift.js';
+import { describeChange, describeDrift, putBackCommands, runningChange } from './frr-drift.js';
 import { type ValidIntent, validateIntent } from './intent.js';
 import { type LoopbackChanges, type LoopbackEvent, type LoopbackSpec, Loopbacks } from './loopbacks.js';
 import { type Forwarding, renderFrr } from './render-frr.js';
@@ -463,7 +463,12 @@ export class Routing {
     const cause = atStart ? 'FRR started without part of its configuration (zebra drops what it cannot check yet)' : 'FRR\'s configuration was changed by hand';
     try {
       await this.own(async () => {
-        await this.deps.frr.apply(applied.text, undefined, { known: d, ...(this.good !== undefined ? { expect: this.good } : {}) });
+        // Lines only removed (the common hand edit): put back with one vtysh call; anything else, or when
+        // that does not give back what FRR printed before, frr-reload.
+        const good = this.good;
+        const quick = change && change.added.length === 0 && good !== undefined ? putBackCommands(change.removed, good) : undefined;
+        if (quick && good !== undefined && await this.deps.frr.putBack(applied.text, quick, good)) return;
+        await this.deps.frr.apply(applied.text, undefined, { known: d, ...(good !== undefined ? { expect: good } : {}) });
         this.good = await this.deps.frr.running().catch(() => undefined);
       });
       this.frrRepairs++;

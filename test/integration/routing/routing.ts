@@ -88,6 +88,18 @@ void t.test('routing on the host with real FRR', async (t) => {
   t.notMatch(await f.hostFrr.vtysh('show running-config'), /10\.99\.0\.0/, 'the hand-added line is gone');
   t.equal((await agent.status()).result?.frrRepairs, 1);
 
+  // The tenant removes the host's own network line by hand: put back with one vtysh call, not a reload.
+  const reloads = (await agent.status()).result?.reloads ?? NaN;
+  await f.hostFrr.vtysh(`configure terminal\nrouter bgp 65101\naddress-family ipv4 unicast\nno network ${HOST}/32\nend`);
+  await waitFor('tor1 without the host /32', async () => ((await f.tor1.routes(`${HOST}/32`)).length === 0 ? true : undefined), { timeoutMs: 5000 });
+  await agent.drift();
+  t.match(await agent.waitEvent('frr-drift-repaired', 2), { detail: new RegExp(`removed by hand and put back: "network ${HOST.replace(/\./g, '\\.')}/32" \\(in router bgp 65101 > address-family ipv4 unicast\\)`) },
+    'the removed network line: put back and said');
+  t.equal((await agent.status()).result?.reloads, reloads, 'by vtysh: frr-reload did not run');
+  t.match(await f.hostFrr.vtysh('show running-config'), new RegExp(`network ${HOST.replace(/\./g, '\\.')}/32`), 'FRR has it again');
+  await waitFor('tor1 has the host /32 again', async () => ((await f.tor1.routes(`${HOST}/32`)).length > 0 ? true : undefined), { timeoutMs: 5000 });
+  t.equal((await agent.status()).result?.frrRepairs, 2);
+
   // A loopback address deleted by hand comes back within a second.
   t.match(await agent.watch(), { ok: true });
   await f.host.exec(['ip', 'address', 'del', `${HOST}/32`, 'dev', 'vni0']);

@@ -20,6 +20,7 @@ function fakeFrr(drift: ReloadDiff = { add: [], remove: [] }) {
     apply: async (text) => { applied.push(text); return { add: ['x'], remove: [] }; },
     running: async () => '',
     rebind: async () => undefined,
+    putBack: async () => false,
   };
   return { frr, applied };
 }

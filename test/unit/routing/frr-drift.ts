@@ -2,7 +2,7 @@
 // lines with the blocks they sit in, a block added or removed as a whole
 // shown as its header, and from frr-reload's --test output.
 import t from 'tap';
-import { describeChange, describeDrift, runningChange } from '../../../agent/src/routing/frr-drift.js';
+import { describeChange, describeDrift, putBackCommands, runningChange } from '../../../agent/src/routing/frr-drift.js';
 
 const BEFORE = `!
 frr defaults datacenter
@@ -57,4 +57,15 @@ void t.test('from frr-reload --test: the leaves, "no" taken off, with their cont
   t.equal(describeDrift({ add: ['router bgp 65102', ' address-family ipv4 unicast', '  network 10.1.0.2/32'], remove: ['no route-map HOSTNET-OUT-private permit 5'] }),
     'added by hand and taken out again: "route-map HOSTNET-OUT-private permit 5"; removed by hand and put back: "network 10.1.0.2/32" (in router bgp 65102 > address-family ipv4 unicast)');
   t.equal(describeDrift({ add: [], remove: [] }), '');
+});
+
+void t.test('lines only removed are put back by vtysh commands in their blocks; a removed block is not', async (t) => {
+  const c = runningChange(BEFORE, AFTER);
+  t.same(putBackCommands(c.removed, BEFORE), ['configure terminal', 'router bgp 65102', 'address-family ipv4 unicast', 'network 10.1.0.2/32', 'end'],
+    'the removed network line, in router bgp and its address family');
+  const withoutRouteMap = BEFORE.replace('route-map HOSTNET-OUT-private permit 10\n match as-path HOSTNET-LOCAL\nexit\n', '');
+  const gone = runningChange(BEFORE, withoutRouteMap).removed;
+  t.same(gone.map((l) => l.line), ['route-map HOSTNET-OUT-private permit 10'], 'a route-map removed whole shows as its header');
+  t.equal(putBackCommands(gone, BEFORE), undefined, 'which one line cannot put back: frr-reload does');
+  t.equal(putBackCommands([], BEFORE), undefined, 'nothing removed: nothing to put back');
 });

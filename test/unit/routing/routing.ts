@@ -33,6 +33,7 @@ function fakes() {
     async diff(text) { calls.push('frr diff'); return text === running ? drifted : { add: ['x'], remove: [] }; },
     async apply(text) { calls.push('frr apply'); running = text; drifted = { add: [], remove: [] }; return { add: ['x'], remove: [] }; },
     async rebind(lines) { calls.push(`frr rebind ${lines.join(' | ')}`); },
+    async putBack() { calls.push('frr putBack'); return false; },
     // FRR's printed configuration is not modelled: drift is found by diff() (frr-reload --test).
     async running() { throw new Error('not modelled'); },
   };
