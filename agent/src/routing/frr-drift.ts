@@ -73,14 +73,16 @@ export function runningChange(before: string, after: string): { added: ConfigLin
 }
 
 /**
- * The vtysh commands that put lines removed by hand back into the
+ * The vtysh commands that undo a hand edit that only removed lines, from the
  * configuration they were removed from (`before`, as FRR printed it): for
- * each, its blocks entered, the line, `end`. Undefined when one of them is a
- * block with lines of its own (frr-reload puts that back, and its lines with it).
+ * each line, its blocks entered, the line, `end`. Undefined when lines were
+ * added too, or one removed is a block with lines of its own (frr-reload
+ * undoes those).
  */
-export function putBackCommands(removed: readonly ConfigLine[], before: string): string[] | undefined {
+export function putBackCommands(change: { added: readonly ConfigLine[]; removed: readonly ConfigLine[] }, before: string): string[] | undefined {
+  const { added, removed } = change;
   const blocks = new Set(runningLines(before).filter((c) => c.context.length > 0).map((c) => c.context.join('\n')));
-  if (removed.length === 0 || removed.some((r) => blocks.has([...r.context, r.line].join('\n')))) return undefined;
+  if (added.length > 0 || removed.length === 0 || removed.some((r) => blocks.has(key(r)))) return undefined;
   return removed.flatMap((r) => ['configure terminal', ...r.context, r.line, 'end']);
 }
 

@@ -466,8 +466,10 @@ export class Routing {
         // Lines only removed (the common hand edit): put back with one vtysh call; anything else, or when
         // that does not give back what FRR printed before, frr-reload.
         const good = this.good;
-        const quick = change && change.added.length === 0 && good !== undefined ? putBackCommands(change.removed, good) : undefined;
-        if (quick && good !== undefined && await this.deps.frr.putBack(applied.text, quick, good)) return;
+        if (change && good !== undefined) {
+          const quick = putBackCommands(change, good);
+          if (quick && await this.deps.frr.putBack(applied.text, quick, good)) return;
+        }
         await this.deps.frr.apply(applied.text, undefined, { known: d, ...(good !== undefined ? { expect: good } : {}) });
         this.good = await this.deps.frr.running().catch(() => undefined);
       });

@@ -8,21 +8,27 @@ import t, { type Test } from 'tap';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, Server, credentials, makeGenericClientConstructor,
 } from '@grpc/grpc-js';
-import { AgentsCa } from '../../../controller/src/identity/ca.js';
+import { AgentsCa, initCa } from '../../../controller/src/identity/ca.js';
 import { type AgentListenerOptions, listenAgents } from '../../../controller/src/agent-listener.js';
+import { agentTls } from '../../../controller/src/server.js';
+import type { ControllerConfig } from '../../../controller/src/config.js';
 
-const { ca } = AgentsCa.create('listener test CA');
-const key = (): { pem: string; publicKey: ReturnType<typeof generateKeyPairSync>['publicKey'] } => {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return { pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey };
-};
-const serverKey = key();
-const serverCert = ca.issueServer(['127.0.0.1'], serverKey.publicKey, 86_400_000);
-const agentKey = key();
-const agentCert = ca.issueAgent('h1', agentKey.publicKey, 86_400_000);
+// The CA and server certificate as `hostnet-controller ca init` writes them, read as the controller's start reads them.
+const dir = await mkdtemp(join(tmpdir(), 'hostnet-listener-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+await initCa(dir, ['127.0.0.1']);
+const ca = await AgentsCa.load(join(dir, 'ca.pem'), join(dir, 'ca.key'));
+const serverTls = await agentTls({ grpc: { certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key') } } as unknown as ControllerConfig, ca.pem);
+// An agent's key and certificate, as enrollment issues it.
+const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const agentKey = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const agentCert = ca.issueAgent('h1', publicKey, 86_400_000);
 const text = (b: Buffer): Buffer => b;
 const SERVICE: ServiceDefinition = {
   whoami: { path: '/test.Listener/Whoami', requestStream: false, responseStream: false, requestSerialize: text, requestDeserialize: text, responseSerialize: text, responseDeserialize: text, originalName: 'whoami' },
@@ -35,7 +41,7 @@ async function listener(t: Test, options: AgentListenerOptions) {
       done(null, Buffer.from(String(call.getAuthContext().sslPeerCertificate?.subject.CN ?? 'nobody')));
     },
   });
-  const l = await listenAgents(server, '127.0.0.1:0', { ca: Buffer.from(ca.pem), cert: Buffer.from(serverCert.pem), key: Buffer.from(serverKey.pem) }, options);
+  const l = await listenAgents(server, '127.0.0.1:0', serverTls, options);
   t.teardown(async () => { await l.close(); server.forceShutdown(); });
   return l;
 }
@@ -43,7 +49,7 @@ async function listener(t: Test, options: AgentListenerOptions) {
 /** A TLS client as the agent's connection is (h2, the agents CA, with or without its certificate): resolves when the handshake is done, rejects when the connection ends before. */
 function handshake(port: number, sockets: Socket[], withCert = false): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, ca: ca.pem, ALPNProtocols: ['h2'], ...(withCert ? { cert: agentCert.pem, key: agentKey.pem } : {}) });
+    const s = tlsConnect({ host: '127.0.0.1', port, ca: ca.pem, ALPNProtocols: ['h2'], ...(withCert ? { cert: agentCert.pem, key: agentKey } : {}) });
     sockets.push(s);
     s.once('secureConnect', () => resolve(s));
     s.once('error', reject);
@@ -104,7 +110,7 @@ void t.test('the agent listener', async (t) => {
         });
       });
     };
-    t.equal(await ask(credentials.createSsl(Buffer.from(ca.pem), Buffer.from(agentKey.pem), Buffer.from(agentCert.pem))), 'h1', 'the agent\'s certificate names h1');
+    t.equal(await ask(credentials.createSsl(Buffer.from(ca.pem), Buffer.from(agentKey), Buffer.from(agentCert.pem))), 'h1', 'the agent\'s certificate names h1');
     t.equal(await ask(credentials.createSsl(Buffer.from(ca.pem))), 'nobody', 'without a certificate the handshake is done and the call sees none');
   });
 });

@@ -59,13 +59,14 @@ void t.test('from frr-reload --test: the leaves, "no" taken off, with their cont
   t.equal(describeDrift({ add: [], remove: [] }), '');
 });
 
-void t.test('lines only removed are put back by vtysh commands in their blocks; a removed block is not', async (t) => {
-  const c = runningChange(BEFORE, AFTER);
-  t.same(putBackCommands(c.removed, BEFORE), ['configure terminal', 'router bgp 65102', 'address-family ipv4 unicast', 'network 10.1.0.2/32', 'end'],
+void t.test('lines only removed are put back by vtysh commands in their blocks; a removed block, or lines added, are not', async (t) => {
+  const removedOnly = runningChange(BEFORE, BEFORE.replace('  network 10.1.0.2/32\n', ''));
+  t.same(putBackCommands(removedOnly, BEFORE), ['configure terminal', 'router bgp 65102', 'address-family ipv4 unicast', 'network 10.1.0.2/32', 'end'],
     'the removed network line, in router bgp and its address family');
+  t.equal(putBackCommands(runningChange(BEFORE, AFTER), BEFORE), undefined, 'lines added as well: frr-reload undoes it');
   const withoutRouteMap = BEFORE.replace('route-map HOSTNET-OUT-private permit 10\n match as-path HOSTNET-LOCAL\nexit\n', '');
-  const gone = runningChange(BEFORE, withoutRouteMap).removed;
-  t.same(gone.map((l) => l.line), ['route-map HOSTNET-OUT-private permit 10'], 'a route-map removed whole shows as its header');
+  const gone = runningChange(BEFORE, withoutRouteMap);
+  t.same(gone.removed.map((l) => l.line), ['route-map HOSTNET-OUT-private permit 10'], 'a route-map removed whole shows as its header');
   t.equal(putBackCommands(gone, BEFORE), undefined, 'which one line cannot put back: frr-reload does');
-  t.equal(putBackCommands([], BEFORE), undefined, 'nothing removed: nothing to put back');
+  t.equal(putBackCommands({ added: [], removed: [] }, BEFORE), undefined, 'nothing removed: nothing to put back');
 });
