@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { type Frr, Lab, freePort, outageMeter, probe, probeLoop, run, waitFor, waitEstablished } from '../lab/index.js';
 import { BgpListen, Multipath } from '../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../controller/src/http.js';
-import { World } from '../../lab/world.js';
+import { CLIENT_ADDRESS, World } from '../../lab/world.js';
 import { Container, SYSTEMD_CONTAINER_IMAGE, UPGRADE_IMAGE, buildImage, firstAndUpgrade } from '../../lab/container.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -304,6 +304,11 @@ void t.test('the agent container image in a lab host', async (t) => {
     const before = await torSessions(world, h1.torPort);
     const loop = probes();
     t.teardown(() => loop.stop());
+    // What h1's kernel does with its route to the client through the restart, as `ip monitor` sees it.
+    const monitor = h1.ns.spawn('route-monitor', ['ip', '-ts', 'monitor', 'route']);
+    let routeEvents = '';
+    monitor.child.stdout?.on('data', (d: Buffer) => { routeEvents += d.toString(); });
+    t.teardown(() => monitor.stop());
     const exec = (await container.nsenter()).join(' ');
     const up = await install(['--image', newBase, '--host-id', 'h1', '--controller', controller, '--ca', world.caFile, '--root', root, '--no-start'], { HOSTNET_CONTAINER_EXEC: exec });
     t.equal(up.code, 0, `install ${up.stderr}`);
@@ -333,6 +338,14 @@ void t.test('the agent container image in a lab host', async (t) => {
     t.comment(`the agent's repairs after the restart:\n${repairs || '(none)'}`);
     await new Promise((r) => setTimeout(r, 1000));
     await loop.stop();
+    await monitor.stop();
+    // The new zebra keeps the routes the old FRR left (-K 120) until BGP brings them again. In about one
+    // FRR start in seven it deletes them as frr.conf arrives: FRR 10.3 hands zebra `ip protocol bgp
+    // route-map HOSTNET-SRC` before the route-map, and a route-map zebra does not know yet denies
+    // (docs/packaging.md, "Known problem"). This names that failure apart from others that lose probes.
+    const clientRoute = routeEvents.split('\n').filter((l) => l.split(/[\s\]]+/).includes(CLIENT_ADDRESS));
+    t.comment(`h1's kernel, its route to the client through the restart:\n${clientRoute.join('\n') || '(no change)'}`);
+    t.same(clientRoute.filter((l) => l.includes('Deleted')), [], 'h1\'s kernel never lost its route to the client');
     t.ok(loop.rounds() > 5, `${loop.rounds()} probe rounds through the restart`);
     if (atFlip) t.comment(`at the first failed probe:\n${await atFlip}`);
     t.same(loop.flips, [], 'no probe failed: the default deny held and the allowed traffic kept flowing');
