@@ -340,7 +340,7 @@ void t.test('the agent container image in a lab host', async (t) => {
     await loop.stop();
     await monitor.stop();
     // The new zebra keeps the routes the old FRR left (-K 120) until BGP brings them again. In about one
-    // FRR start in seven it deletes them as frr.conf arrives: FRR 10.3 hands zebra `ip protocol bgp
+    // FRR start in eight it deletes them as frr.conf arrives: FRR 10.3 hands zebra `ip protocol bgp
     // route-map HOSTNET-SRC` before the route-map, and a route-map zebra does not know yet denies
     // (docs/packaging.md, "Known problem"). This names that failure apart from others that lose probes.
     const clientRoute = routeEvents.split('\n').filter((l) => l.split(/[\s\]]+/).includes(CLIENT_ADDRESS));
