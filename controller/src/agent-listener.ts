@@ -12,7 +12,6 @@
 // streaming.
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { constants } from 'node:crypto';
 import { type Server, ServerCredentials } from '@grpc/grpc-js';
 import { splitHostPort } from '../../common/names.js';
 
@@ -21,7 +20,21 @@ export interface AgentTls {
   readonly ca: Buffer;
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** 48 bytes: encrypts and decrypts session tickets (the same on every replica). */
+  readonly ticketKeys: Buffer;
 }
+
+/**
+ * The sessions' context, the same on every replica: node's default (with
+ * requestCert) is a hash of the process's command line, and a session is
+ * resumed only where its context matches, so every replica started with its
+ * own --config refused the others' tickets (half the agents did full
+ * handshakes after a restart in the fleet benchmark).
+ */
+const SESSION_CONTEXT = 'hostnet agent listener';
+
+/** How long a session ticket is accepted: TLS 1.3's most (RFC 8446, 4.6.1). */
+const TICKET_LIFETIME_S = 7 * 86_400;
 
 export interface AgentListenerOptions {
   /** Handshakes at once (default 500). */
@@ -53,12 +66,15 @@ export interface AgentListener {
  * Enroll and anything else gets a gRPC status saying what is missing
  * (UNAUTHENTICATED from the handlers) instead of a dropped connection.
  *
- * No stateless session tickets: the agent (grpc-js) never resumes a
- * session, and by default OpenSSL sends two per TLS 1.3 handshake, each an
- * encrypted copy of the session with the agent's certificate (672 bytes
- * here). With SSL_OP_NO_TICKET it sends bare 32-byte session ids instead:
- * per connection 10 KB less memory and 0.7 ms less CPU (of 3.8 ms) in the
- * agent-connections benchmark (docs/benchmarks.md).
+ * Session tickets: every replica encrypts them with `ticketKeys` (the
+ * same for all, see AgentsCa.ticketKeys), so an agent that reconnects after
+ * a restart or a failover resumes (agent/src/sync/resuming-credentials.ts):
+ * no certificate signed or checked, half the CPU of a full handshake on
+ * both sides (docs/benchmarks.md). A resumed session carries the agent's
+ * certificate as it was checked at the full handshake; the handlers check
+ * its revocation and expiry at every call (identity/peer.ts), so a ticket
+ * never outlives what its certificate allows. Tickets are accepted for 7
+ * days (TLS 1.3's limit).
  */
 export async function listenAgents(server: Server, address: string, creds: AgentTls, options: AgentListenerOptions = {}): Promise<AgentListener> {
   const limit = options.handshakes ?? 500;
@@ -67,7 +83,7 @@ export async function listenAgents(server: Server, address: string, creds: Agent
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const tls = createTlsServer({
     ca: creds.ca, cert: creds.cert, key: creds.key, requestCert: true, rejectUnauthorized: false,
-    secureOptions: constants.SSL_OP_NO_TICKET, ALPNProtocols: ['h2'], handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+    ticketKeys: creds.ticketKeys, sessionTimeout: TICKET_LIFETIME_S, sessionIdContext: SESSION_CONTEXT, ALPNProtocols: ['h2'], handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
   });
   /** Accepted, not yet handed to TLS, oldest first. */
   const queue: { socket: Socket; at: number }[] = [];

@@ -80,7 +80,7 @@ async function runController(configPath: string): Promise<number> {
   if (agentServer && config.grpc.agentListen && ca) {
     addService(agentServer, AgentService, agents.service(), log, limits);
     addService(agentServer, EnrollService, enrollService(store, identity, log), log, limits);
-    agentListener = await listenAgents(agentServer, config.grpc.agentListen, await agentTls(config, ca.pem), {
+    agentListener = await listenAgents(agentServer, config.grpc.agentListen, await agentTls(config, ca), {
       onError: (err) => log.warn({ err }, 'the agent listener could not accept a connection'),
     });
     log.info({ listen: config.grpc.agentListen, port: agentListener.port, ca: ca.fingerprint }, 'agents served with mutual TLS (and enrollment)');

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ControllerConfig } from './config.js';
 import type { AgentTls } from './agent-listener.js';
+import type { AgentsCa } from './identity/ca.js';
 
 /**
  * A gRPC server with the controller's limits: keepalive 30 s / 10 s, channelz
@@ -37,11 +38,11 @@ async function serverPair(config: ControllerConfig): Promise<{ certificate: Buff
   return { certificate, privateKey };
 }
 
-/** The agent listener's TLS: the agents CA, and the controller's server certificate and key. */
-export async function agentTls(config: ControllerConfig, caPem: string): Promise<AgentTls> {
+/** The agent listener's TLS: the agents CA (and the session ticket keys derived from its key), and the controller's server certificate and key. */
+export async function agentTls(config: ControllerConfig, ca: Pick<AgentsCa, 'pem' | 'ticketKeys'>): Promise<AgentTls> {
   const pair = await serverPair(config);
   if (!pair) throw new Error('agent listener without a server certificate');
-  return { ca: Buffer.from(caPem), cert: pair.certificate, key: pair.privateKey };
+  return { ca: Buffer.from(ca.pem), cert: pair.certificate, key: pair.privateKey, ticketKeys: ca.ticketKeys() };
 }
 
 /** Binds `server` to `address`; resolves with the bound port. */

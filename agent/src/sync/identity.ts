@@ -9,12 +9,14 @@
 import { type KeyObject, X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, status as Status, credentials } from '@grpc/grpc-js';
 import type { Logger } from '../../../common/log.js';
 import { createCsr } from '../../../common/x509.js';
 import { HostnetError, createClient } from '../../../proto/grpc/index.js';
 import { type AgentCertificate, EnrollService } from '../../../proto/gen/hostnet/v1/identity_pb.js';
 import { writeSynced } from './state-file.js';
+import { ResumingCredentials } from './resuming-credentials.js';
 
 export interface IdentityFiles {
   /** The CA the controller's server certificate is checked against. */
@@ -43,7 +45,7 @@ export class AgentIdentity {
   private constructor(private readonly o: { files: IdentityFiles; hostId: string; log: Logger; ca: Buffer }, cert: X509Certificate, key: KeyObject, receivedAt: number) {
     this.cert = cert;
     this.receivedAt = receivedAt;
-    this.creds = credentials.createSsl(o.ca, Buffer.from(keyPem(key)), Buffer.from(cert.toString()));
+    this.creds = streamCredentials(o.ca, key, cert);
   }
 
   /**
@@ -91,7 +93,7 @@ export class AgentIdentity {
     }
   }
 
-  /** TLS with the current certificate (a new stream after a renewal uses the new one). */
+  /** TLS with the current certificate (a new stream after a renewal uses the new one, and no session of the old one). */
   credentials(): ChannelCredentials {
     return this.creds;
   }
@@ -116,9 +118,14 @@ export class AgentIdentity {
     const cert = await store(this.o.files, key, await call(createCsr(this.o.hostId, key)), this.o.hostId);
     this.cert = cert;
     this.receivedAt = Date.now();
-    this.creds = credentials.createSsl(this.o.ca, Buffer.from(keyPem(key)), Buffer.from(cert.toString()));
+    this.creds = streamCredentials(this.o.ca, key, cert);
     this.o.log.info({ serial: cert.serialNumber, notAfter: cert.validTo }, 'client certificate renewed');
   }
+}
+
+/** Mutual TLS for the agent's streams, resuming the last session (a new certificate starts with none). */
+function streamCredentials(ca: Buffer, key: KeyObject, cert: X509Certificate): ResumingCredentials {
+  return new ResumingCredentials(createSecureContext({ ca, key: keyPem(key), cert: cert.toString() }));
 }
 
 /** Checks an issued certificate (for `hostId`, for `key`) and writes key and certificate aside, then in place. */

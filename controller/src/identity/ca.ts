@@ -3,7 +3,7 @@
 // one with `hostnet-controller ca init`). It issues short-lived client
 // certificates naming a host, and, for the lab and small sites, the
 // controller's own server certificate.
-import { type KeyObject, X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { type KeyObject, X509Certificate, createPrivateKey, generateKeyPairSync, hkdfSync } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { issueCertificate } from '../../../common/x509.js';
@@ -49,6 +49,20 @@ export class AgentsCa {
   /** The CA's SHA-256 fingerprint, "AB:CD:..." (as `openssl x509 -fingerprint -sha256` prints it). */
   get fingerprint(): string {
     return this.certificate.fingerprint256;
+  }
+
+  /**
+   * The agent listener's TLS session ticket keys (48 bytes, as node's
+   * `ticketKeys` takes them): derived from the CA's key, so that every
+   * replica (they all have the CA's files) decrypts the tickets any replica
+   * issued, across restarts, without a secret of its own to distribute. The
+   * derivation is one-way: the tickets' key tells nothing about the CA's.
+   * Whoever holds the CA's key can forge a ticket, as they can forge a
+   * certificate. A new CA key makes every ticket void (a full handshake).
+   */
+  ticketKeys(): Buffer {
+    const der = this.key.export({ type: 'pkcs8', format: 'der' });
+    return Buffer.from(hkdfSync('sha256', der, 'hostnet agents CA', 'agent listener TLS session tickets v1', 48));
   }
 
   /** A client certificate for `hostId`'s agent key, valid for `lifetimeMs`. */

@@ -2,7 +2,9 @@
 // requires one signed by the agents CA): the first DNS name in its
 // subjectAltName is the host id; its serial says which of the host's
 // certificates it is (a revoked one is refused). A host can only sync,
-// report and renew as itself.
+// report and renew as itself. Expiry is checked here too: a resumed TLS
+// session (the agent listener's tickets) carries the certificate as it was
+// when the full handshake checked it.
 import { unauthenticated } from '../../../proto/grpc/errors.js';
 import type { CallContext } from '../../../proto/grpc/server.js';
 
@@ -20,5 +22,9 @@ export function peerOf(ctx: CallContext): Peer {
   const names = (cert.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
   const hostId = names[0];
   if (!hostId) throw unauthenticated('the client certificate names no host (no DNS subjectAltName)');
-  return { hostId, serial: cert.serialNumber, notAfter: new Date(cert.valid_to) };
+  const notAfter = new Date(cert.valid_to);
+  if (!(notAfter.getTime() > Date.now())) {
+    throw unauthenticated(`the client certificate ${cert.serialNumber} of host/${hostId} expired at ${notAfter.toISOString()}; enroll the server again`);
+  }
+  return { hostId, serial: cert.serialNumber, notAfter };
 }
