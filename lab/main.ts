@@ -16,7 +16,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { Lab, sweep, waitFor } from '../test/lab/index.js';
 import type { HostView } from '../controller/src/http.js';
-import { PROBE_HELPER, type Topology, World, program } from './world.js';
+import { CLIENT_ADDRESS, PROBE_HELPER, type Topology, World, program } from './world.js';
 
 // A second lab (the e2e test of this command) sets all four: its own
 // directory, ports, and namespace letter (sweeps only touch their own letter).
@@ -213,11 +213,14 @@ async function handle(world: World, r: Request): Promise<string> {
     const port = r.port ?? ports.find((p) => !used.has(p));
     if (!port) throw new Error('every server port of the lab\'s ToRs is taken');
     const h = await world.deployHost({ id: r.id, subnetId: r.subnet ?? 'a-web', catalog: 'standard', asn: r.asn ?? 65100 + world.hosts.size + 1, port });
-    // Its agent reports ok (firewall applied, both sessions up) and the client has its route over both ToRs.
+    // Its agent reports ok (firewall applied, both sessions up), the client has its route over both ToRs,
+    // and it has its route back to the client (a session up is not yet the routes learned over it:
+    // without this, the client's first SYN could reach the server and its answer have nowhere to go).
     await waitFor(`${r.id} ok and reachable from the client over both ToRs`, async () => {
       const view = await world.api<HostView>(`/api/v1/hosts/${r.id}`).catch(() => undefined);
       const [route] = (await world.client.routes(`${h.address}/32`)) as { nexthops?: unknown[] }[];
-      return view?.status === 'ok' && (route?.nexthops?.length ?? 0) === 2 ? true : undefined;
+      const back = await h.ns.routes(`${CLIENT_ADDRESS}/32`);
+      return view?.status === 'ok' && (route?.nexthops?.length ?? 0) === 2 && back.length > 0 ? true : undefined;
     }, { timeoutMs: 60_000, intervalMs: 200 });
   }
   await writeTopology(world);
