@@ -5,22 +5,26 @@
 // bidirectional stream, then 5 messages pushed to every stream. Measured on
 // the server: CPU per connection made, RSS and heap per connection, CPU per
 // message pushed. The baseline is the same server and clients without TLS,
-// in the same run: what grpc-js and HTTP/2 cost alone.
+// in the same run: what grpc-js and HTTP/2 cost alone. With TLS twice: every
+// client a full handshake (an agent's first connect), and every client
+// resuming a session it got before (an agent's reconnect after a restart or
+// a failover: agent/src/sync/resuming-credentials.ts).
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync } from 'node:crypto';
 import {
-  type ClientDuplexStream, type ServerDuplexStream, type ServiceDefinition, ServerCredentials as Creds, credentials, makeGenericClientConstructor,
+  type ChannelCredentials, type ClientDuplexStream, type ServerDuplexStream, type ServiceDefinition, ServerCredentials as Creds, credentials, makeGenericClientConstructor,
 } from '@grpc/grpc-js';
 import { AgentsCa, initCa } from '../../controller/src/identity/ca.js';
 import { agentTls, bind, grpcServer } from '../../controller/src/server.js';
 import { listenAgents } from '../../controller/src/agent-listener.js';
 import type { ControllerConfig } from '../../controller/src/config.js';
 import { rssKb } from './proc.js';
+import { ResumingCredentials } from '../../agent/src/sync/resuming-credentials.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const identity = (b: Buffer): Buffer => b;
@@ -28,8 +32,10 @@ const SERVICE: ServiceDefinition = {
   sync: { path: '/bench.Conn/Sync', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: 'sync' },
 };
 
+export type ConnectionMode = 'plaintext' | 'tls' | 'tls-resumed';
+
 export interface ConnectionCost {
-  readonly tls: boolean;
+  readonly mode: ConnectionMode;
   readonly connections: number;
   /** Server CPU from the first connect until every stream was open, per connection. */
   readonly cpuMsPerConnection: number;
@@ -44,7 +50,8 @@ const cpuMs = (): number => {
   return (u.user + u.system) / 1000;
 };
 
-async function measure(n: number, tls: boolean, dir: string): Promise<ConnectionCost> {
+async function measure(n: number, mode: ConnectionMode, dir: string): Promise<ConnectionCost> {
+  const tls = mode !== 'plaintext';
   const config = { grpc: { maxMessageBytes: 4 << 20, certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key') } } as unknown as ControllerConfig;
   const server = grpcServer(config);
   const streams = new Set<ServerDuplexStream<Buffer, Buffer>>();
@@ -59,11 +66,16 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
     },
   });
   // With TLS, the controller's agent listener; in plaintext, grpc-js's own.
-  const listener = tls ? await listenAgents(server, '127.0.0.1:0', await agentTls(config, await readFile(join(dir, 'ca.pem'), 'utf8'))) : undefined;
+  const listener = tls ? await listenAgents(server, '127.0.0.1:0', await agentTls(config, await AgentsCa.load(join(dir, 'ca.pem'), join(dir, 'ca.key')))) : undefined;
   const port = listener ? listener.port : await bind(server, '127.0.0.1:0', Creds.createInsecure());
   const clients: ChildProcess = fork(SELF, ['clients'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const ask = (m: Record<string, unknown>): Promise<void> => new Promise((resolve) => { clients.once('message', () => resolve()); clients.send(m); });
   try {
+    if (mode === 'tls-resumed') {
+      // Every client's credentials get their session ticket first (a connect, a stream, closed): the measured connects resume.
+      await ask({ cmd: 'prime', n, port, dir });
+      while (streams.size > 0) await new Promise((r) => setTimeout(r, 20));
+    }
     global.gc?.();
     const rss0 = await rssKb(process.pid);
     const heap0 = process.memoryUsage().heapUsed;
@@ -83,7 +95,7 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
       await ask({ cmd: 'wait', k });
     }
     const cpuPush = cpuMs() - cpu1;
-    return { tls, connections: n, cpuMsPerConnection: cpuConnect / n, rssKbPerConnection: rss / n, heapKbPerConnection: heap / n, cpuMsPerMessage: cpuPush / (5 * n) };
+    return { mode, connections: n, cpuMsPerConnection: cpuConnect / n, rssKbPerConnection: rss / n, heapKbPerConnection: heap / n, cpuMsPerMessage: cpuPush / (5 * n) };
   } finally {
     clients.kill('SIGKILL');
     await listener?.close();
@@ -91,23 +103,23 @@ async function measure(n: number, tls: boolean, dir: string): Promise<Connection
   }
 }
 
-/** Plaintext, then mutual TLS through the controller's agent listener: `n` connections each, each in a process of its own (with --expose-gc). */
+/** Plaintext, then mutual TLS through the controller's agent listener (full handshakes, then resumed): `n` connections each, each in a process of its own (with --expose-gc). */
 export async function agentConnectionsBench(n: number): Promise<ConnectionCost[]> {
-  const one = (tls: boolean): Promise<ConnectionCost> => {
-    const child = fork(SELF, ['server', String(n), tls ? 'tls' : 'plaintext'], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const one = (mode: ConnectionMode): Promise<ConnectionCost> => {
+    const child = fork(SELF, ['server', String(n), mode], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     return new Promise((resolve, reject) => {
       child.once('message', (m) => resolve(m as ConnectionCost));
       child.once('exit', (code) => reject(new Error(`the measuring process exited ${code ?? 'on a signal'}`)));
     });
   };
-  return [await one(false), await one(true)];
+  return [await one('plaintext'), await one('tls'), await one('tls-resumed')];
 }
 
-async function serverProcess(n: number, tls: boolean): Promise<void> {
+async function serverProcess(n: number, mode: ConnectionMode): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-conn-'));
   try {
     await initCa(dir, ['127.0.0.1']);
-    const result = await measure(n, tls, dir);
+    const result = await measure(n, mode, dir);
     await new Promise((r) => process.send?.(result, r));
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -119,21 +131,38 @@ async function serverProcess(n: number, tls: boolean): Promise<void> {
 function clientsProcess(): void {
   const Client = makeGenericClientConstructor(SERVICE, 'Conn');
   const received: number[] = [];
+  /** Each client's credentials, as each agent has its own (made at 'prime', else at 'connect'). */
+  let creds: ChannelCredentials[] = [];
+  const agentCredentials = async (dir: string, n: number): Promise<ChannelCredentials[]> => {
+    // An agent's certificate from the CA; one TLS context, each client its own credentials (and so its own session ticket).
+    const ca = await AgentsCa.load(join(dir, 'ca.pem'), join(dir, 'ca.key'));
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const cert = ca.issueAgent('bench-host', publicKey, 3_600_000);
+    const context = createSecureContext({ ca: ca.pem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: cert.pem });
+    return Array.from({ length: n }, () => new ResumingCredentials(context));
+  };
   process.on('message', (raw) => {
     const m = raw as { cmd: string; n?: number; port?: number; tls?: boolean; dir?: string; k?: number };
     void (async () => {
-      if (m.cmd === 'connect') {
-        const dir = m.dir ?? '';
-        let creds = credentials.createInsecure();
-        if (m.tls) {
-          // An agent's certificate from the CA, one TLS context for every connection (the server sees a full handshake each time).
-          const ca = await AgentsCa.load(join(dir, 'ca.pem'), join(dir, 'ca.key'));
-          const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-          const cert = ca.issueAgent('bench-host', publicKey, 3_600_000);
-          creds = credentials.createFromSecureContext(createSecureContext({ ca: ca.pem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: cert.pem }));
+      if (m.cmd === 'prime') {
+        creds = await agentCredentials(m.dir ?? '', m.n ?? 0);
+        for (let i = 0; i < creds.length; i += 200) {
+          await Promise.all(creds.slice(i, i + 200).map(async (c) => {
+            const client = new Client(`127.0.0.1:${m.port ?? 0}`, c, { 'grpc.use_local_subchannel_pool': 1 });
+            const call = (client as unknown as { sync(): ClientDuplexStream<Buffer, Buffer> }).sync();
+            call.on('error', () => undefined);
+            call.write(Buffer.from('hello'));
+            // The tickets come after the handshake; the stream's first exchange has them read.
+            await new Promise((r) => setTimeout(r, 200));
+            call.end();
+            client.close();
+          }));
         }
+      } else if (m.cmd === 'connect') {
+        if (!m.tls) creds = Array.from({ length: m.n ?? 0 }, () => credentials.createInsecure());
+        else if (creds.length === 0) creds = await agentCredentials(m.dir ?? '', m.n ?? 0);
         for (let i = 0; i < (m.n ?? 0); i++) {
-          const client = new Client(`127.0.0.1:${m.port ?? 0}`, creds, { 'grpc.use_local_subchannel_pool': 1 });
+          const client = new Client(`127.0.0.1:${m.port ?? 0}`, creds[i] as ChannelCredentials, { 'grpc.use_local_subchannel_pool': 1 });
           const call = (client as unknown as { sync(): ClientDuplexStream<Buffer, Buffer> }).sync();
           received[i] = 0;
           call.on('data', () => { received[i] = (received[i] ?? 0) + 1; call.write(Buffer.from('ack')); });
@@ -150,4 +179,4 @@ function clientsProcess(): void {
 }
 
 if (process.argv[2] === 'clients') clientsProcess();
-if (process.argv[2] === 'server') void serverProcess(Number(process.argv[3]), process.argv[4] === 'tls');
+if (process.argv[2] === 'server') void serverProcess(Number(process.argv[3]), process.argv[4] as ConnectionMode);

@@ -7,7 +7,7 @@
 // Driven over the fork IPC channel:
 //   { cmd: 'start', hosts, tokens, caPem, addresses } -> { event: 'synced', enrollMs } once every agent has its first update
 //   { cmd: 'wait', prefix, since }           -> { event: 'arrived', ms: [...] } once every agent has the prefix
-//   { cmd: 'count' }                         -> { event: 'count', streaming, endings } (why streams ended since the last count)
+//   { cmd: 'count' }                         -> { event: 'count', streaming, endings, resumed, full } (why streams ended since the last count; TLS handshakes so far, resumed and full)
 //   { cmd: 'stop' }
 import { create } from '@bufbuild/protobuf';
 import { generateKeyPairSync } from 'node:crypto';
@@ -18,6 +18,7 @@ import { createClient } from '../../proto/grpc/index.js';
 import { EnrollService } from '../../proto/gen/hostnet/v1/identity_pb.js';
 import { AgentService, SyncRequestSchema, type SyncResponse } from '../../proto/gen/hostnet/v1/agent_pb.js';
 import { Reconnects } from '../../agent/src/sync/backoff.js';
+import { ResumingCredentials } from '../../agent/src/sync/resuming-credentials.js';
 
 type Client = ReturnType<typeof createClient<typeof AgentService.method>>;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -59,11 +60,9 @@ function channel(s: Sim, address: string): Client {
 async function enroll(s: Sim, token: string, via: ReturnType<typeof createClient<typeof EnrollService.method>>, caPem: string): Promise<void> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const r = await via.enroll({ hostId: s.hostId, token, csrPem: createCsr(s.hostId, privateKey) });
-  // One TLS context per agent, made once: grpc-js's createSsl makes a new one (parsing the key and the
-  // certificates again) for every connection, which costs nothing on an agent's own machine but
-  // here, 10,000 agents on the replicas' two cores, took more CPU than the replica's side of the
-  // handshakes after a restart. On the wire it is the same handshake, with the same certificate.
-  s.creds = credentials.createFromSecureContext(createSecureContext({
+  // The agent's own stream credentials (agent/src/sync/identity.ts): one TLS context, made once,
+  // and the session ticket of the last connect offered at the next (a reconnect resumes).
+  s.creds = new ResumingCredentials(createSecureContext({
     ca: caPem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: r.certificate?.certificatePem ?? '',
   }));
 }
@@ -157,7 +156,11 @@ process.on('message', (raw) => {
       await until(() => sims.every((s) => s.arrived.has(prefix)));
       send({ event: 'arrived', ms: sims.map((s) => s.arrived.get(prefix) ?? NaN) });
     } else if (m.cmd === 'count') {
-      send({ event: 'count', streaming: sims.filter((s) => s.streaming).length, endings: Object.fromEntries(endings) });
+      const handshakes = sims.map((s) => (s.creds instanceof ResumingCredentials ? s.creds.handshakes() : { resumed: 0, full: 0 }));
+      send({
+        event: 'count', streaming: sims.filter((s) => s.streaming).length, endings: Object.fromEntries(endings),
+        resumed: handshakes.reduce((n, h) => n + h.resumed, 0), full: handshakes.reduce((n, h) => n + h.full, 0),
+      });
       endings.clear();
     } else if (m.cmd === 'stop') {
       stopped = true;

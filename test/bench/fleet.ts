@@ -290,12 +290,19 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       log(`etcd member ${m.name} is not running; its log ends: ${tail}`);
     }
     // Why streams end is counted from here on.
-    await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+    const counted = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+    const handshakesOf = (rs: Record<string, unknown>[]): { resumed: number; full: number } => ({
+      resumed: rs.reduce((s, r) => s + (r.resumed as number), 0), full: rs.reduce((s, r) => s + (r.full as number), 0),
+    });
+    const handshakes0 = handshakesOf(counted);
+    let handshakesNow = handshakes0;
     for (const r of replicas) r.child.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1000));
     const restarted = performance.now();
     const r1 = replicas[0] as Controller;
     const servingMs = await r1.start();
+    // Its RSS with the store loaded and no agent yet (their handshakes start as it serves): the base for its RSS per agent after the restart.
+    const r1Serving = await rssKb(r1.child.pid);
     // Every 5 s: how many stream again, why streams ended meanwhile, and who had the CPU (of the machine's cores).
     const endings = new Map<string, number>();
     let shown = performance.now();
@@ -308,6 +315,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
       for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
       const streaming = replies.reduce((s, r) => s + (r.streaming as number), 0);
+      handshakesNow = handshakesOf(replies);
       if (performance.now() - shown >= 5000) {
         const now = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
         const busy = who().map((w, i) => `${w.name} ${(((now[i] ?? 0) - (cpu[i] ?? 0)) / ((performance.now() - shown) / 1000) * 100).toFixed(0)}%`).join(' ');
@@ -320,8 +328,12 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     };
     while ((await count()) < n && performance.now() - restarted < 120_000) await new Promise((r) => setTimeout(r, 100));
     const allStreamingMs = performance.now() - restarted;
-    log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms; ${r1.name} used ${(await cpuSeconds(r1.child.pid)).toFixed(1)} CPU-s since its start`);
+    log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms; ${r1.name} used ${(await cpuSeconds(r1.child.pid)).toFixed(1)} CPU-s since its start; `
+      + `agents' TLS handshakes meanwhile: ${handshakesNow.resumed - handshakes0.resumed} resumed, ${handshakesNow.full - handshakes0.full} full`);
     log(`restart phases (${r1.name}'s log): ${await startupPhases(join(dir, `${r1.name}.log`))}`);
+    await new Promise((r) => setTimeout(r, 5000));
+    log(`${r1.name} after the restart, every agent on it: RSS ${((await rssKb(r1.child.pid)) / 1000).toFixed(0)} MB, `
+      + `${(((await rssKb(r1.child.pid)) - r1Serving) / n).toFixed(0)} KB per agent over its RSS when it began serving (${(r1Serving / 1000).toFixed(0)} MB)`);
     for (const a of admins) a.client.close();
 
     const sqlite = restartOnly ? { at100: NaN, atN: NaN } : await sqliteRates(dir, n);
