@@ -42,10 +42,14 @@ export async function openEngines(config: ControllerConfig, log: Logger): Promis
   const creds = await etcdCredentials(e);
   const client = new EtcdClient({ endpoints: e.endpoints, ...(creds ? { credentials: creds } : {}) });
   const session = new Session(client, e.leaseTtlSeconds, log);
+  const status = etcdStatus(client, session, log, e.prefix);
   try {
-    await session.start();
-    const store = await openEtcdStore({ client, replicaId: config.replica, log, prefix: e.prefix, maxTxnOps: e.maxTxnOps, maxRequestBytes: e.maxRequestBytes });
-    const status = etcdStatus(client, session, log, e.prefix);
+    // The session's lease, the intent and the rollout and health rows at once: a restarted replica serves after the longest of them, not their sum.
+    status.prefetch();
+    const [store] = await Promise.all([
+      openEtcdStore({ client, replicaId: config.replica, log, prefix: e.prefix, maxTxnOps: e.maxTxnOps, maxRequestBytes: e.maxRequestBytes }),
+      session.start(),
+    ]);
     const compactor = new Compactor(client, session, config.replica, log, e.compactEveryMs, `${e.prefix}compactor`);
     compactor.start();
     log.info({ endpoints: e.endpoints, prefix: e.prefix, replica: config.replica, revision: store.revision() }, 'etcd store open');
@@ -63,6 +67,7 @@ export async function openEngines(config: ControllerConfig, log: Logger): Promis
       },
     };
   } catch (err) {
+    await status.close().catch(() => undefined);
     await session.close().catch(() => undefined);
     client.close();
     throw err;

@@ -17,6 +17,8 @@ import type { Session } from './session.js';
 const OPS_PER_TXN = 100;
 
 export interface EtcdStatus extends StatusStore {
+  /** Starts listing now (the controller's start lists the intent meanwhile); `load` then takes what it found. */
+  prefetch(): void;
   close(): Promise<void>;
 }
 
@@ -48,8 +50,16 @@ export function etcdStatus(client: EtcdClient, session: Session, log: Logger, ro
     commit(ops).catch((err: unknown) => log.warn({ err }, 'etcd: cannot put the connections again under the new lease'));
   });
 
-  return {
-    async load(on) {
+  /** Who gets the records after the first listing (set by load); until then they wait here, in order. */
+  let deliverTo: ((records: StatusRecord[]) => void) | undefined;
+  const waiting: StatusRecord[] = [];
+  const deliver = (records: StatusRecord[]): void => {
+    if (deliverTo) deliverTo(records);
+    else waiting.push(...records);
+  };
+  let listed: Promise<StatusRecord[]> | undefined;
+  const start = (): Promise<StatusRecord[]> => {
+    listed ??= (async () => {
       let first: StatusRecord[] = [];
       feed = new PrefixFeed(client, prefix, {
         reset(kvs, _revision, why) {
@@ -71,7 +81,7 @@ export function etcdStatus(client: EtcdClient, session: Session, log: Logger, ro
             if (id) records.push({ ...id, value: undefined });
           }
           if (why === 'start') first = records;
-          else on(records);
+          else deliver(records);
         },
         events(_revision, events) {
           const records: StatusRecord[] = [];
@@ -84,13 +94,27 @@ export function etcdStatus(client: EtcdClient, session: Session, log: Logger, ro
             else known.add(keyOf(id.kind, id.hostId));
             records.push({ ...id, value: deleted ? undefined : e.kv.value });
           }
-          if (records.length > 0) on(records);
+          if (records.length > 0) deliver(records);
         },
         progress() {},
         live() {},
       }, log);
       await feed.start().catch((err: unknown) => { throw etcdUnavailable('loading rollout and health', err); });
       return first;
+    })();
+    return listed;
+  };
+
+  return {
+    prefetch() {
+      // A failure is load's to report.
+      start().catch(() => undefined);
+    },
+    async load(on) {
+      const first = await start();
+      // What changed between the listing and now follows it, in order; from here on `on` gets it.
+      deliverTo = on;
+      return [...first, ...waiting.splice(0)];
     },
     async save(records) {
       const ops: MessageInitShape<typeof RequestOpSchema>[] = [];
