@@ -69,8 +69,8 @@ export interface AgentListener {
  * Session tickets: every replica encrypts them with `ticketKeys` (the
  * same for all, see AgentsCa.ticketKeys), so an agent that reconnects after
  * a restart or a failover resumes (agent/src/sync/resuming-credentials.ts):
- * no certificate signed or checked, half the CPU of a full handshake on
- * both sides (docs/benchmarks.md). A resumed session carries the agent's
+ * no certificate signed or checked (a third less CPU here than a full
+ * handshake, half on the agent: docs/benchmarks.md). A resumed session carries the agent's
  * certificate as it was checked at the full handshake; the handlers check
  * its revocation and expiry at every call (identity/peer.ts), so a ticket
  * never outlives what its certificate allows. Tickets are accepted for 7

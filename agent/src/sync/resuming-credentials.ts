@@ -3,8 +3,8 @@
 // whichever replica that is. Every replica encrypts tickets with the same key
 // (derived from the agents CA's key, see AgentsCa.ticketKeys), so after a
 // replica's restart or a failover an agent resumes instead of a full
-// handshake: no certificate is signed or checked on either side, which halves
-// the CPU a reconnect costs both (docs/benchmarks.md, "agent connections").
+// handshake: no certificate is signed or checked on either side (a reconnect
+// costs the controller a third less CPU, the agent half: docs/benchmarks.md).
 // The controller checks the resumed session's certificate as it checks a new
 // one: revocation and expiry are in the handlers, not in the handshake.
 //
@@ -12,7 +12,7 @@
 // a session. This is its ChannelCredentials contract (the abstract class and
 // the SecureConnector it returns are in its typings) with tls.connect
 // called as grpc-js's SecureConnectorImpl calls it, plus `session`.
-import { connect, type PeerCertificate, type SecureContext } from 'node:tls';
+import { type SecureContext, connect } from 'node:tls';
 import { isIP } from 'node:net';
 import { CallCredentials, ChannelCredentials } from '@grpc/grpc-js';
 
@@ -36,8 +36,7 @@ export class ResumingCredentials extends ChannelCredentials {
   private fullCount = 0;
 
   /** `context` holds the CA the controller is checked against and this host's key and certificate. */
-  constructor(private readonly context: SecureContext,
-    private readonly checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined) {
+  constructor(private readonly context: SecureContext) {
     super();
   }
 
@@ -63,7 +62,6 @@ export class ResumingCredentials extends ChannelCredentials {
           socket, secureContext: this.context, host, ALPNProtocols: ['h2'],
           // SNI carries names only (RFC 6066); an address is checked against the certificate's IP SANs.
           ...(isIP(host) ? {} : { servername: host }),
-          ...(this.checkServerIdentity ? { checkServerIdentity: this.checkServerIdentity } : {}),
           ...(this.session ? { session: this.session } : {}),
         }, () => {
           if (!tlsSocket.authorized) {
