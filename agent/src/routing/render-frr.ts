@@ -126,6 +126,11 @@ export function renderFrr(intent: ValidIntent, options: RenderOptions = {}): str
     // Route-map changes take effect at once instead of after the default 5 s
     // (which also holds back the first advertisement after start).
     'bgp route-map delay-timer 0',
+    // The same for zebra: when FRR 10.3 starts it sometimes hands zebra
+    // `ip protocol bgp route-map HOSTNET-SRC` before the route-map, and zebra
+    // removes every kept BGP route until it re-runs its route-maps, 5 s later
+    // by default (docs/packaging.md, "Known problem").
+    'zebra route-map delay-timer 0',
     '!',
   ];
   // Router advertisements every second on the uplinks: an unnumbered session
