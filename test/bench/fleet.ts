@@ -332,8 +332,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       + `agents' TLS handshakes meanwhile: ${handshakesNow.resumed - handshakes0.resumed} resumed, ${handshakesNow.full - handshakes0.full} full`);
     log(`restart phases (${r1.name}'s log): ${await startupPhases(join(dir, `${r1.name}.log`))}`);
     await new Promise((r) => setTimeout(r, 5000));
-    log(`${r1.name} after the restart, every agent on it: RSS ${((await rssKb(r1.child.pid)) / 1000).toFixed(0)} MB, `
-      + `${(((await rssKb(r1.child.pid)) - r1Serving) / n).toFixed(0)} KB per agent over its RSS when it began serving (${(r1Serving / 1000).toFixed(0)} MB)`);
+    const r1Restarted = await rssKb(r1.child.pid);
+    log(`${r1.name} after the restart, every agent on it: RSS ${(r1Restarted / 1000).toFixed(0)} MB, `
+      + `${((r1Restarted - r1Serving) / n).toFixed(0)} KB per agent over its RSS when it began serving (${(r1Serving / 1000).toFixed(0)} MB)`);
     for (const a of admins) a.client.close();
 
     const sqlite = restartOnly ? { at100: NaN, atN: NaN } : await sqliteRates(dir, n);
