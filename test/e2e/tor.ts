@@ -153,7 +153,19 @@ void t.test('the ToRs, configured by the controller through their agents', async
     const at = await sessions(world);
     await h3.frr?.vtysh(['configure terminal', `router bgp ${h3.asn}`, 'no bgp network import-check', 'address-family ipv4 unicast',
       ...flood.map((p) => `network ${p}`), 'no neighbor private route-map HOSTNET-OUT-private out', 'exit-address-family']);
-    // Everything sent again, its own /32 with it (as at the session's next start): FRR 8.4 counts as it accepts a route.
+    // FRR 8.4 checks the count only as it accepts a route (docs/routing.md): the flood is first kept
+    // on both ToRs (soft-reconfiguration), then h3 sends everything again, its own /32 with it (as at
+    // the session's next start or refresh), and that check shuts the session. Sent again before both
+    // ToRs hold the flood, the /32 could arrive first and be checked against the old count.
+    await waitFor('both ToRs holding h3\'s flood', async () => {
+      const held = await Promise.all([tor1, tor2].map(async (tor) => {
+        const s = (await bgpPeers(tor)).get(h3.torPort);
+        if (s?.state !== 'Established') return true; // already shut
+        const j = await tor.vtyshJson<{ totalPrefixCounter?: number }>(`show bgp ipv4 unicast neighbors ${h3.torPort} received-routes json`);
+        return (j.totalPrefixCounter ?? 0) > flood.length;
+      }));
+      return held.every(Boolean) ? true : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 200 });
     await h3.frr?.vtysh('clear bgp ipv4 unicast * soft out');
     const tripped = await waitFor('h3\'s sessions shut on both ToRs', async () => {
       const s = await sessions(world);
