@@ -43,7 +43,7 @@ export interface FleetResult {
   syncMs: number;
 }
 
-interface Controller {
+export interface Controller {
   readonly name: string;
   readonly grpc: string;
   /** The agent listener (mutual TLS). */
@@ -61,7 +61,7 @@ function controllerNodeFlags(): string[] {
 }
 
 /** The last start's phases from a replica's log: store loaded, every host compiled, serving. */
-async function startupPhases(file: string): Promise<string> {
+export async function startupPhases(file: string): Promise<string> {
   const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => /"(storeMs|startupMs|sinceStartMs)"/.test(l));
   const last = (key: string) => {
     const l = lines.filter((x) => x.includes(`"${key}"`)).at(-1);
@@ -75,7 +75,7 @@ async function startupPhases(file: string): Promise<string> {
     : '(not in the log)';
 }
 
-async function controller(dir: string, name: string, store: string): Promise<Controller> {
+export async function controller(dir: string, name: string, store: string): Promise<Controller> {
   const [grpcPort, agentPort, httpPort] = [await freePort(), await freePort(), await freePort()];
   const tls = join(dir, 'tls');
   await writeFile(join(dir, `${name}.tokens.yaml`), `tokens:\n  - { name: ops, token: ${TOKEN}, role: operator }\n`);
@@ -110,7 +110,7 @@ async function controller(dir: string, name: string, store: string): Promise<Con
   return c;
 }
 
-function admin(c: Controller, dir: string): { client: Admin; metadata: Metadata } {
+export function admin(c: Controller, dir: string): { client: Admin; metadata: Metadata } {
   const metadata = new Metadata();
   metadata.set('authorization', `Bearer ${TOKEN}`);
   return { client: createClient(AdminService, c.grpc, credentials.createSsl(readFileSync(join(dir, 'tls', 'ca.pem')))), metadata };
@@ -127,7 +127,7 @@ async function enrollmentTokens(a: { client: Admin; metadata: Metadata }, hosts:
 
 const hostsResources = (ids: string[]) => ids.map((id, i) => ({ kind: { case: 'host' as const, value: create(HostSchema, { id, subnetId: 's', catalog: 'standard', asn: 65000 + (i % 1000) }) } }));
 
-async function seedBase(a: { client: Admin; metadata: Metadata }): Promise<void> {
+export async function seedBase(a: { client: Admin; metadata: Metadata }): Promise<void> {
   await a.client.apply({ resources: [
     { kind: { case: 'tenant', value: create(TenantSchema, { id: 't', name: 't' }) } },
     { kind: { case: 'subnet', value: create(SubnetSchema, { id: 's', tenantId: 't', prefixV4: '10.0.0.0/16' }) } },
@@ -144,7 +144,7 @@ async function seedBase(a: { client: Admin; metadata: Metadata }): Promise<void>
 }
 
 /** Hosts h<from>..h<to-1>, 100 per transaction (etcd takes at most 128 operations in one). */
-async function seedHosts(a: { client: Admin; metadata: Metadata }, from: number, to: number): Promise<void> {
+export async function seedHosts(a: { client: Admin; metadata: Metadata }, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i += 100) {
     const ids = Array.from({ length: Math.min(100, to - i) }, (_, k) => `h${i + k}`);
     await a.client.apply({ resources: hostsResources(ids) }, { metadata: a.metadata });
