@@ -37,9 +37,13 @@ const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[M
 export interface FleetResult {
   agents: number;
   update: { p50Ms: number; p99Ms: number; lastMs: number }[];
-  rssKbPerAgent: { afterConnect: number; afterChanges: number };
+  /** Both replicas' RSS over their RSS before any agent, per agent: after connect, 2 s after the last change, 30 s after that. */
+  rssKbPerAgent: { afterConnect: number; afterChanges: number; settled: number };
   creates: { etcd: { at100: number; atN: number }; sqlite: { at100: number; atN: number } };
+  /** Both replicas killed, one brought back: every agent reconnects to it. */
   restart: { servingMs: number; allStreamingMs: number };
+  /** One replica of the two killed and brought back: its agents fail over to the other; times from the kill. */
+  oneRestart: { servingMs: number; allStreamingMs: number };
   syncMs: number;
 }
 
@@ -269,17 +273,73 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     }
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = await rss();
-    for (const r of replicas) {
-      const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
-      const mb = (name: string) => (Number(new RegExp(`^hostnet_controller_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6).toFixed(0);
-      if (process.env.BENCH_HEAP) {
-        r.child.kill('SIGUSR2');
-        await new Promise((x) => setTimeout(x, 15_000));
+    const heapLines = async (when: string): Promise<void> => {
+      for (const r of replicas) {
+        const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
+        const mb = (name: string) => (Number(new RegExp(`^hostnet_controller_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6).toFixed(0);
+        log(`${r.name} ${when}: RSS ${((await rssKb(r.child.pid)) / 1000).toFixed(0)} MB, heap used ${mb('nodejs_heap_size_used_bytes')} MB of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`);
       }
-      log(`${r.name} after the changes: RSS ${((await rssKb(r.child.pid)) / 1000).toFixed(0)} MB, heap used ${mb('nodejs_heap_size_used_bytes')} MB of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`);
+    };
+    await heapLines('2 s after the changes');
+    // The same 30 s later, nothing changing meanwhile (but the agents' heartbeats): what a replica holds between changes,
+    // against what it held right after them (live, or garbage of the change passes V8 had not collected yet).
+    await new Promise((r) => setTimeout(r, restartOnly ? 0 : 30_000));
+    const settled = await rss();
+    await heapLines('30 s later');
+    if (process.env.BENCH_HEAP) {
+      for (const r of replicas) r.child.kill('SIGUSR2');
+      await new Promise((x) => setTimeout(x, 15_000));
     }
 
-    // Both replicas down, one back: every agent reconnects to it.
+    // Why streams end is counted from here on.
+    const counted = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+    const handshakesOf = (rs: Record<string, unknown>[]): { resumed: number; full: number } => ({
+      resumed: rs.reduce((s, r) => s + (r.resumed as number), 0), full: rs.reduce((s, r) => s + (r.full as number), 0),
+    });
+    let handshakesNow = handshakesOf(counted);
+    /** Waits until every agent streams again (120 s at most), saying every 5 s how many do, why streams ended meanwhile, and who had the CPU. */
+    const untilAllStreaming = async (label: string, since: number, watched: Controller[]): Promise<number> => {
+      const endings = new Map<string, number>();
+      let shown = performance.now();
+      const who = (): { name: string; pid: number | undefined }[] => [
+        ...watched.map((r) => ({ name: r.name, pid: r.child.pid })), ...procs.map((p, i) => ({ name: `agents${i + 1}`, pid: p.child.pid })),
+        ...cluster.members.map((m) => ({ name: m.name.replace(/.*-/, ''), pid: m.child?.pid })),
+      ];
+      let cpu = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
+      const count = async (): Promise<number> => {
+        const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+        for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
+        const streaming = replies.reduce((s, r) => s + (r.streaming as number), 0);
+        handshakesNow = handshakesOf(replies);
+        if (performance.now() - shown >= 5000) {
+          const now = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
+          const busy = who().map((w, i) => `${w.name} ${(((now[i] ?? 0) - (cpu[i] ?? 0)) / ((performance.now() - shown) / 1000) * 100).toFixed(0)}%`).join(' ');
+          cpu = now;
+          shown = performance.now();
+          log(`${label} +${((shown - since) / 1000).toFixed(0)} s: ${streaming} streaming; CPU ${busy}; ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
+          endings.clear();
+        }
+        return streaming;
+      };
+      while ((await count()) < n && performance.now() - since < 120_000) await new Promise((r) => setTimeout(r, 100));
+      return performance.now() - since;
+    };
+
+    // One replica of the two killed and brought back (as systemd restarts it): its agents move to the other meanwhile.
+    const r2 = replicas[1] as Controller;
+    let handshakes0 = handshakesNow;
+    r2.child.kill('SIGKILL');
+    const killed = performance.now();
+    // Its agents' streams end at once (the kernel closes its sockets); counted before anything is awaited again.
+    const streamingNow = async () => (await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })))).reduce((s, r) => s + (r.streaming as number), 0);
+    while ((await streamingNow()) === n && performance.now() - killed < 5000) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, Math.max(0, killed + 1000 - performance.now())));
+    const oneServingMs = await r2.start();
+    const oneServingAfterKillMs = performance.now() - killed;
+    const oneAllStreamingMs = await untilAllStreaming('one replica restarted', killed, replicas);
+    log(`one replica restarted: ${r2.name} serving ${oneServingMs.toFixed(0)} ms after its spawn (${oneServingAfterKillMs.toFixed(0)} ms after the kill), all ${n} agents streaming `
+      + `${oneAllStreamingMs.toFixed(0)} ms after the kill; agents' TLS handshakes meanwhile: ${handshakesNow.resumed - handshakes0.resumed} resumed, ${handshakesNow.full - handshakes0.full} full`);
+
     if (process.env.BENCH_HEAP || process.env.BENCH_PROFILE) {
       // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) or --cpu-prof sampled.
       await Promise.all(replicas.map((r) => new Promise((x) => { r.child.once('exit', x); r.child.kill('SIGTERM'); })));
@@ -289,13 +349,8 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       const tail = (await readFile(join(cluster.dir, `${m.name}.log`), 'utf8').catch(() => '')).slice(-800);
       log(`etcd member ${m.name} is not running; its log ends: ${tail}`);
     }
-    // Why streams end is counted from here on.
-    const counted = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
-    const handshakesOf = (rs: Record<string, unknown>[]): { resumed: number; full: number } => ({
-      resumed: rs.reduce((s, r) => s + (r.resumed as number), 0), full: rs.reduce((s, r) => s + (r.full as number), 0),
-    });
-    const handshakes0 = handshakesOf(counted);
-    let handshakesNow = handshakes0;
+    // Both replicas down, one back: every agent reconnects to it.
+    handshakes0 = handshakesNow;
     for (const r of replicas) r.child.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1000));
     const restarted = performance.now();
@@ -303,31 +358,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const servingMs = await r1.start();
     // Its RSS with the store loaded and no agent yet (their handshakes start as it serves): the base for its RSS per agent after the restart.
     const r1Serving = await rssKb(r1.child.pid);
-    // Every 5 s: how many stream again, why streams ended meanwhile, and who had the CPU (of the machine's cores).
-    const endings = new Map<string, number>();
-    let shown = performance.now();
-    const who = (): { name: string; pid: number | undefined }[] => [
-      { name: r1.name, pid: r1.child.pid }, ...procs.map((p, i) => ({ name: `agents${i + 1}`, pid: p.child.pid })),
-      ...cluster.members.map((m) => ({ name: m.name.replace(/.*-/, ''), pid: m.child?.pid })),
-    ];
-    let cpu = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
-    const count = async (): Promise<number> => {
-      const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
-      for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
-      const streaming = replies.reduce((s, r) => s + (r.streaming as number), 0);
-      handshakesNow = handshakesOf(replies);
-      if (performance.now() - shown >= 5000) {
-        const now = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
-        const busy = who().map((w, i) => `${w.name} ${(((now[i] ?? 0) - (cpu[i] ?? 0)) / ((performance.now() - shown) / 1000) * 100).toFixed(0)}%`).join(' ');
-        cpu = now;
-        shown = performance.now();
-        log(`restart +${((shown - restarted) / 1000).toFixed(0)} s: ${streaming} streaming; CPU ${busy}; ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
-        endings.clear();
-      }
-      return streaming;
-    };
-    while ((await count()) < n && performance.now() - restarted < 120_000) await new Promise((r) => setTimeout(r, 100));
-    const allStreamingMs = performance.now() - restarted;
+    const allStreamingMs = await untilAllStreaming('restart', restarted, [r1]);
     log(`restart: serving after ${servingMs.toFixed(0)} ms, all ${n} agents streaming after ${allStreamingMs.toFixed(0)} ms; ${r1.name} used ${(await cpuSeconds(r1.child.pid)).toFixed(1)} CPU-s since its start; `
       + `agents' TLS handshakes meanwhile: ${handshakesNow.resumed - handshakes0.resumed} resumed, ${handshakesNow.full - handshakes0.full} full`);
     log(`restart phases (${r1.name}'s log): ${await startupPhases(join(dir, `${r1.name}.log`))}`);
@@ -341,9 +372,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     log(`sqlite: ${sqlite.at100.toFixed(0)} creates/s at 100 hosts, ${sqlite.atN.toFixed(0)} at ${n}`);
     return {
       agents: n, update,
-      rssKbPerAgent: { afterConnect: (afterConnect - before) / n, afterChanges: (afterChanges - before) / n },
+      rssKbPerAgent: { afterConnect: (afterConnect - before) / n, afterChanges: (afterChanges - before) / n, settled: (settled - before) / n },
       creates: { etcd: { at100: etcdAt100, atN: etcdAtN }, sqlite },
-      restart: { servingMs, allStreamingMs }, syncMs,
+      restart: { servingMs, allStreamingMs }, oneRestart: { servingMs: oneServingMs, allStreamingMs: oneAllStreamingMs }, syncMs,
     };
   } finally {
     // With BENCH_PROFILE the agents get 30 s to exit on their own (and write their profiles).
