@@ -339,6 +339,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const oneAllStreamingMs = await untilAllStreaming('one replica restarted', killed, replicas);
     log(`one replica restarted: ${r2.name} serving ${oneServingMs.toFixed(0)} ms after its spawn (${oneServingAfterKillMs.toFixed(0)} ms after the kill), all ${n} agents streaming `
       + `${oneAllStreamingMs.toFixed(0)} ms after the kill; agents' TLS handshakes meanwhile: ${handshakesNow.resumed - handshakes0.resumed} resumed, ${handshakesNow.full - handshakes0.full} full`);
+    log(`one replica restarted, phases (${r2.name}'s log): ${await startupPhases(join(dir, `${r2.name}.log`))}`);
 
     if (process.env.BENCH_HEAP || process.env.BENCH_PROFILE) {
       // A clean exit writes what --heap-prof (in BENCH_CONTROLLER_FLAGS) or --cpu-prof sampled.
