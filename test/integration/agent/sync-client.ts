@@ -2,9 +2,6 @@
 // AgentService) on loopback, with a recording Applier: snapshot, delta,
 // refusal, the applied state saved, reconnect after the controller restarts.
 import t from 'tap';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
 import { silentLogger } from '../../../common/log.js';
@@ -18,6 +15,7 @@ import { loadState, saveState } from '../../../agent/src/sync/state-file.js';
 import { freePort, waitFor } from '../../lab/index.js';
 import { seed } from '../../fixtures/controller-seed.js';
 import { bind } from '../../../controller/src/server.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const log = silentLogger();
 
@@ -58,7 +56,7 @@ void t.test('the agent sync client against the controller', async (t) => {
     return server;
   };
   let server = await serve();
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-agent-state-'));
+  const dir = await tempDir(t, 'hostnet-agent-state');
   const applier = new RecordingApplier();
   const states: SyncState[] = [];
   const client = new SyncClient({

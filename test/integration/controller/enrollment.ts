@@ -132,7 +132,7 @@ void t.test('enrollment, mutual TLS, renewal, revocation', async (t) => {
       t.equal(err?.code, Status.UNAUTHENTICATED, `${what}: UNAUTHENTICATED (${err?.message ?? 'accepted'})`);
     };
     await refused('no certificate', credentials.createSsl(caPem));
-    const foreign = await makePki();
+    const foreign = await makePki(t);
     const f = await foreign.client('h2');
     await refused('a certificate from another CA', credentials.createSsl(caPem, f.key, f.cert));
     const caKey = (await import('node:crypto')).createPrivateKey(await readFile(tls.caKeyFile));

@@ -24,6 +24,7 @@ import { EtcdClient } from '../../../controller/src/store/etcd/client.js';
 import { OPERATOR_TOKEN, type ControllerProcess, startController } from '../../fixtures/controller-process.js';
 import { type SimAgent, simAgent } from '../../fixtures/sim-agent.js';
 import { waitFor } from '../../lab/index.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 type Admin = ServiceClient<typeof AdminService.method>;
 const meta = new Metadata();
@@ -36,7 +37,7 @@ void t.test('controller replicas on etcd', async (t) => {
   const storeLine = (endpoints: readonly string[]) =>
     `store: { engine: etcd, etcd: { endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}], prefix: "${PREFIX}", leaseTtl: 3s } }`;
   // Every replica has the same agents CA (and server certificate), as the docs say.
-  const tlsDir = join(await mkdtemp(join(tmpdir(), 'hostnet-replicas-')), 'tls');
+  const tlsDir = join(await tempDir(t, 'hostnet-replicas'), 'tls');
   const caFile = join(tlsDir, 'ca.pem');
   const replica = (name: string, endpoints = cluster.endpoints) =>
     startController(t, [`replica: ${name}`, 'agents: { heartbeat: 1s }'], { store: storeLine(endpoints), tls: { dir: tlsDir } });

@@ -2,18 +2,17 @@
 // holds only whole transactions (real SQLite file, real SIGKILL).
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const WRITER = fileURLToPath(new URL('../../fixtures/store-writer.ts', import.meta.url));
 
 void t.test('kill -9 during writes leaves only whole changes', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-store-'));
+  const dir = await tempDir(t, 'hostnet-store');
   const path = join(dir, 'hostnet.db');
   for (let round = 1; round <= 3; round++) {
     const child = spawn(process.execPath, ['--import=tsx', WRITER, path], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -3,8 +3,6 @@
 // reconnect with known versions gets only what changed; rapid changes
 // coalesce; a client that never acknowledges gets one update, no more.
 import t from 'tap';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { Server, ServerCredentials, credentials } from '@grpc/grpc-js';
@@ -16,6 +14,7 @@ import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { OPERATOR, PUBLIC_POOL, seed, putHost } from '../../fixtures/controller-seed.js';
 import { bind } from '../../../controller/src/server.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const log = silentLogger();
 
@@ -147,7 +146,7 @@ void t.test('the first message must be a Hello for a known host', async (t) => {
 });
 
 void t.test('rollout state survives a controller restart (persisted in batches)', async (t) => {
-  const path = join(await mkdtemp(join(tmpdir(), 'hostnet-rollout-')), 'hostnet.db');
+  const path = join(await tempDir(t, 'hostnet-rollout'), 'hostnet.db');
   const store = openSqliteStore(path);
   await seed(store);
   const agents = await Agents.open({ store, status: store, log, rolloutFlushMs: 50 });

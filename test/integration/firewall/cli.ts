@@ -3,18 +3,18 @@
 // field named and the ruleset untouched.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/index.js';
 import { GOLDEN_MANAGEMENT, POLICY_DIR, goldenPath } from '../../fixtures/goldens.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const MAIN = fileURLToPath(new URL('../../../agent/src/main.ts', import.meta.url));
 const agent = (...args: string[]): string[] => [process.execPath, '--import=tsx', MAIN, ...args];
 
 void t.test('hostnet-agent firewall render / apply', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-fwcli-'));
+  const dir = await tempDir(t, 'hostnet-fwcli');
   const config = join(dir, 'agent.yaml');
   await writeFile(config, `hostId: host-b\ncontroller: { addresses: ["ctl:7443"] }\nmanagementPrefixes: [${GOLDEN_MANAGEMENT.map((p) => `"${p}"`).join(', ')}]\n`);
   const lab = await Lab.create();

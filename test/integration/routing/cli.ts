@@ -1,12 +1,12 @@
 // The routing one-shot commands as a user runs them in a host namespace.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Frr, Lab } from '../../lab/index.js';
 import { INTENT_DIR, frrGoldenPath } from '../../fixtures/goldens.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const MAIN = fileURLToPath(new URL('../../../agent/src/main.ts', import.meta.url));
 const agent = (...args: string[]): string[] => [process.execPath, '--import=tsx', MAIN, ...args];
@@ -35,7 +35,7 @@ void t.test('hostnet-agent routing render / apply', async (t) => {
   t.match(apply.stdout, /^applied routing intent ecmp-1 in \d+ ms; FRR: \d+ lines removed, \d+ added; loopbacks created vni0, added vni0 10\.1\.0\.10\/32\n$/);
   t.match(await frr.vtysh('show running-config'), /neighbor eth0 interface peer-group private/);
 
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-rtcli-'));
+  const dir = await tempDir(t, 'hostnet-rtcli');
   const bad = join(dir, 'bad.json');
   const doc = JSON.parse(readFileSync(intent, 'utf8')) as { asn: number };
   doc.asn = 0;

@@ -1,12 +1,12 @@
 // The agent's reconnect timing and its on-disk applied state.
 import t from 'tap';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { DEFAULT_BACKOFF, RETRYABLE_CODES, Reconnects, backoffMs } from '../../../agent/src/sync/backoff.js';
 import { STATE_FILE, cleanupState, loadState, saveState } from '../../../agent/src/sync/state-file.js';
 import { SnapshotSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 void t.test('backoff: exponential ceiling, full jitter, capped', async (t) => {
   t.equal(backoffMs(0, () => 0.999999), 249);
@@ -37,7 +37,7 @@ void t.test('reconnects: the next controller at once, the backoff grows only whe
 });
 
 void t.test('state file: absent, saved, replaced, corrupt', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-state-'));
+  const dir = await tempDir(t, 'hostnet-state');
   t.equal(await loadState(dir), undefined, 'no state yet');
   const a = create(SnapshotSchema, { firewall: { version: 'fw1' }, routing: { version: 'rt1' } });
   await saveState(dir, a);

@@ -6,9 +6,9 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { tempDir } from '../../fixtures/temp.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -25,8 +25,8 @@ function runBin(bin: string, args: string[]): Promise<{ code: number; stdout: st
 }
 
 /** An agent.yaml with `text` in a fresh temporary directory; its path. */
-async function agentConfigFile(text: string): Promise<string> {
-  const path = join(await mkdtemp(join(tmpdir(), 'hostnet-cli-')), 'agent.yaml');
+async function agentConfigFile(t: Parameters<typeof tempDir>[0], text: string): Promise<string> {
+  const path = join(await tempDir(t, 'hostnet-cli'), 'agent.yaml');
   await writeFile(path, text);
   return path;
 }
@@ -57,7 +57,7 @@ void t.test('usage errors exit 2 and say what is wrong', async (t) => {
 
 void t.test('hostnet-agent status without a running agent says so', async (t) => {
   // A port nobody listens on: the agent's /status is not there.
-  const path = await agentConfigFile('hostId: h1\ncontroller: { addresses: ["c:7443"] }\nmetricsListen: "127.0.0.1:1"\n');
+  const path = await agentConfigFile(t, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\nmetricsListen: "127.0.0.1:1"\n');
   const r = await runBin('hostnet-agent', ['status', '--config', path]);
   t.equal(r.code, 1);
   t.match(r.stderr, /no agent answers at http:\/\/127\.0\.0\.1:1\/status \(.*\); is hostnet-agent running\?/);
@@ -67,7 +67,7 @@ void t.test('hostnet-agent status without a running agent says so', async (t) =>
 });
 
 void t.test('check-config names the bad field', async (t) => {
-  const path = await agentConfigFile('hostId: h1\ncontroller: { addresses: ["c:7443"] }\nlogLevel: info\n');
+  const path = await agentConfigFile(t, 'hostId: h1\ncontroller: { addresses: ["c:7443"] }\nlogLevel: info\n');
   const bad = await runBin('hostnet-agent', ['check-config', '--config', path]);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /config error: logLevel: unknown key/);

@@ -1,10 +1,10 @@
 import t from 'tap';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, compileYaml, loadConfigFile } from '../../../common/config.js';
 import { loadAgentConfig, parseAgentConfig } from '../../../agent/src/config.js';
 import { parseControllerConfig } from '../../../controller/src/config.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const AGENT = `
 hostId: host-a1
@@ -104,7 +104,7 @@ void t.test('controller config defaults and cross-field checks', async (t) => {
 });
 
 void t.test('loading a file', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-config-'));
+  const dir = await tempDir(t, 'hostnet-config');
   const path = join(dir, 'agent.yaml');
   await writeFile(path, AGENT);
   t.equal((await loadAgentConfig(path)).hostId, 'host-a1');

@@ -4,12 +4,12 @@
 // for an IP address, or cut short is refused saying why.
 import t from 'tap';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../../common/run.js';
 import { CsrError, createCsr, issueCertificate, parseCsr, pem, unpem } from '../../../common/x509.js';
 import { integer, oid, readAll, readOid, time } from '../../../common/der.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 
@@ -26,7 +26,7 @@ void t.test('DER pieces', async (t) => {
 });
 
 void t.test('issued certificates verify with OpenSSL', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-x509-'));
+  const dir = await tempDir(t, 'hostnet-x509');
   const caKey = ec();
   const now = new Date();
   const caPem = issueCertificate({ commonName: 'test CA', publicKey: caKey.publicKey, selfKey: caKey.privateKey, usage: 'ca', notBefore: now, notAfter: new Date(now.getTime() + 86_400_000) });
@@ -57,7 +57,7 @@ void t.test('issued certificates verify with OpenSSL', async (t) => {
 });
 
 void t.test('certificate requests', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-csr-'));
+  const dir = await tempDir(t, 'hostnet-csr');
   const key = ec();
   const ours = parseCsr(createCsr('host-a1', key.privateKey));
   t.same([ours.commonName, ours.dnsNames, ours.otherNames], ['host-a1', ['host-a1'], 0], 'ours reads back');

@@ -1,17 +1,17 @@
 // FrrApplier over a scripted runner: argv exactly, no reload when nothing
 // differs, the previous configuration restored when a reload fails.
 import t from 'tap';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FrrApplier, FrrApplyError } from '../../../agent/src/routing/frr-apply.js';
 import type { RunOptions, RunResult } from '../../../common/run.js';
+import { tempDir } from '../../fixtures/temp.js';
 
 const DIFF = '\nLines To Delete\n===============\n\nLines To Add\n============\nip prefix-list X seq 5 permit 10.0.0.0/8\n';
 const NONE = '\nLines To Delete\n===============\nno hostname vm\n\nLines To Add\n============\n';
 
-async function setup(script: (argv: readonly string[], stdinFile: string) => RunResult, running = true) {
-  const dir = await mkdtemp(join(tmpdir(), 'hostnet-frr-'));
+async function setup(t: Parameters<typeof tempDir>[0], script: (argv: readonly string[], stdinFile: string) => RunResult, running = true) {
+  const dir = await tempDir(t, 'hostnet-frr');
   // FRR counts as running when both vty sockets exist.
   if (running) for (const s of ['zebra.vty', 'bgpd.vty']) await writeFile(join(dir, s), '');
   const calls: string[] = [];
@@ -25,7 +25,7 @@ async function setup(script: (argv: readonly string[], stdinFile: string) => Run
 
 void t.test('argv, and nothing reloaded when nothing differs', async (t) => {
   let argv: readonly string[] = [];
-  const { dir, calls, applier } = await setup((a) => { argv = a; return { code: 0, stdout: NONE, stderr: '' }; });
+  const { dir, calls, applier } = await setup(t, (a) => { argv = a; return { code: 0, stdout: NONE, stderr: '' }; });
   const d = await applier.apply('A\n');
   t.same(d, { add: [], remove: [] });
   t.same(argv.slice(0, 11), ['python3', '/usr/lib/frr/frr-reload.py', '--test', '--bindir', '/usr/bin', '--confdir', dir, '--rundir', dir, '--vty_socket', dir]);
@@ -34,7 +34,7 @@ void t.test('argv, and nothing reloaded when nothing differs', async (t) => {
 });
 
 void t.test('a failed reload restores the previous configuration and reports', async (t) => {
-  const { dir, calls, applier } = await setup((a, file) => {
+  const { dir, calls, applier } = await setup(t, (a, file) => {
     if (a[2] === '--test') return { code: 0, stdout: DIFF, stderr: '' };
     return file.endsWith('candidate') && calls.at(-1) === '--reload NEW'
       ? { code: 1, stdout: '', stderr: 'ERROR: "router bgp 1" we failed to apply\n' }
@@ -50,7 +50,7 @@ void t.test('a failed reload restores the previous configuration and reports', a
 
 void t.test('a reload that exits 1 but leaves FRR running the text (a neighbor\'s lines gone with it) is applied; one that needs a second pass gets it', async (t) => {
   let tests = 0;
-  const { dir, calls, applier } = await setup((a) => {
+  const { dir, calls, applier } = await setup(t, (a) => {
     if (a[2] === '--test') return { code: 0, stdout: tests++ === 0 ? DIFF : NONE, stderr: '' };
     if (a[0] === 'vtysh') return { code: 0, stdout: '', stderr: '' };
     return { code: 1, stdout: '', stderr: '"router bgp 65001 -- no" we failed to remove this command\n% Specify remote-as or peer-group commands first\n' };
@@ -59,7 +59,7 @@ void t.test('a reload that exits 1 but leaves FRR running the text (a neighbor\'
   t.same(calls.filter((c) => !c.startsWith('clear')), ['--test NEW', '--reload NEW', '--test NEW'], 'one pass: FRR runs the text');
   t.equal(await readFile(join(dir, 'frr.conf'), 'utf8'), 'NEW\n');
   let passes = 0;
-  const second = await setup((a) => {
+  const second = await setup(t, (a) => {
     if (a[2] === '--test') return { code: 0, stdout: passes < 2 ? DIFF : NONE, stderr: '' };
     passes++;
     return { code: 0, stdout: '', stderr: '' };
@@ -69,7 +69,7 @@ void t.test('a reload that exits 1 but leaves FRR running the text (a neighbor\'
 });
 
 void t.test('FRR not running yet: the file is written for its start, nothing is run', async (t) => {
-  const { dir, calls, applier } = await setup(() => ({ code: 1, stdout: '', stderr: 'no' }), false);
+  const { dir, calls, applier } = await setup(t, () => ({ code: 1, stdout: '', stderr: 'no' }), false);
   const d = await applier.apply('frr defaults datacenter\n!\nrouter bgp 65101\n');
   t.same(calls, [], 'no frr-reload');
   t.same(d, { add: ['frr defaults datacenter', 'router bgp 65101'], remove: [] });
