@@ -203,13 +203,17 @@ async function sqliteRates(dir: string, n: number): Promise<{ at100: number; atN
   }
 }
 
+/** The replicas' store configuration: the cluster's members, a 5 s lease for their keys. */
+export const etcdStoreLine = (cluster: EtcdCluster): string =>
+  `store: { engine: etcd, etcd: { endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 5s } }`;
+
 export async function fleetBench(n: number, log: (line: string) => void = () => undefined): Promise<FleetResult> {
   // BENCH_FLEET_ONLY=restart: seed, enroll and connect, then only the restart (no create rates, no changes, no SQLite).
   const restartOnly = process.env.BENCH_FLEET_ONLY === 'restart';
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
   await initCa(join(dir, 'tls'), ['127.0.0.1']);
   const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnf${process.pid}`);
-  const store = `store: { engine: etcd, etcd: { endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 5s } }`;
+  const store = etcdStoreLine(cluster);
   const replicas: Controller[] = [];
   const procs: AgentsProcess[] = [];
   try {
@@ -291,15 +295,21 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       await new Promise((x) => setTimeout(x, 15_000));
     }
 
+    // Every count the agents' processes answer, through one function: they report the streams that
+    // ended since their last answer, so an answer read anywhere else would lose those.
+    const endings = new Map<string, number>();
+    let handshakesNow = { resumed: 0, full: 0 };
+    const countAll = async (): Promise<number> => {
+      const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+      for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
+      handshakesNow = { resumed: replies.reduce((x, r) => x + (r.resumed as number), 0), full: replies.reduce((x, r) => x + (r.full as number), 0) };
+      return replies.reduce((x, r) => x + (r.streaming as number), 0);
+    };
     // Why streams end is counted from here on.
-    const counted = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
-    const handshakesOf = (rs: Record<string, unknown>[]): { resumed: number; full: number } => ({
-      resumed: rs.reduce((s, r) => s + (r.resumed as number), 0), full: rs.reduce((s, r) => s + (r.full as number), 0),
-    });
-    let handshakesNow = handshakesOf(counted);
+    await countAll();
+    endings.clear();
     /** Waits until every agent streams again (120 s at most), saying every 5 s how many do, why streams ended meanwhile, and who had the CPU. */
     const untilAllStreaming = async (label: string, since: number, watched: Controller[]): Promise<number> => {
-      const endings = new Map<string, number>();
       let shown = performance.now();
       const who = (): { name: string; pid: number | undefined }[] => [
         ...watched.map((r) => ({ name: r.name, pid: r.child.pid })), ...procs.map((p, i) => ({ name: `agents${i + 1}`, pid: p.child.pid })),
@@ -307,10 +317,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       ];
       let cpu = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
       const count = async (): Promise<number> => {
-        const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
-        for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
-        const streaming = replies.reduce((s, r) => s + (r.streaming as number), 0);
-        handshakesNow = handshakesOf(replies);
+        const streaming = await countAll();
         if (performance.now() - shown >= 5000) {
           const now = await Promise.all(who().map((w) => cpuSeconds(w.pid)));
           const busy = who().map((w, i) => `${w.name} ${(((now[i] ?? 0) - (cpu[i] ?? 0)) / ((performance.now() - shown) / 1000) * 100).toFixed(0)}%`).join(' ');
@@ -330,9 +337,8 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     let handshakes0 = handshakesNow;
     r2.child.kill('SIGKILL');
     const killed = performance.now();
-    // Its agents' streams end at once (the kernel closes its sockets); counted before anything is awaited again.
-    const streamingNow = async () => (await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })))).reduce((s, r) => s + (r.streaming as number), 0);
-    while ((await streamingNow()) === n && performance.now() - killed < 5000) await new Promise((r) => setTimeout(r, 20));
+    // Its agents' streams end at once (the kernel closes its sockets): seen ended before the 1 s until the restart.
+    while ((await countAll()) === n && performance.now() - killed < 5000) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, Math.max(0, killed + 1000 - performance.now())));
     const oneServingMs = await r2.start();
     const oneServingAfterKillMs = performance.now() - killed;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdCluster } from '../../lab/etcd.js';
 import { initCa } from '../../controller/src/identity/ca.js';
-import { admin, controller, seedBase, seedHosts, startupPhases } from './fleet.js';
+import { admin, controller, etcdStoreLine, seedBase, seedHosts, startupPhases } from './fleet.js';
 
 const n = Number(process.argv[2] ?? 10_000);
 const starts = Number(process.argv[3] ?? 3);
@@ -16,8 +16,7 @@ const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
 await initCa(join(dir, 'tls'), ['127.0.0.1']);
 const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnsp${process.pid}`);
 try {
-  const store = `store: { engine: etcd, etcd: { endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 5s } }`;
-  const r = await controller(dir, 'r1', store);
+  const r = await controller(dir, 'r1', etcdStoreLine(cluster));
   const a = admin(r, dir);
   await seedBase(a);
   await seedHosts(a, 0, n);

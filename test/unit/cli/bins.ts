@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { tempDir } from '../../fixtures/temp.js';
+import { type Teardown, tempDir } from '../../fixtures/temp.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -25,7 +25,7 @@ function runBin(bin: string, args: string[]): Promise<{ code: number; stdout: st
 }
 
 /** An agent.yaml with `text` in a fresh temporary directory; its path. */
-async function agentConfigFile(t: Parameters<typeof tempDir>[0], text: string): Promise<string> {
+async function agentConfigFile(t: Teardown, text: string): Promise<string> {
   const path = join(await tempDir(t, 'hostnet-cli'), 'agent.yaml');
   await writeFile(path, text);
   return path;

@@ -5,12 +5,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FrrApplier, FrrApplyError } from '../../../agent/src/routing/frr-apply.js';
 import type { RunOptions, RunResult } from '../../../common/run.js';
-import { tempDir } from '../../fixtures/temp.js';
+import { type Teardown, tempDir } from '../../fixtures/temp.js';
 
 const DIFF = '\nLines To Delete\n===============\n\nLines To Add\n============\nip prefix-list X seq 5 permit 10.0.0.0/8\n';
 const NONE = '\nLines To Delete\n===============\nno hostname vm\n\nLines To Add\n============\n';
 
-async function setup(t: Parameters<typeof tempDir>[0], script: (argv: readonly string[], stdinFile: string) => RunResult, running = true) {
+async function setup(t: Teardown, script: (argv: readonly string[], stdinFile: string) => RunResult, running = true) {
   const dir = await tempDir(t, 'hostnet-frr');
   // FRR counts as running when both vty sockets exist.
   if (running) for (const s of ['zebra.vty', 'bgpd.vty']) await writeFile(join(dir, s), '');
