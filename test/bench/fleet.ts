@@ -254,7 +254,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     /** CPU seconds so far of the replicas, then of the agents' processes. */
     const cpuOfAll = (): Promise<number[]> => Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
     const update: FleetResult['update'] = [];
-    for (let k = 0; k < (restartOnly ? 0 : 5); k++) {
+    // BENCH_FLEET_CHANGES=K: K changes instead of 5 (each line says the replicas' RSS per agent after it: whether it grows with every change or steps once).
+    const changes = restartOnly ? 0 : Number(process.env.BENCH_FLEET_CHANGES ?? 5);
+    for (let k = 0; k < changes; k++) {
       const prefix = `172.17.${k}.0/24`;
       const t0 = performance.timeOrigin + performance.now();
       const cpu0 = await cpuOfAll();
@@ -272,8 +274,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
         return `${r.name} ${hosts} hosts in ${ms.toFixed(0)} ms`;
       }));
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0).toFixed(2);
-      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s, agents ${sum(spent.slice(replicas.length))} s)`);
       await new Promise((r) => setTimeout(r, 1000));
+      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s, agents ${sum(spent.slice(replicas.length))} s; `
+        + `replicas' RSS 1 s later ${(((await rss()) - before) / n).toFixed(0)} KB per agent)`);
     }
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = await rss();
