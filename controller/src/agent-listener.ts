@@ -90,10 +90,19 @@ export async function listenAgents(server: Server, address: string, creds: Agent
   /** Handshakes running, by the client's address and port (TLS's socket and the TCP one under it have the same). */
   const running = new Map<string, { socket: Socket; since: number }>();
   const keyOf = (s: Socket): string => `${s.remoteAddress ?? ''}:${s.remotePort ?? 0}`;
+  /**
+   * Handshakes that still count against the limit. `running` is in the order they started (a Map
+   * iterates in insertion order, and `since` only grows), so the slow ones are its first entries:
+   * counting them stops at the first that is not, instead of reading all of them at every handshake
+   * (10,000 reconnects after a restart read the 500 running 10,000 times: 1 s of the replica's CPU).
+   */
   const busy = (now: number): number => {
-    let n = 0;
-    for (const { since } of running.values()) if (now - since < slowMs) n++;
-    return n;
+    let slow = 0;
+    for (const { since } of running.values()) {
+      if (now - since < slowMs) break;
+      slow++;
+    }
+    return running.size - slow;
   };
   let timer: NodeJS.Timeout | undefined;
   let peak = 0;
@@ -107,6 +116,8 @@ export async function listenAgents(server: Server, address: string, creds: Agent
         socket.destroy();
         continue;
       }
+      // Deleted first, so that the entry goes to the end even if a closed connection's key is still there.
+      running.delete(keyOf(socket));
       running.set(keyOf(socket), { socket, since: now });
       tls.emit('connection', socket);
       free--;
