@@ -7,11 +7,13 @@
 // replica restarted with every agent reconnecting to it: time to serving, to
 // every agent streaming again. As in production, every agent enrolls with a
 // one-time token and its own key and streams over its own mutual TLS
-// connection.
+// connection. The agents' processes run at nice 19 (BENCH_AGENTS_NICE): they
+// stand in for machines of their own, so they get the CPU the replicas and
+// etcd leave (docs/benchmarks.md, Fleet, 2026-12-04 evening).
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create } from '@bufbuild/protobuf';
@@ -176,6 +178,10 @@ class AgentsProcess {
     // BENCH_PROFILE=DIR: their CPU profiles too (written when they exit).
     const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
     this.child = fork(AGENTS, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...prof] });
+    // They stand in for 10,000 machines of their own: at the lowest CPU priority (BENCH_AGENTS_NICE, 19 unless set) they take
+    // the CPU the replicas and etcd leave, instead of an equal share of the two cores (a restarted replica's start, and the
+    // survivor's handshakes, waited for theirs). Their own work still shares the cores: what they measure stays on the slow side.
+    setPriority(this.child.pid ?? 0, Number(process.env.BENCH_AGENTS_NICE ?? 19));
     this.child.on('message', (m) => this.waiting.shift()?.(m as Record<string, unknown>));
   }
 
@@ -302,8 +308,11 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     // ended since their last answer, so an answer read anywhere else would lose those.
     const endings = new Map<string, number>();
     let handshakesNow = { resumed: 0, full: 0 };
+    /** The longest the agents' processes' event loops were held up since the last progress line (ms). */
+    let lagMs = 0;
     const countAll = async (): Promise<number> => {
       const replies = await Promise.all(procs.map((p) => p.ask({ cmd: 'count' })));
+      lagMs = Math.max(lagMs, ...replies.map((r) => r.lagMs as number));
       for (const r of replies) for (const [why, k] of Object.entries(r.endings as Record<string, number>)) endings.set(why, (endings.get(why) ?? 0) + k);
       handshakesNow = { resumed: replies.reduce((x, r) => x + (r.resumed as number), 0), full: replies.reduce((x, r) => x + (r.full as number), 0) };
       return replies.reduce((x, r) => x + (r.streaming as number), 0);
@@ -311,6 +320,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     // Why streams end is counted from here on.
     await countAll();
     endings.clear();
+    lagMs = 0;
     /** Waits until every agent streams again (120 s at most), saying every 5 s how many do, why streams ended meanwhile, and who had the CPU. */
     const untilAllStreaming = async (label: string, since: number, watched: Controller[]): Promise<number> => {
       let shown = performance.now();
@@ -326,8 +336,10 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
           const busy = who().map((w, i) => `${w.name} ${(((now[i] ?? 0) - (cpu[i] ?? 0)) / ((performance.now() - shown) / 1000) * 100).toFixed(0)}%`).join(' ');
           cpu = now;
           shown = performance.now();
-          log(`${label} +${((shown - since) / 1000).toFixed(0)} s: ${streaming} streaming; CPU ${busy}; ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
+          log(`${label} +${((shown - since) / 1000).toFixed(0)} s: ${streaming} streaming; CPU ${busy}; agents' event loops held up ${lagMs.toFixed(0)} ms at most; `
+            + `ended meanwhile: ${[...endings].map(([why, k]) => `${k}x ${why}`).join('; ') || 'none'}`);
           endings.clear();
+          lagMs = 0;
         }
         return streaming;
       };
