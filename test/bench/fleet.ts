@@ -258,7 +258,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const afterConnect = await rss();
 
     /** CPU seconds so far of the replicas, then of the agents' processes. */
-    const cpuOfAll = (): Promise<number[]> => Promise.all([...replicas.map((r) => r.child.pid), ...procs.map((p) => p.child.pid)].map(cpuSeconds));
+    const cpuOfAll = (): Promise<number[]> => Promise.all([
+      ...replicas.map((r) => cpuSeconds(r.child.pid)), ...procs.map((p) => cpuSeconds(p.child.pid)), ...replicas.map((r) => cpuSeconds(r.child.pid, true)),
+    ]);
     const update: FleetResult['update'] = [];
     // BENCH_FLEET_CHANGES=K: K changes instead of 5 (each line says the replicas' RSS per agent after it: whether it grows with every change or steps once).
     const changes = restartOnly ? 0 : Number(process.env.BENCH_FLEET_CHANGES ?? 5);
@@ -281,7 +283,8 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       }));
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0).toFixed(2);
       await new Promise((r) => setTimeout(r, 1000));
-      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s, agents ${sum(spent.slice(replicas.length))} s; `
+      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s `
+        + `(their main threads ${sum(spent.slice(replicas.length + procs.length))} s), agents ${sum(spent.slice(replicas.length, replicas.length + procs.length))} s; `
         + `replicas' RSS 1 s later ${(((await rss()) - before) / n).toFixed(0)} KB per agent)`);
     }
     await new Promise((r) => setTimeout(r, 2000));
