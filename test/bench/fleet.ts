@@ -257,7 +257,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     await new Promise((r) => setTimeout(r, 2000));
     const afterConnect = await rss();
 
-    /** CPU seconds so far of the replicas, then of the agents' processes. */
+    /** CPU seconds so far of the replicas, then of the agents' processes, then of the replicas' main threads. */
     const cpuOfAll = (): Promise<number[]> => Promise.all([
       ...replicas.map((r) => cpuSeconds(r.child.pid)), ...procs.map((p) => cpuSeconds(p.child.pid)), ...replicas.map((r) => cpuSeconds(r.child.pid, true)),
     ]);
