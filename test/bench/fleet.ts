@@ -261,6 +261,9 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const cpuOfAll = (): Promise<number[]> => Promise.all([
       ...replicas.map((r) => cpuSeconds(r.child.pid)), ...procs.map((p) => cpuSeconds(p.child.pid)), ...replicas.map((r) => cpuSeconds(r.child.pid, true)),
     ]);
+    /** Keys etcd has written so far (its leader's count, read from every member's /metrics: the largest). */
+    const etcdPuts = async (): Promise<number> => Math.max(...await Promise.all(cluster.endpoints.map((e) => fetch(`http://${e}/metrics`)
+      .then((x) => x.text(), () => '').then((text) => Number(/^etcd_mvcc_put_total (\S+)/m.exec(text)?.[1] ?? NaN)))));
     const update: FleetResult['update'] = [];
     // BENCH_FLEET_CHANGES=K: K changes instead of 5 (each line says the replicas' RSS per agent after it: whether it grows with every change or steps once).
     const changes = restartOnly ? 0 : Number(process.env.BENCH_FLEET_CHANGES ?? 5);
@@ -268,6 +271,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       const prefix = `172.17.${k}.0/24`;
       const t0 = performance.timeOrigin + performance.now();
       const cpu0 = await cpuOfAll();
+      const puts0 = await etcdPuts();
       await a1.client.apply({ resources: [{ kind: { case: 'networkObject', value: create(NetworkObjectSchema, {
         id: 'clients', tenantId: 't', prefixes: [...Array.from({ length: 200 }, (_, i) => `172.16.${i}.0/24`), ...Array.from({ length: k + 1 }, (_, j) => `172.17.${j}.0/24`)],
       }) } }] }, { metadata: a1.metadata });
@@ -283,9 +287,11 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       }));
       const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0).toFixed(2);
       await new Promise((r) => setTimeout(r, 1000));
+      // Keys written meanwhile: the change, and the rollout rows (sent, applied) the replicas flushed.
+      const puts = (await etcdPuts()) - puts0;
       log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s `
         + `(their main threads ${sum(spent.slice(replicas.length + procs.length))} s), agents ${sum(spent.slice(replicas.length, replicas.length + procs.length))} s; `
-        + `replicas' RSS 1 s later ${(((await rss()) - before) / n).toFixed(0)} KB per agent)`);
+        + `replicas' RSS 1 s later ${(((await rss()) - before) / n).toFixed(0)} KB per agent; etcd keys written until then ${puts})`);
     }
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = await rss();
