@@ -28,6 +28,20 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A controller's `store:` line for etcd at `endpoints`, as the lab's replicas, the tests' and the
+ * benchmarks' write it (keys in the order the config documents them).
+ */
+export function etcdStoreLine(endpoints: readonly string[], o: { readonly leaseTtl: string; readonly prefix?: string; readonly compactEvery?: string }): string {
+  const fields = [
+    `endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}]`,
+    ...(o.prefix !== undefined ? [`prefix: "${o.prefix}"`] : []),
+    `leaseTtl: ${o.leaseTtl}`,
+    ...(o.compactEvery !== undefined ? [`compactEvery: ${o.compactEvery}`] : []),
+  ];
+  return `store: { engine: etcd, etcd: { ${fields.join(', ')} } }`;
+}
+
 export class EtcdCluster {
   private constructor(
     readonly dir: string,

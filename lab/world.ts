@@ -17,7 +17,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Metadata, credentials } from '@grpc/grpc-js';
-import { EtcdCluster } from './etcd.js';
+import { EtcdCluster, etcdStoreLine } from './etcd.js';
 import { type ServiceClient, createClient } from '../proto/grpc/index.js';
 import { AdminService } from '../proto/gen/hostnet/v1/admin_pb.js';
 import { BgpListen, type Host, Multipath, type NetworkCatalog } from '../proto/gen/hostnet/v1/resources_pb.js';
@@ -282,7 +282,7 @@ export class World {
       ...Object.entries(this.tenantTokens).map(([t, tok]) => `  - { name: lab-${t}, token: ${tok}, role: tenant-admin, tenant: ${t} }`),
     ];
     const store = this.etcd
-      ? `store: { engine: etcd, etcd: { endpoints: [${this.etcd.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 3s, compactEvery: 1m } }`
+      ? etcdStoreLine(this.etcd.endpoints, { leaseTtl: '3s', compactEvery: '1m' })
       : `store: { engine: sqlite, path: ${this.databasePath} }`;
     for (const r of this.replicas) {
       await mkdir(r.dir, { recursive: true, mode: 0o700 });

@@ -23,7 +23,7 @@ import { AdminService } from '../../proto/gen/hostnet/v1/admin_pb.js';
 import {
   AclSchema, Action, BgpListen, HostSchema, Multipath, NetworkCatalogSchema, NetworkObjectSchema, Protocol, SubnetSchema, TenantSchema,
 } from '../../proto/gen/hostnet/v1/resources_pb.js';
-import { EtcdCluster } from '../../lab/etcd.js';
+import { EtcdCluster, etcdStoreLine } from '../../lab/etcd.js';
 import { freePort } from '../lab/index.js';
 import { cpuSeconds, rssKb } from './proc.js';
 import { initCa } from '../../controller/src/identity/ca.js';
@@ -210,8 +210,7 @@ async function sqliteRates(dir: string, n: number): Promise<{ at100: number; atN
 }
 
 /** The replicas' store configuration: the cluster's members, a 5 s lease for their keys. */
-export const etcdStoreLine = (cluster: EtcdCluster): string =>
-  `store: { engine: etcd, etcd: { endpoints: [${cluster.endpoints.map((e) => `"${e}"`).join(', ')}], leaseTtl: 5s } }`;
+export const replicaStore = (cluster: EtcdCluster): string => etcdStoreLine(cluster.endpoints, { leaseTtl: '5s' });
 
 export async function fleetBench(n: number, log: (line: string) => void = () => undefined): Promise<FleetResult> {
   // BENCH_FLEET_ONLY=restart: seed, enroll and connect, then only the restart (no create rates, no changes, no SQLite).
@@ -219,7 +218,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
   const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
   await initCa(join(dir, 'tls'), ['127.0.0.1']);
   const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnf${process.pid}`);
-  const store = etcdStoreLine(cluster);
+  const store = replicaStore(cluster);
   const replicas: Controller[] = [];
   const procs: AgentsProcess[] = [];
   try {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdCluster } from '../../lab/etcd.js';
 import { initCa } from '../../controller/src/identity/ca.js';
-import { admin, controller, etcdStoreLine, seedBase, seedHosts, startupPhases } from './fleet.js';
+import { admin, controller, replicaStore, seedBase, seedHosts, startupPhases } from './fleet.js';
 
 const n = Number(process.argv[2] ?? 10_000);
 const starts = Number(process.argv[3] ?? 3);
@@ -16,7 +16,7 @@ const dir = await mkdtemp(join(tmpdir(), 'hostnet-fleet-'));
 await initCa(join(dir, 'tls'), ['127.0.0.1']);
 const cluster = await EtcdCluster.start(join(dir, 'etcd'), `hnsp${process.pid}`);
 try {
-  const r = await controller(dir, 'r1', etcdStoreLine(cluster));
+  const r = await controller(dir, 'r1', replicaStore(cluster));
   const a = admin(r, dir);
   await seedBase(a);
   await seedHosts(a, 0, n);

@@ -19,7 +19,7 @@ import {
   AclSchema, Action, BgpListen, HostSchema, Multipath, NetworkCatalogSchema, NetworkObjectSchema, Protocol, SubnetSchema, TenantSchema,
 } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import type { HostView } from '../../../controller/src/http.js';
-import { EtcdCluster } from '../../../lab/etcd.js';
+import { EtcdCluster, etcdStoreLine } from '../../../lab/etcd.js';
 import { EtcdClient } from '../../../controller/src/store/etcd/client.js';
 import { OPERATOR_TOKEN, type ControllerProcess, startController } from '../../fixtures/controller-process.js';
 import { type SimAgent, simAgent } from '../../fixtures/sim-agent.js';
@@ -34,8 +34,7 @@ const PREFIX = '/replicas/';
 void t.test('controller replicas on etcd', async (t) => {
   const cluster = await EtcdCluster.start(await mkdtemp(join(tmpdir(), 'hostnet-etcd-')), `hnr${process.pid}`);
   t.teardown(() => cluster.stop());
-  const storeLine = (endpoints: readonly string[]) =>
-    `store: { engine: etcd, etcd: { endpoints: [${endpoints.map((e) => `"${e}"`).join(', ')}], prefix: "${PREFIX}", leaseTtl: 3s } }`;
+  const storeLine = (endpoints: readonly string[]) => etcdStoreLine(endpoints, { prefix: PREFIX, leaseTtl: '3s' });
   // Every replica has the same agents CA (and server certificate), as the docs say.
   const tlsDir = join(await tempDir(t, 'hostnet-replicas'), 'tls');
   const caFile = join(tlsDir, 'ca.pem');
