@@ -122,6 +122,14 @@ const unknownHost = (hostId: string, field: string): HostnetError => new Hostnet
  */
 const HISTORY = 2;
 
+/**
+ * Flush intervals a rollout row changed only by a send waits for the agent's
+ * answer before it is written alone (2 s at the default 500 ms): another
+ * replica shows a send that late, and an applied or refused update at the
+ * next flush as before.
+ */
+const SENT_ROW_WAIT_FLUSHES = 4;
+
 export class Agents {
   private readonly desired = new Map<string, Desired>();
   /** Recent firewall policies per host by version: the bases deltas are computed from. */
@@ -138,6 +146,14 @@ export class Agents {
   private pending: Map<string, boolean> | 'all' = new Map();
   /** Hosts whose rollout, health or connection changed since the last batch was written. */
   private readonly dirty = { rollout: new Set<string>(), health: new Set<string>(), connection: new Set<string>() };
+  /**
+   * Hosts whose rollout row changed only by an update sent, with when: the
+   * row waits for the agent's answer (one write for both, instead of one
+   * for the send and one for the ack per host per change), and goes alone
+   * once the update has been out for `sentRowWaitMs`.
+   */
+  private readonly sentOnly = new Map<string, number>();
+  private readonly sentRowWaitMs: number;
   /** The health content last written per host (without its timestamp): unchanged reports are not written again. */
   private readonly healthWritten = new Map<string, string>();
   private readonly flushTimer: NodeJS.Timeout;
@@ -173,10 +189,12 @@ export class Agents {
         return { replica: this.remote.get(name)?.replica, ...(row ? { applied: row.appliedVersion, nacked: row.nackedVersion, error: row.nackError?.message ?? '' } : {}) };
       },
     });
+    const flushMs = deps.rolloutFlushMs ?? 500;
+    this.sentRowWaitMs = SENT_ROW_WAIT_FLUSHES * flushMs;
     this.flushTimer = setInterval(() => {
       this.markStale();
       void this.flush();
-    }, deps.rolloutFlushMs ?? 500);
+    }, flushMs);
     this.flushTimer.unref();
   }
 
@@ -289,11 +307,19 @@ export class Agents {
 
   /**
    * Writes the rollout, health and connections that changed since the last
-   * batch. Never throws: a failure is logged and the records go with the
+   * batch (rows changed only by a send once they waited, or every one with
+   * `all`). Never throws: a failure is logged and the records go with the
    * next batch (they are the latest state whenever they land).
    */
-  flush(): Promise<void> {
+  flush(all = false): Promise<void> {
     const { rollout, health, connection } = this.dirty;
+    const now = Date.now();
+    for (const [id, at] of this.sentOnly) {
+      // A row written anyway carries the send too.
+      if (!rollout.has(id) && !all && now - at < this.sentRowWaitMs) continue;
+      rollout.add(id);
+      this.sentOnly.delete(id);
+    }
     if (rollout.size + health.size + connection.size === 0) return Promise.resolve();
     const records: StatusRecord[] = [];
     for (const id of rollout) {
@@ -442,7 +468,7 @@ export class Agents {
     s.inFlight = { wire, firewall: want.firewall, routing: want.routing };
     r.sentVersion = want.version;
     r.updatedAt = new Date();
-    this.dirty.rollout.add(s.hostId);
+    if (!this.dirty.rollout.has(s.hostId) && !this.sentOnly.has(s.hostId)) this.sentOnly.set(s.hostId, Date.now());
     s.write(bytes);
   }
 
@@ -670,6 +696,6 @@ export class Agents {
     if (this.timer) clearTimeout(this.timer);
     this.switches.close();
     clearInterval(this.flushTimer);
-    await this.flush();
+    await this.flush(true);
   }
 }

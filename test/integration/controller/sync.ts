@@ -1,7 +1,8 @@
 // Sync with real grpc-js clients on loopback: a snapshot on connect, then
 // only the delta after an object change; a NACK shows in rollout; a
 // reconnect with known versions gets only what changed; rapid changes
-// coalesce; a client that never acknowledges gets one update, no more.
+// coalesce; a client that never acknowledges gets one update, no more; an
+// answered update costs one rollout row written, not two.
 import t from 'tap';
 import { join } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -11,6 +12,7 @@ import { addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
 import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
+import { decodeRollout, type StatusStore } from '../../../controller/src/store/status.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { OPERATOR, PUBLIC_POOL, seed, putHost } from '../../fixtures/controller-seed.js';
 import { bind } from '../../../controller/src/server.js';
@@ -133,6 +135,50 @@ void t.test('rapid changes coalesce; a slow agent holds one update', async (t) =
   const d3 = caughtUp.update.case === 'delta' ? caughtUp.update.value.firewall : undefined;
   t.same(d3?.objectChanges[0]?.added, ['10.9.60.0/24'], 'after the ACK it gets the latest state at once');
   a.call.end();
+});
+
+void t.test('an answered update costs one rollout row; an unanswered one is written once it waited', async (t) => {
+  const store = openSqliteStore(':memory:');
+  await seed(store);
+  await store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-a2', subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false));
+  // What the other replicas would read: every rollout row written to the status store, and when.
+  const written: { at: number; hostId: string; sent: string; applied: string }[] = [];
+  const status: StatusStore = {
+    load: (on) => store.load(on),
+    save: async (records) => {
+      for (const r of records) {
+        if (r.kind !== 'rollout' || !r.value) continue;
+        const row = decodeRollout(r.value);
+        written.push({ at: Date.now(), hostId: r.hostId, sent: row.sentVersion, applied: row.appliedVersion });
+      }
+      await store.save(records);
+    },
+  };
+  // Batches every 250 ms: a row changed only by a send waits four of them (1 s).
+  const agents = await Agents.open({ store, status, log, debounceMs: 30, rolloutFlushMs: 250 });
+  const server = new Server();
+  addService(server, AgentService, agents.service(), log);
+  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
+  const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
+  t.teardown(async () => { client.close(); server.forceShutdown(); await agents.close(); await store.close(); });
+
+  const answering = open(client, {}, 'host-a1');
+  const silent = open(client, {}, 'host-a2');
+  const first = await answering.waitFor(1);
+  const unanswered = await silent.waitFor(1);
+  const arrived = Date.now();
+  // The answer comes after a batch went (before the wait is over).
+  await new Promise((r) => setTimeout(r, 400));
+  answering.ack(first.version);
+  const until = Date.now() + 5000;
+  while (!written.some((w) => w.hostId === 'host-a2') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  const rows = (host: string) => written.filter((w) => w.hostId === host).map(({ sent, applied }) => ({ sent, applied }));
+  t.same(rows('host-a1'), [{ sent: first.version, applied: first.version }], 'the answered update: one row with the send and the ack');
+  t.same(rows('host-a2'), [{ sent: unanswered.version, applied: '' }], 'the unanswered one: its send alone');
+  const at = written.find((w) => w.hostId === 'host-a2')?.at ?? NaN;
+  t.ok(at - arrived >= 500, `written after it waited (${at - arrived} ms after the agent had it; the wait is 1,000 ms)`);
+  answering.call.end();
+  silent.call.end();
 });
 
 void t.test('the first message must be a Hello for a known host', async (t) => {
