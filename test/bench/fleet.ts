@@ -256,9 +256,10 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     await new Promise((r) => setTimeout(r, 2000));
     const afterConnect = await rss();
 
-    /** CPU seconds so far of the replicas, then of the agents' processes, then of the replicas' main threads. */
+    /** CPU seconds so far of the replicas, then of the agents' processes, then of the replicas' main threads, then of the etcd members. */
     const cpuOfAll = (): Promise<number[]> => Promise.all([
       ...replicas.map((r) => cpuSeconds(r.child.pid)), ...procs.map((p) => cpuSeconds(p.child.pid)), ...replicas.map((r) => cpuSeconds(r.child.pid, true)),
+      ...cluster.members.map((m) => cpuSeconds(m.child?.pid)),
     ]);
     /** Keys etcd has written so far (its leader's count, read from every member's /metrics: the largest). */
     const etcdPuts = async (): Promise<number> => Math.max(...await Promise.all(cluster.endpoints.map((e) => fetch(`http://${e}/metrics`)
@@ -289,7 +290,8 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       // Keys written meanwhile: the change, and the rollout rows (sent, applied) the replicas flushed.
       const puts = (await etcdPuts()) - puts0;
       log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s `
-        + `(their main threads ${sum(spent.slice(replicas.length + procs.length))} s), agents ${sum(spent.slice(replicas.length, replicas.length + procs.length))} s; `
+        + `(their main threads ${sum(spent.slice(replicas.length + procs.length, 2 * replicas.length + procs.length))} s), etcd ${sum(spent.slice(2 * replicas.length + procs.length))} s, `
+        + `agents ${sum(spent.slice(replicas.length, replicas.length + procs.length))} s; `
         + `replicas' RSS 1 s later ${(((await rss()) - before) / n).toFixed(0)} KB per agent; etcd keys written until then ${puts})`);
     }
     await new Promise((r) => setTimeout(r, 2000));
