@@ -239,7 +239,15 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     log(`${n} enrollment tokens made in ${(performance.now() - tokensAt).toFixed(0)} ms`);
     const rss = async () => (await Promise.all(replicas.map((r) => rssKb(r.child.pid)))).reduce((x, y) => x + y, 0);
     await new Promise((r) => setTimeout(r, 2000));
+    const heapLines = async (when: string): Promise<void> => {
+      for (const r of replicas) {
+        const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
+        const mb = (name: string) => (Number(new RegExp(`^hostnet_controller_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6).toFixed(0);
+        log(`${r.name} ${when}: RSS ${((await rssKb(r.child.pid)) / 1000).toFixed(0)} MB, heap used ${mb('nodejs_heap_size_used_bytes')} MB of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`);
+      }
+    };
     const before = await rss();
+    await heapLines('before the agents');
     const synced = performance.now();
     const per = Math.ceil(n / 2);
     for (let p = 0; p < 2; p++) {
@@ -255,6 +263,7 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     log(`${n} agents enrolled (each its own key; slowest process ${Math.max(...started.map((r) => r.enrollMs as number)).toFixed(0)} ms) and synced in ${syncMs.toFixed(0)} ms`);
     await new Promise((r) => setTimeout(r, 2000));
     const afterConnect = await rss();
+    await heapLines('2 s after the agents connected');
 
     /** CPU seconds so far of the replicas, then of the agents' processes, then of the replicas' main threads, then of the etcd members. */
     const cpuOfAll = (): Promise<number[]> => Promise.all([
@@ -296,13 +305,6 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     }
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = await rss();
-    const heapLines = async (when: string): Promise<void> => {
-      for (const r of replicas) {
-        const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
-        const mb = (name: string) => (Number(new RegExp(`^hostnet_controller_${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1e6).toFixed(0);
-        log(`${r.name} ${when}: RSS ${((await rssKb(r.child.pid)) / 1000).toFixed(0)} MB, heap used ${mb('nodejs_heap_size_used_bytes')} MB of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`);
-      }
-    };
     await heapLines('2 s after the changes');
     // The same 30 s later, nothing changing meanwhile (but the agents' heartbeats): what a replica holds between changes,
     // against what it held right after them (live, or garbage of the change passes V8 had not collected yet).
