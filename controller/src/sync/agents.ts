@@ -617,6 +617,8 @@ export class Agents {
             this.sessions.delete(hostId);
             r.updatedAt = new Date();
             this.dirty.connection.add(hostId);
+            // No answer will come here: its row goes with the next batch (before the replica it moves to writes its own).
+            if (this.sentOnly.delete(hostId)) this.dirty.rollout.add(hostId);
             // The other replicas stop vouching for it from now: stale after three heartbeats unless it reconnects.
             this.goneAt.set(hostId, new Date());
           }

@@ -137,10 +137,12 @@ void t.test('rapid changes coalesce; a slow agent holds one update', async (t) =
   a.call.end();
 });
 
-void t.test('an answered update costs one rollout row; an unanswered one is written once it waited', async (t) => {
+void t.test('an answered update costs one rollout row; an unanswered one is written once it waited, or when its agent leaves', async (t) => {
   const store = openSqliteStore(':memory:');
   await seed(store);
-  await store.transact((tx) => putHost(tx, create(HostSchema, { id: 'host-a2', subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false));
+  await store.transact((tx) => {
+    for (const id of ['host-a2', 'host-a3']) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
+  });
   // What the other replicas would read: every rollout row written to the status store, and when.
   const written: { at: number; hostId: string; sent: string; applied: string }[] = [];
   const status: StatusStore = {
@@ -164,9 +166,12 @@ void t.test('an answered update costs one rollout row; an unanswered one is writ
 
   const answering = open(client, {}, 'host-a1');
   const silent = open(client, {}, 'host-a2');
+  const leaving = open(client, {}, 'host-a3');
   const first = await answering.waitFor(1);
   const unanswered = await silent.waitFor(1);
   const arrived = Date.now();
+  const left = await leaving.waitFor(1);
+  leaving.call.end();
   // The answer comes after a batch went (before the wait is over).
   await new Promise((r) => setTimeout(r, 400));
   answering.ack(first.version);
@@ -177,6 +182,9 @@ void t.test('an answered update costs one rollout row; an unanswered one is writ
   t.same(rows('host-a2'), [{ sent: unanswered.version, applied: '' }], 'the unanswered one: its send alone');
   const at = written.find((w) => w.hostId === 'host-a2')?.at ?? NaN;
   t.ok(at - arrived >= 500, `written after it waited (${at - arrived} ms after the agent had it; the wait is 1,000 ms)`);
+  t.same(rows('host-a3'), [{ sent: left.version, applied: '' }], 'the one whose agent left: its send');
+  const order = (host: string) => written.findIndex((w) => w.hostId === host);
+  t.ok(order('host-a3') < order('host-a2'), 'written when its agent left, not after the wait');
   answering.call.end();
   silent.call.end();
 });
