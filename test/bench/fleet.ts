@@ -265,11 +265,15 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
     const afterConnect = await rss();
     await heapLines('2 s after the agents connected');
 
-    /** CPU seconds so far of the replicas, then of the agents' processes, then of the replicas' main threads, then of the etcd members. */
-    const cpuOfAll = (): Promise<number[]> => Promise.all([
-      ...replicas.map((r) => cpuSeconds(r.child.pid)), ...procs.map((p) => cpuSeconds(p.child.pid)), ...replicas.map((r) => cpuSeconds(r.child.pid, true)),
-      ...cluster.members.map((m) => cpuSeconds(m.child?.pid)),
-    ]);
+    const total = async (cpu: Promise<number>[]): Promise<number> => (await Promise.all(cpu)).reduce((a, b) => a + b, 0);
+    /** CPU seconds so far, summed per group: the replicas, their main threads, the etcd members, the agents' processes. */
+    const cpuOfAll = async (): Promise<{ replicas: number; mains: number; etcd: number; agents: number }> => {
+      const [all, mains, etcd, agents] = await Promise.all([
+        total(replicas.map((r) => cpuSeconds(r.child.pid))), total(replicas.map((r) => cpuSeconds(r.child.pid, true))),
+        total(cluster.members.map((m) => cpuSeconds(m.child?.pid))), total(procs.map((p) => cpuSeconds(p.child.pid))),
+      ]);
+      return { replicas: all, mains, etcd, agents };
+    };
     /** Keys etcd has written so far (its leader's count, read from every member's /metrics: the largest). */
     const etcdPuts = async (): Promise<number> => Math.max(...await Promise.all(cluster.endpoints.map((e) => fetch(`http://${e}/metrics`)
       .then((x) => x.text(), () => '').then((text) => Number(/^etcd_mvcc_put_total (\S+)/m.exec(text)?.[1] ?? NaN)))));
@@ -286,7 +290,8 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
       }) } }] }, { metadata: a1.metadata });
       const arrived = (await Promise.all(procs.map((p) => p.ask({ cmd: 'wait', prefix })))).flatMap((r) => (r.ms as number[]).map((x) => x - t0));
       // CPU seconds spent from the write until every agent had it: the replicas' own, and the simulated agents'.
-      const spent = (await cpuOfAll()).map((c, i) => c - (cpu0[i] ?? 0));
+      const cpu1 = await cpuOfAll();
+      const spent = (group: keyof typeof cpu1): string => (cpu1[group] - cpu0[group]).toFixed(2);
       update.push({ p50Ms: pct(arrived, 0.5), p99Ms: pct(arrived, 0.99), lastMs: Math.max(...arrived) });
       const passes = await Promise.all(replicas.map(async (r) => {
         const text = await fetch(`${r.http}/metrics`).then((x) => x.text(), () => '');
@@ -294,13 +299,11 @@ export async function fleetBench(n: number, log: (line: string) => void = () => 
         const hosts = Number(/^hostnet_controller_compile_last_hosts (\S+)/m.exec(text)?.[1] ?? NaN);
         return `${r.name} ${hosts} hosts in ${ms.toFixed(0)} ms`;
       }));
-      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0).toFixed(2);
       await new Promise((r) => setTimeout(r, 1000));
       // Keys written meanwhile: the change, and the rollout rows (sent, applied) the replicas flushed.
       const puts = (await etcdPuts()) - puts0;
-      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${sum(spent.slice(0, replicas.length))} s `
-        + `(their main threads ${sum(spent.slice(replicas.length + procs.length, 2 * replicas.length + procs.length))} s), etcd ${sum(spent.slice(2 * replicas.length + procs.length))} s, `
-        + `agents ${sum(spent.slice(replicas.length, replicas.length + procs.length))} s; `
+      log(`change ${k + 1}: p50 ${pct(arrived, 0.5).toFixed(0)} ms, p99 ${pct(arrived, 0.99).toFixed(0)} ms (compile and write: ${passes.join(', ')}; CPU: replicas ${spent('replicas')} s `
+        + `(their main threads ${spent('mains')} s), etcd ${spent('etcd')} s, agents ${spent('agents')} s; `
         + `replicas' RSS 1 s later ${(((await rss()) - before) / n).toFixed(0)} KB per agent; etcd keys written until then ${puts})`);
     }
     await new Promise((r) => setTimeout(r, 2000));

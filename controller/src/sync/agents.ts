@@ -147,12 +147,13 @@ export class Agents {
   /** Hosts whose rollout, health or connection changed since the last batch was written. */
   private readonly dirty = { rollout: new Set<string>(), health: new Set<string>(), connection: new Set<string>() };
   /**
-   * Hosts whose rollout row changed only by an update sent, with when: the
-   * row waits for the agent's answer (one write for both, instead of one
-   * for the send and one for the ack per host per change), and goes alone
-   * once the update has been out for `sentRowWaitMs`.
+   * Hosts whose rollout row changed only by an update sent: the row waits
+   * for the agent's answer (one write for both, instead of one for the send
+   * and one for the ack per host per change), and goes alone once it is
+   * `sentRowWaitMs` old (its `updatedAt` is the send's: any later change
+   * makes it dirty).
    */
-  private readonly sentOnly = new Map<string, number>();
+  private readonly sentOnly = new Set<string>();
   private readonly sentRowWaitMs: number;
   /** The health content last written per host (without its timestamp): unchanged reports are not written again. */
   private readonly healthWritten = new Map<string, string>();
@@ -314,9 +315,9 @@ export class Agents {
   flush(all = false): Promise<void> {
     const { rollout, health, connection } = this.dirty;
     const now = Date.now();
-    for (const [id, at] of this.sentOnly) {
+    for (const id of this.sentOnly) {
       // A row written anyway carries the send too.
-      if (!rollout.has(id) && !all && now - at < this.sentRowWaitMs) continue;
+      if (!rollout.has(id) && !all && now - (this.rollouts.get(id)?.updatedAt.getTime() ?? 0) < this.sentRowWaitMs) continue;
       rollout.add(id);
       this.sentOnly.delete(id);
     }
@@ -468,7 +469,7 @@ export class Agents {
     s.inFlight = { wire, firewall: want.firewall, routing: want.routing };
     r.sentVersion = want.version;
     r.updatedAt = new Date();
-    if (!this.dirty.rollout.has(s.hostId) && !this.sentOnly.has(s.hostId)) this.sentOnly.set(s.hostId, Date.now());
+    if (!this.dirty.rollout.has(s.hostId)) this.sentOnly.add(s.hostId);
     s.write(bytes);
   }
 

@@ -11,7 +11,7 @@ import { silentLogger } from '../../../common/log.js';
 import { addService, createClient } from '../../../proto/grpc/index.js';
 import { AgentService, SyncRequestSchema, type SyncResponse, SyncResponseSchema } from '../../../proto/gen/hostnet/v1/agent_pb.js';
 import { AclSchema, Action, HostSchema, NetworkObjectSchema, Protocol } from '../../../proto/gen/hostnet/v1/resources_pb.js';
-import { openSqliteStore } from '../../../controller/src/store/sqlite.js';
+import { type SqliteStore, openSqliteStore } from '../../../controller/src/store/sqlite.js';
 import { decodeRollout, type StatusStore } from '../../../controller/src/store/status.js';
 import { Agents } from '../../../controller/src/sync/agents.js';
 import { OPERATOR, PUBLIC_POOL, seed, putHost } from '../../fixtures/controller-seed.js';
@@ -20,10 +20,11 @@ import { tempDir } from '../../fixtures/temp.js';
 
 const log = silentLogger();
 
-async function setup() {
+/** An agents' side on a fresh store; `o.status` wraps the store's status (default: the store itself). */
+async function setup(o: { status?: (store: SqliteStore) => StatusStore; rolloutFlushMs?: number } = {}) {
   const store = openSqliteStore(':memory:');
   await seed(store);
-  const agents = await Agents.open({ store, status: store, log, debounceMs: 30 });
+  const agents = await Agents.open({ store, status: o.status?.(store) ?? store, log, debounceMs: 30, rolloutFlushMs: o.rolloutFlushMs });
   const server = new Server();
   addService(server, AgentService, agents.service(), log);
   const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
@@ -138,14 +139,9 @@ void t.test('rapid changes coalesce; a slow agent holds one update', async (t) =
 });
 
 void t.test('an answered update costs one rollout row; an unanswered one is written once it waited, or when its agent leaves', async (t) => {
-  const store = openSqliteStore(':memory:');
-  await seed(store);
-  await store.transact((tx) => {
-    for (const id of ['host-a2', 'host-a3']) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
-  });
   // What the other replicas would read: every rollout row written to the status store, and when.
   const written: { at: number; hostId: string; sent: string; applied: string }[] = [];
-  const status: StatusStore = {
+  const recorded = (store: SqliteStore): StatusStore => ({
     load: (on) => store.load(on),
     save: async (records) => {
       for (const r of records) {
@@ -155,18 +151,17 @@ void t.test('an answered update costs one rollout row; an unanswered one is writ
       }
       await store.save(records);
     },
-  };
+  });
   // Batches every 250 ms: a row changed only by a send waits four of them (1 s).
-  const agents = await Agents.open({ store, status, log, debounceMs: 30, rolloutFlushMs: 250 });
-  const server = new Server();
-  addService(server, AgentService, agents.service(), log);
-  const port = await bind(server, '127.0.0.1:0', ServerCredentials.createInsecure());
-  const client = createClient(AgentService, `127.0.0.1:${port}`, credentials.createInsecure());
-  t.teardown(async () => { client.close(); server.forceShutdown(); await agents.close(); await store.close(); });
+  const s = await setup({ status: recorded, rolloutFlushMs: 250 });
+  t.teardown(() => s.close());
+  await s.store.transact((tx) => {
+    for (const id of ['host-a2', 'host-a3']) putHost(tx, create(HostSchema, { id, subnetId: 'a-web', catalog: 'standard', asn: 65110 }), OPERATOR, false);
+  });
 
-  const answering = open(client, {}, 'host-a1');
-  const silent = open(client, {}, 'host-a2');
-  const leaving = open(client, {}, 'host-a3');
+  const answering = open(s.client, {}, 'host-a1');
+  const silent = open(s.client, {}, 'host-a2');
+  const leaving = open(s.client, {}, 'host-a3');
   const first = await answering.waitFor(1);
   const unanswered = await silent.waitFor(1);
   const arrived = Date.now();
